@@ -1,0 +1,104 @@
+/// Where page tables live. The kernel reaches tables through its direct map; host tests use a dictionary.
+public protocol PageTableMemory {
+    func entry(in table: PhysicalAddress, at index: Int) -> PageTableEntry
+    func setEntry(in table: PhysicalAddress, at index: Int, to entry: PageTableEntry)
+    /// A new, zeroed, page-aligned table, or nil when memory is exhausted.
+    mutating func allocateTable() -> PhysicalAddress?
+}
+
+public enum MappingError: Error, Equatable {
+    case outOfMemory
+    case alreadyMapped
+    case misaligned
+    case nonCanonical
+    /// A smaller mapping was asked for inside an existing large page (or the reverse).
+    case conflictingPageSize
+
+    public var description: StaticString {
+        switch self {
+        case .outOfMemory: return "out of memory for page tables"
+        case .alreadyMapped: return "address already mapped"
+        case .misaligned: return "address not aligned to the page size"
+        case .nonCanonical: return "non-canonical virtual address"
+        case .conflictingPageSize: return "conflicts with a mapping of another page size"
+        }
+    }
+}
+
+/// Builds and queries one 4-level address space rooted at `root` (a PML4).
+public struct PageTableBuilder<Memory: PageTableMemory> {
+    public let root: PhysicalAddress
+    public var memory: Memory
+
+    public init(root: PhysicalAddress, memory: Memory) {
+        self.root = root
+        self.memory = memory
+    }
+
+    /// Maps one page. Intermediate tables are created as needed and carry the user bit if the leaf does.
+    public mutating func map(_ virtual: VirtualAddress, to physical: PhysicalAddress, size: PageSize,
+                             attributes: MappingAttributes) throws(MappingError) {
+        guard KernelAddressSpace.isCanonical(virtual) else { throw .nonCanonical }
+        guard virtual & (size.bytes - 1) == 0, physical & (size.bytes - 1) == 0 else { throw .misaligned }
+        var table = root
+        var level = 4
+        while level > size.level {
+            let index = pageTableIndex(virtual, level: level)
+            let entry = memory.entry(in: table, at: index)
+            if !entry.isPresent {
+                guard let next = memory.allocateTable() else { throw .outOfMemory }
+                memory.setEntry(in: table, at: index, to: .table(at: next, user: attributes.user))
+                table = next
+            } else if entry.isLeaf(level: level) {
+                throw .conflictingPageSize
+            } else {
+                if attributes.user && entry.raw & PageTableEntry.user == 0 {
+                    memory.setEntry(in: table, at: index, to: PageTableEntry(raw: entry.raw | PageTableEntry.user))
+                }
+                table = entry.address
+            }
+            level -= 1
+        }
+        let index = pageTableIndex(virtual, level: level)
+        let existing = memory.entry(in: table, at: index)
+        if existing.isPresent {
+            throw existing.isLeaf(level: level) ? .alreadyMapped : .conflictingPageSize
+        }
+        memory.setEntry(in: table, at: index, to: .leaf(physical, size: size, attributes: attributes))
+    }
+
+    /// Maps [virtual, virtual + length) to consecutive physical memory with the largest pages that fit.
+    public mutating func mapRange(_ virtual: VirtualAddress, to physical: PhysicalAddress, length: UInt64,
+                                  attributes: MappingAttributes, largestPage: PageSize = .size2M) throws(MappingError) {
+        guard virtual & 0xFFF == 0, physical & 0xFFF == 0, length & 0xFFF == 0 else { throw .misaligned }
+        var offset: UInt64 = 0
+        while offset < length {
+            let v = virtual + offset, p = physical + offset, remaining = length - offset
+            func fits(_ candidate: PageSize) -> Bool {
+                candidate.bytes <= largestPage.bytes && remaining >= candidate.bytes
+                    && v & (candidate.bytes - 1) == 0 && p & (candidate.bytes - 1) == 0
+            }
+            let size: PageSize = fits(.size1G) ? .size1G : fits(.size2M) ? .size2M : .size4K
+            try map(v, to: p, size: size, attributes: attributes)
+            offset += size.bytes
+        }
+    }
+
+    /// The physical address and attributes `virtual` translates to, or nil if it is not mapped.
+    public func translate(_ virtual: VirtualAddress) -> (physical: PhysicalAddress, attributes: MappingAttributes, size: PageSize)? {
+        var table = root
+        var level = 4
+        while level >= 1 {
+            let entry = memory.entry(in: table, at: pageTableIndex(virtual, level: level))
+            guard entry.isPresent else { return nil }
+            if entry.isLeaf(level: level) {
+                let size: PageSize = level == 3 ? .size1G : level == 2 ? .size2M : .size4K
+                let base = entry.address & ~(size.bytes - 1)
+                return (base | (virtual & (size.bytes - 1)), entry.attributes, size)
+            }
+            table = entry.address
+            level -= 1
+        }
+        return nil
+    }
+}

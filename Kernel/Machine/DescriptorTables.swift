@@ -1,0 +1,81 @@
+import KernelPlatform
+
+/// The GDT (with the 64-bit TSS) and the IDT. The segment layout is fixed by SYSCALL/SYSRET, which
+/// derive selectors from STAR: kernel code, kernel data, then user code32 (unused), user data, user code.
+enum Selector {
+    static let kernelCode: UInt16 = 0x08
+    static let kernelData: UInt16 = 0x10
+    static let userCode32: UInt16 = 0x18
+    static let userData: UInt16 = 0x20 | 3
+    static let userCode: UInt16 = 0x28 | 3
+    static let taskState: UInt16 = 0x30
+}
+
+enum DescriptorTables {
+    /// Stack for exceptions that must not use the interrupted stack (#DF, NMI, #MC): IST slot 1.
+    static let criticalStackIndex: UInt64 = 1
+
+    static func install() -> Bool {
+        guard let gdtFrame = KernelMemory.allocateFrame(), let idtFrame = KernelMemory.allocateFrame() else { return false }
+        PhysicalMemory.zeroFrame(gdtFrame.address)
+        PhysicalMemory.zeroFrame(idtFrame.address)
+        let gdt = KernelPage(physical: gdtFrame.adopt())
+        let idt = KernelPage(physical: idtFrame.adopt())
+        installGDT(gdt)
+        installIDT(idt)
+        return true
+    }
+
+    // The TSS shares the GDT's page, after the eight descriptors.
+    private static let tssOffset = 64
+    private static let tssSize: UInt64 = 104
+
+    private static func installGDT(_ page: KernelPage) {
+        let present: UInt64 = 1 << 47
+        let code64: UInt64 = present | (1 << 44) | (1 << 43) | (1 << 41) | (1 << 53)   // P S E R L
+        let data: UInt64 = present | (1 << 44) | (1 << 41) | (1 << 54)                 // P S W D
+        let userDPL: UInt64 = 3 << 45
+        page.store(0, atWord: 0)
+        page.store(code64, atWord: 1)
+        page.store(data, atWord: 2)
+        page.store(code64 & ~(1 << 53) | (1 << 54) | userDPL, atWord: 3)       // 32-bit user code (placeholder for STAR)
+        page.store(data | userDPL, atWord: 4)
+        page.store(code64 | userDPL, atWord: 5)
+
+        let tss = page.virtual + UInt64(tssOffset)
+        let limit = tssSize - 1
+        let low = (limit & 0xFFFF) | ((tss & 0xFF_FFFF) << 16) | (UInt64(0x89) << 40)
+            | ((limit >> 16) & 0xF) << 48 | ((tss >> 24) & 0xFF) << 56
+        page.store(low, atWord: 6)
+        page.store(tss >> 32, atWord: 7)
+
+        // TSS: RSP0 (for ring 3 → 0; set per thread later) and IST1; no I/O bitmap yet (offset = size).
+        let image = kernel_image_layout()
+        let tssWord = tssOffset / 8
+        page.store(image.stackTop << 32, atWord: tssWord)                 // RSP0 low at byte 4
+        page.store(image.stackTop >> 32, atWord: tssWord + 1)           // RSP0 high
+        page.store(image.interruptStackTop << 32, atWord: tssWord + 4)    // IST1 at byte 36
+        page.store(image.interruptStackTop >> 32, atWord: tssWord + 5)
+        page.store(UInt16(tssSize), atByte: tssOffset + 102)
+
+        var pointer = DescriptorTablePointer(limit: UInt16(8 * 8 - 1), base: page.virtual)
+        x86_lgdt(&pointer)
+        x86_reload_segments(Selector.kernelCode, Selector.kernelData)
+        x86_ltr(Selector.taskState)
+    }
+
+    private static func installIDT(_ page: KernelPage) {
+        for vector in 0..<256 {
+            let handler = isr_stub_address(UInt32(vector))
+            let critical = vector == 2 || vector == 8 || vector == 18
+            let ist = critical ? criticalStackIndex : 0
+            let interruptGate: UInt64 = 0x8E    // present, DPL 0, 64-bit interrupt gate (IF cleared on entry)
+            let low = (handler & 0xFFFF) | (UInt64(Selector.kernelCode) << 16) | (ist << 32)
+                | (interruptGate << 40) | ((handler >> 16) & 0xFFFF) << 48
+            page.store(low, atWord: vector * 2)
+            page.store(handler >> 32, atWord: vector * 2 + 1)
+        }
+        var pointer = DescriptorTablePointer(limit: UInt16(256 * 16 - 1), base: page.virtual)
+        x86_lidt(&pointer)
+    }
+}

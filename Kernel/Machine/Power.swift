@@ -1,0 +1,22 @@
+import KernelPlatform
+
+/// Turning the machine off. Until the kernel reads the FADT (with the ACPI work for the VMM), it uses the
+/// PM1a control ports the emulators' firmware sets up: QEMU's PIIX4 at 0x604, Bochs's at 0xB004.
+enum Power {
+    private static let sleepEnableS5: UInt16 = 0x2000
+
+    static func off() -> Never {
+        log("kernel: powering off")
+        SerialPort.flush()
+        x86_cli()
+        x86_outw(0x604, sleepEnableS5)
+        x86_outw(0xB004, sleepEnableS5)
+        // The emulator acts on the write asynchronously; give it 200 ms before calling it a failure.
+        for _ in 0..<20 {
+            ProgrammableIntervalTimer.startOneShot(milliseconds: 10)
+            ProgrammableIntervalTimer.waitForOneShot()
+        }
+        log("kernel: ACPI power-off did not take effect")
+        halt()
+    }
+}

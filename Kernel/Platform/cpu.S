@@ -1,0 +1,63 @@
+/* Small routines that need exact instruction sequences. */
+    .text
+    .code64
+
+/* void x86_reload_segments(uint16_t code, uint16_t data): far return into the new code selector. */
+    .global x86_reload_segments
+x86_reload_segments:
+    movw %si, %ds
+    movw %si, %es
+    movw %si, %ss
+    xorl %eax, %eax
+    movw %ax, %fs
+    movw %ax, %gs
+    popq %rax                              /* return address */
+    movzwq %di, %rdi
+    pushq %rdi
+    pushq %rax
+    lretq
+
+/* UD0 rather than UD2, so the report does not mistake it for a failed Swift runtime check. */
+    .global x86_trigger_invalid_opcode
+x86_trigger_invalid_opcode:
+    .byte 0x0F, 0xFF, 0xC0
+
+/* A load from a non-canonical address. */
+    .global x86_trigger_general_protection
+x86_trigger_general_protection:
+    movabsq $0x8000000000000000, %rax
+    movq (%rax), %rax
+    ret
+
+    .global x86_trigger_divide_error
+x86_trigger_divide_error:
+    xorl %ecx, %ecx
+    movl $1, %eax
+    xorl %edx, %edx
+    divl %ecx
+    ret
+
+/* Recurse until the guard page below the kernel stack is hit. */
+    .global x86_trigger_stack_overflow
+x86_trigger_stack_overflow:
+    subq $1024, %rsp
+    movq $0, (%rsp)
+    call x86_trigger_stack_overflow
+    ret
+
+/* int x86_rdmsr_safe(uint32_t msr, uint64_t *value): 0, or -1 when the MSR does not exist (#GP).
+ * The #GP handler recognises a fault at x86_rdmsr_safe_fault and resumes at x86_rdmsr_safe_recover. */
+    .global x86_rdmsr_safe, x86_rdmsr_safe_fault, x86_rdmsr_safe_recover
+x86_rdmsr_safe:
+    movl %edi, %ecx
+x86_rdmsr_safe_fault:
+    rdmsr
+    movl %eax, %eax
+    shlq $32, %rdx
+    orq %rdx, %rax
+    movq %rax, (%rsi)
+    xorl %eax, %eax
+    ret
+x86_rdmsr_safe_recover:
+    movl $-1, %eax
+    ret

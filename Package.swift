@@ -1,0 +1,60 @@
+// swift-tools-version: 6.0
+// One package, two builds:
+//  - host (default): the `swiftlet` command, the portable kernel logic as `KernelCore`, and the tests;
+//  - bare metal (SWIFTLET_BAREMETAL=1, --triple x86_64-unknown-none-elf, --scratch-path .build-baremetal):
+//    the kernel as Embedded Swift plus a little C and assembly, archived into libKernel.a and linked by
+//    `swiftlet build` with Kernel/Platform/kernel.ld.
+// Kernel/Core is compiled in both: for the host so it can be unit-tested, into the kernel for the image.
+import PackageDescription
+
+let bareMetal = Context.environment["SWIFTLET_BAREMETAL"] == "1"
+
+/// Flags for code that runs in ring 0: no SSE/MMX/x87 (the kernel never touches FPU state that belongs to
+/// threads), no red zone (interrupts push onto the kernel stack), no stack protector runtime.
+let embeddedSwift: [SwiftSetting] = [
+    .enableExperimentalFeature("Embedded"),
+    .unsafeFlags([
+        "-wmo", "-Osize", "-parse-as-library",
+        "-Xfrontend", "-disable-stack-protector", "-Xfrontend", "-function-sections",
+        "-Xcc", "-ffreestanding", "-Xcc", "-mno-red-zone",
+        "-Xcc", "-mno-sse", "-Xcc", "-mno-sse2", "-Xcc", "-mno-mmx",
+    ]),
+]
+let freestandingC: [CSetting] = [
+    .unsafeFlags([
+        "-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-fno-pic", "-mcmodel=kernel",
+        "-mno-red-zone", "-mno-sse", "-mno-sse2", "-mno-mmx", "-mno-80387", "-Os",
+    ]),
+]
+
+let package: Package
+if bareMetal {
+    package = Package(
+        name: "Swiftlet",
+        products: [.library(name: "Kernel", type: .static, targets: ["Kernel"])],
+        targets: [
+            .target(name: "KernelPlatform", path: "Kernel/Platform", exclude: ["kernel.ld"],
+                    cSettings: freestandingC),
+            .target(name: "Kernel", dependencies: ["KernelPlatform"], path: "Kernel",
+                    exclude: ["Platform"], sources: ["Core", "Machine"],
+                    swiftSettings: embeddedSwift),
+        ])
+} else {
+    package = Package(
+        name: "Swiftlet",
+        platforms: [.macOS(.v13)],
+        products: [.executable(name: "swiftlet", targets: ["SwiftletCommand"])],
+        dependencies: [
+            .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        ],
+        targets: [
+            .target(name: "KernelCore", path: "Kernel/Core"),
+            .target(name: "SwiftletTools", path: "tools/SwiftletTools"),
+            .executableTarget(
+                name: "SwiftletCommand",
+                dependencies: ["SwiftletTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                path: "tools/SwiftletCommand"),
+            .testTarget(name: "KernelCoreTests", dependencies: ["KernelCore"], path: "Tests/KernelCoreTests"),
+            .testTarget(name: "SystemTests", dependencies: ["SwiftletTools"], path: "Tests/SystemTests"),
+        ])
+}
