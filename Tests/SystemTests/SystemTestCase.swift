@@ -1,0 +1,57 @@
+import Foundation
+import SwiftletTools
+import XCTest
+
+/// A test that boots images and checks what the kernel printed.
+class SystemTestCase: XCTestCase {
+    /// Generous: the machine may be busy, and Bochs boots in 2 to 10 s when it is not.
+    static let qemuTimeout: TimeInterval = 60
+    static let bochsTimeout: TimeInterval = 180
+
+    /// Builds (once) and boots `configuration`, returning the finished run.
+    func boot(_ configuration: ImageConfiguration = .standard, on emulator: Emulator = .qemu,
+              cpu: String? = nil, deterministic: Bool = false) throws -> RunResult
+    {
+        let image = try SystemImages.image(configuration)
+        let run = RunConfiguration(
+            emulator: emulator, cpuModel: cpu, deterministic: deterministic,
+            timeout: emulator == .qemu ? Self.qemuTimeout : Self.bochsTimeout)
+        let result = try ImageRunner(repository: SystemImages.repository).run(iso: image.iso, configuration: run)
+        // Leave the console in the test log: it is what anyone debugging a failure needs first.
+        let cmdline = configuration.commandLine
+        print("--- console (\(emulator.rawValue), cpu \(run.effectiveCPUModel), cmdline '\(cmdline)'):")
+        print(result.console, terminator: result.console.hasSuffix("\n") ? "" : "\n")
+        print("--- \(result.summaryLine); files in \(result.runDirectory.path)")
+        return result
+    }
+
+    /// Asserts that some console line contains every one of `fragments`; returns that line.
+    @discardableResult
+    func assertLine(containing fragments: String..., in result: RunResult,
+                    file: StaticString = #filePath, line: UInt = #line) -> String?
+    {
+        let match = result.consoleLines.first { candidate in fragments.allSatisfy(candidate.contains) }
+        if match == nil {
+            XCTFail("no console line contains all of \(fragments)", file: file, line: line)
+        }
+        return match
+    }
+
+    func assertOutcome(_ expected: RunOutcome, of result: RunResult,
+                       file: StaticString = #filePath, line: UInt = #line)
+    {
+        XCTAssertEqual(result.outcome, expected, "run ended: \(result.summaryLine)", file: file, line: line)
+    }
+
+    /// The checks every clean boot must pass, whatever the emulator.
+    func assertCleanBoot(_ result: RunResult, file: StaticString = #filePath, line: UInt = #line) {
+        let firstLine = result.consoleLines.first { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        XCTAssertTrue(firstLine?.contains("Swiftlet microkernel") == true,
+                      "the banner is not the first line: \(firstLine ?? "(no output)")", file: file, line: line)
+        assertLine(containing: "memory: ", "MiB usable", in: result, file: file, line: line)
+        assertLine(containing: "timer: ", "ticking", in: result, file: file, line: line)
+        assertLine(containing: ConsoleMarkers.poweringOff, in: result, file: file, line: line)
+        XCTAssertFalse(result.console.contains(ConsoleMarkers.panic), "the kernel panicked", file: file, line: line)
+        assertOutcome(.poweredOff, of: result, file: file, line: line)
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+@testable import SwiftletTools
+import XCTest
+
+/// The pure parts of the tools, checked without building or booting anything.
+final class ToolingTests: XCTestCase {
+    func testGrubConfigurationBootsKernelWithCommandLineAndModules() throws {
+        let module = try BootModule(source: URL(fileURLWithPath: "/tmp/x.elf"), name: "sample")
+        let text = GrubConfiguration.text(for: ImageConfiguration(commandLine: "crash=ud  verbose", modules: [module]))
+        XCTAssertEqual(text, """
+            set timeout=0
+            set default=0
+            menuentry "Swiftlet" {
+              multiboot2 /boot/swiftlet.elf crash=ud verbose
+              module2 /boot/modules/sample sample
+              boot
+            }
+
+            """)
+    }
+
+    func testGrubConfigurationQuotesWordsGrubWouldInterpret() {
+        XCTAssertEqual(GrubConfiguration.quoted("a=$x;b"), "'a=$x;b'")
+        XCTAssertEqual(GrubConfiguration.quoted("it's"), "'it'\\''s'")
+        XCTAssertEqual(GrubConfiguration.quoted("console=ttyS0,115200"), "console=ttyS0,115200")
+    }
+
+    func testVariantNamesAreStableAndDistinct() throws {
+        XCTAssertEqual(ImageConfiguration.standard.variantName, "swiftlet")
+        let a = ImageConfiguration(commandLine: "crash=ud")
+        let b = ImageConfiguration(commandLine: "crash=pagefault")
+        XCTAssertEqual(a.variantName, ImageConfiguration(commandLine: "crash=ud").variantName)
+        XCTAssertNotEqual(a.variantName, b.variantName)
+        XCTAssertTrue(a.variantName.hasPrefix("swiftlet-"))
+        // FNV-1a of the empty string is the offset basis: the hash is the documented function.
+        XCTAssertEqual(StableHash.hex(of: ""), "cbf29ce484222325")
+    }
+
+    func testModuleArgumentParsing() throws {
+        let folder = FileManager.default.temporaryDirectory
+        let file = folder.appendingPathComponent("swiftlet-module-\(getpid()).bin")
+        try Data([1, 2, 3]).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        XCTAssertEqual(try BootModule(argument: file.lastPathComponent, relativeTo: folder).name,
+                       file.lastPathComponent)
+        XCTAssertEqual(try BootModule(argument: "\(file.path)=init", relativeTo: folder).name, "init")
+        XCTAssertThrowsError(try BootModule(argument: "\(file.path)=two words", relativeTo: folder))
+        XCTAssertThrowsError(try BootModule(argument: "/nonexistent/file", relativeTo: folder))
+    }
+
+    func testConsoleMonitorFindsMarkersAcrossChunks() {
+        var monitor = ConsoleMonitor()
+        monitor.append(Data("Swiftlet microkernel\r\nkernel: power".utf8))
+        XCTAssertFalse(monitor.sawPoweringOff)
+        monitor.append(Data("ing off\r\n".utf8))
+        XCTAssertTrue(monitor.sawPoweringOff)
+        XCTAssertFalse(monitor.sawPanic)
+
+        var panic = ConsoleMonitor()
+        panic.append(Data("KERNEL PANIC: #PF\nkernel: halted\n".utf8))
+        XCTAssertTrue(panic.sawPanic)
+        XCTAssertNotNil(panic.haltedAt)
+    }
+
+    func testExitJudgement() {
+        var off = ConsoleMonitor()
+        off.append(Data("kernel: powering off\n".utf8))
+        // Bochs exits with status 1 on a power-off; the console decides.
+        XCTAssertEqual(RunOutcome(emulatorExitStatus: 1, console: off), .poweredOff)
+        XCTAssertEqual(RunOutcome(emulatorExitStatus: 0, console: ConsoleMonitor()), .emulatorExited(status: 0))
+        var panicThenOff = ConsoleMonitor()
+        panicThenOff.append(Data("KERNEL PANIC: #GP\nkernel: powering off\n".utf8))
+        XCTAssertEqual(RunOutcome(emulatorExitStatus: 0, console: panicThenOff), .panicked)
+    }
+
+    func testExitStatuses() {
+        XCTAssertEqual(RunOutcome.poweredOff.exitStatus, 0)
+        XCTAssertEqual(RunOutcome.panicked.exitStatus, 3)
+        XCTAssertEqual(RunOutcome.emulatorExited(status: 0).exitStatus, 4)
+        XCTAssertEqual(RunOutcome.timedOut.exitStatus, 124)
+    }
+
+    func testMissingToolMessageNamesPackageAndInstaller() {
+        let error = SwiftletError.missingTool(name: "bochs", package: "bochs")
+        XCTAssertEqual(error.exitStatus, 2)
+        XCTAssertTrue(error.description.contains("Debian package bochs"))
+        XCTAssertTrue(error.description.contains("./tools/swiftlet"))
+        XCTAssertThrowsError(try HostTool(name: "swiftlet-no-such-tool", package: "none").locate()) { thrown in
+            XCTAssertEqual(thrown as? SwiftletError, .missingTool(name: "swiftlet-no-such-tool", package: "none"))
+        }
+    }
+
+    func testQEMUArguments() {
+        let iso = URL(fileURLWithPath: "/x.iso")
+        let arguments = QEMURunner.arguments(
+            iso: iso, configuration: RunConfiguration(memoryMiB: 128, deterministic: true), interactive: false)
+        XCTAssertEqual(arguments.joined(separator: " "),
+                       "-accel tcg -cpu max -m 128 -cdrom /x.iso -boot d -display none -no-reboot "
+                           + "-serial stdio -icount shift=0,align=off")
+    }
+
+    func testBochsConfigurationSelectsClock() {
+        var configuration = BochsConfiguration(
+            iso: URL(fileURLWithPath: "/x.iso"), cpuModel: "ryzen", memoryMiB: 64, deterministic: true,
+            serialFile: URL(fileURLWithPath: "/run/com1"), logFile: URL(fileURLWithPath: "/run/log"))
+        XCTAssertTrue(configuration.text.contains("clock: sync=none, time0=946684800"))
+        XCTAssertTrue(configuration.text.contains("cpu: model=ryzen, count=1"))
+        XCTAssertTrue(configuration.text.contains("memory: guest=64, host=64"))
+        configuration.deterministic = false
+        XCTAssertTrue(configuration.text.contains("clock: sync=slowdown"))
+    }
+
+    func testBootPathLengthParsing() {
+        let console = "x\nboot: kernel path 123456 instructions (TSC, deterministic under Bochs sync=none)\n"
+        XCTAssertEqual(BootPathLength.instructionCount(in: console), 123456)
+        XCTAssertNil(BootPathLength.instructionCount(in: "boot: done\n"))
+    }
+
+    func testMetricsReportForms() {
+        let metrics = [
+            Metric(name: "kernel.image.bytes", value: 73000, unit: "bytes"),
+            Metric(name: "boot.kernel.instructions.bochs", value: 123456, unit: "instructions"),
+        ]
+        XCTAssertEqual(MetricsReport.json(metrics),
+                       #"{"kernel.image.bytes": 73000, "boot.kernel.instructions.bochs": 123456}"#)
+        let object = try? JSONSerialization.jsonObject(with: Data(MetricsReport.json(metrics).utf8))
+        XCTAssertEqual((object as? [String: Any])?.count, 2)
+        XCTAssertTrue(MetricsReport.table(metrics).contains("boot.kernel.instructions.bochs  123456  instructions"))
+    }
+}

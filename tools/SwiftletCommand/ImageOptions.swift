@@ -1,0 +1,23 @@
+import ArgumentParser
+import Foundation
+import SwiftletTools
+
+/// The options that say what goes into a boot image, shared by `build` and `run`.
+struct ImageOptions: ParsableArguments {
+    @Option(name: .customLong("cmdline"), help: ArgumentHelp("The kernel command line.", valueName: "STR"))
+    var commandLine: String = ""
+
+    @Option(name: .customLong("module"),
+            help: ArgumentHelp("Load FILE as a multiboot2 module named NAME (default: the file's name). Repeatable.",
+                               valueName: "FILE[=NAME]"))
+    var modules: [String] = []
+
+    var isStandard: Bool { commandLine.isEmpty && modules.isEmpty }
+
+    func configuration() throws -> ImageConfiguration {
+        let base = CallerDirectory.url
+        return ImageConfiguration(
+            commandLine: commandLine,
+            modules: try modules.map { try BootModule(argument: $0, relativeTo: base) })
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+
+/// A source of metrics. `swiftlet bench` runs every benchmark in `BenchmarkSuite.all` and reports the
+/// union of their metrics; adding a measurement means adding a type here and listing it there.
+public protocol Benchmark: Sendable {
+    /// What it measures, for progress messages.
+    var title: String { get }
+    func measure(in context: BenchmarkContext) throws -> [Metric]
+}
+
+/// What benchmarks share: the built standard image, a way to boot it, and a place to say what is going on.
+public struct BenchmarkContext: Sendable {
+    public let image: BootImage
+    public let runner: ImageRunner
+    /// Progress messages (the command sends them to stderr, keeping stdout for the report).
+    public let progress: @Sendable (String) -> Void
+
+    public init(image: BootImage, runner: ImageRunner, progress: @escaping @Sendable (String) -> Void) {
+        self.image = image
+        self.runner = runner
+        self.progress = progress
+    }
+}
+
+public enum BenchmarkSuite {
+    /// Every benchmark, in the order their metrics are reported.
+    public static let all: [any Benchmark] = [
+        KernelImageSize(),
+        BootPathLength(emulator: .bochs),
+        BootPathLength(emulator: .qemu),
+    ]
+
+    /// Runs `benchmarks` one after another (the machine has two cores and an emulator wants one).
+    public static func run(_ benchmarks: [any Benchmark] = all, in context: BenchmarkContext) throws -> [Metric] {
+        var metrics: [Metric] = []
+        for benchmark in benchmarks {
+            context.progress("bench: \(benchmark.title)")
+            metrics += try benchmark.measure(in: context)
+        }
+        return metrics
+    }
+}

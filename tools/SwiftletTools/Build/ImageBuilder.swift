@@ -1,0 +1,64 @@
+import Foundation
+
+/// Packs a linked kernel and its modules into a GRUB multiboot2 ISO with grub-mkrescue.
+public struct ImageBuilder: Sendable {
+    public let repository: Repository
+
+    public init(repository: Repository) {
+        self.repository = repository
+    }
+
+    /// The ISO a configuration is written to unless the caller names one.
+    public func defaultISO(for configuration: ImageConfiguration) -> URL {
+        repository.workDirectory.appendingPathComponent("\(configuration.variantName).iso")
+    }
+
+    /// Builds the ISO for `configuration` around `kernel`, at `output` or the default place.
+    public func buildImage(kernel: URL, configuration: ImageConfiguration, output: URL? = nil) throws -> BootImage {
+        try HostTool.requireAll(HostTool.imageTools)
+        let iso = output ?? defaultISO(for: configuration)
+        let name = configuration.variantName
+        let tree = repository.workDirectory.appendingPathComponent("iso-\(name)")
+        let lock = FileLock(url: repository.workDirectory.appendingPathComponent("iso-\(name).lock"))
+        try lock.withLock {
+            try layOutTree(at: tree, kernel: kernel, configuration: configuration)
+            try makeISO(from: tree, at: iso)
+        }
+        return BootImage(iso: iso, kernel: kernel, configuration: configuration)
+    }
+
+    /// Writes the folder that becomes the ISO's file system, replacing what an earlier build left.
+    func layOutTree(at tree: URL, kernel: URL, configuration: ImageConfiguration) throws {
+        let fileManager = FileManager.default
+        if fileManager.fileExists(atPath: tree.path) {
+            try fileManager.removeItem(at: tree)
+        }
+        let grubFolder = tree.appendingPathComponent("boot/grub")
+        try fileManager.createDirectory(at: grubFolder, withIntermediateDirectories: true)
+        try fileManager.copyItem(at: kernel, to: tree.appendingPathComponent(GrubConfiguration.kernelPath))
+        if !configuration.modules.isEmpty {
+            let moduleFolder = tree.appendingPathComponent("boot/modules")
+            try fileManager.createDirectory(at: moduleFolder, withIntermediateDirectories: true)
+            for module in configuration.modules {
+                try fileManager.copyItem(at: module.source,
+                                         to: tree.appendingPathComponent(GrubConfiguration.modulePath(module)))
+            }
+        }
+        try GrubConfiguration.text(for: configuration)
+            .write(to: grubFolder.appendingPathComponent("grub.cfg"), atomically: true, encoding: .utf8)
+    }
+
+    func makeISO(from tree: URL, at iso: URL) throws {
+        try FileManager.default.createDirectory(at: iso.deletingLastPathComponent(),
+                                                withIntermediateDirectories: true)
+        let temporary = FileReplacement.temporarySibling(of: iso)
+        let command = ExternalCommand(try HostTool.grubMkrescue.locate(), ["-o", temporary.path, tree.path])
+        do {
+            try command.runQuietly()
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        }
+        try FileReplacement.move(temporary, over: iso)
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// What goes into a boot image besides the kernel: its command line and its modules.
+///
+/// Each distinct configuration gets its own image file, so tests booting differently configured
+/// systems in parallel never overwrite each other's ISO.
+public struct ImageConfiguration: Sendable, Hashable {
+    public var commandLine: String
+    public var modules: [BootModule]
+
+    public init(commandLine: String = "", modules: [BootModule] = []) {
+        self.commandLine = commandLine
+        self.modules = modules
+    }
+
+    public static let standard = ImageConfiguration()
+
+    /// "swiftlet" for the standard image; otherwise "swiftlet-" and a hash of the configuration.
+    public var variantName: String {
+        if self == .standard { return "swiftlet" }
+        var text = "cmdline=\(commandLine)\n"
+        for module in modules {
+            text += "module=\(module.name)@\(module.source.path)\n"
+        }
+        return "swiftlet-" + StableHash.hex(of: text)
+    }
+}
+
+/// A hash that is the same in every process (Swift's Hasher is seeded per process), for file names.
+enum StableHash {
+    /// 64-bit FNV-1a, in 16 hex digits.
+    static func hex(of text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        let digits = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}

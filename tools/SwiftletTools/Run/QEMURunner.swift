@@ -1,0 +1,74 @@
+import Foundation
+
+/// Boots an ISO in QEMU with TCG (this machine's KVM exposes no VMX/SVM, and TCG's `-cpu max` offers SVM
+/// with nested paging to the kernel).
+///
+/// The serial port is QEMU's stdio, read through a pipe. Interactively (stdin is a terminal) it is
+/// `mon:stdio`: keys reach the guest, and Ctrl-A c switches to QEMU's monitor.
+public struct QEMURunner: Sendable {
+    public init() {}
+
+    /// The QEMU command line, minus the executable.
+    public static func arguments(iso: URL, configuration: RunConfiguration, interactive: Bool) -> [String] {
+        var arguments = [
+            "-accel", "tcg",
+            "-cpu", configuration.effectiveCPUModel,
+            "-m", String(configuration.memoryMiB),
+            "-cdrom", iso.path,
+            "-boot", "d",
+            "-display", "none",
+            // A triple fault would otherwise reboot into GRUB and boot again, forever.
+            "-no-reboot",
+            "-serial", interactive ? "mon:stdio" : "stdio",
+        ]
+        if configuration.deterministic {
+            // One guest TSC tick per instruction; align=off lets the guest run as fast as it can.
+            arguments += ["-icount", "shift=0,align=off"]
+        }
+        return arguments
+    }
+
+    func run(iso: URL, configuration: RunConfiguration, files: RunFiles) throws -> RunResult {
+        let qemu = try HostTool.qemu.locate()
+        // Only a foreground job may take the terminal: QEMU switches it to raw mode, which would stop
+        // a background job (SIGTTOU).
+        let interactive = configuration.interactive && isatty(STDIN_FILENO) == 1
+            && tcgetpgrp(STDIN_FILENO) == getpgrp()
+
+        let transcript = try files.openTranscript()
+        let emulatorOutput = try RunFiles.openForWriting(files.emulatorOutput)
+        let nullDevice = try RunFiles.openNullDevice()
+        defer {
+            close(emulatorOutput)
+            close(nullDevice)
+        }
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe(&pipeEnds) == 0 else {
+            throw SwiftletError.hostFailure("cannot create a pipe: errno \(errno)")
+        }
+        // Keep both ends out of other children; spawn duplicates the write end into QEMU explicitly.
+        pipeEnds.forEach { _ = fcntl($0, F_SETFD, FD_CLOEXEC) }
+        let streams = ChildProcess.Streams(input: interactive ? STDIN_FILENO : nullDevice,
+                                           output: pipeEnds[1], error: emulatorOutput)
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(
+                qemu, Self.arguments(iso: iso, configuration: configuration, interactive: interactive),
+                streams: streams,
+                // An interactive QEMU must stay in the terminal's foreground group to read keys.
+                ownProcessGroup: !interactive)
+        } catch {
+            close(pipeEnds[0])
+            close(pipeEnds[1])
+            throw error
+        }
+        // Only the child writes into the pipe; closing our copy lets us see end-of-file.
+        close(pipeEnds[1])
+        let source = PipeReader(descriptor: pipeEnds[0])
+        defer { source.close() }
+
+        var supervisor = EmulatorSupervisor(child: child, source: source, configuration: configuration,
+                                            files: files, transcript: transcript)
+        return supervisor.supervise()
+    }
+}

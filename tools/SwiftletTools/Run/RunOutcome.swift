@@ -1,0 +1,49 @@
+import Foundation
+
+/// How a boot ended, judged from the console markers and the emulator's fate.
+public enum RunOutcome: Sendable, Equatable {
+    /// The kernel printed `kernel: powering off` and the machine went off.
+    case poweredOff
+    /// The kernel printed a `KERNEL PANIC` report (and normally halted).
+    case panicked
+    /// The emulator exited without a power-off: a reset, a triple fault, or an emulator error.
+    case emulatorExited(status: Int32)
+    /// The timeout passed and the emulator was stopped.
+    case timedOut
+    /// The run was stopped on request (Ctrl-C) before it ended by itself.
+    case interrupted
+
+    /// The exit status of `swiftlet run` for this outcome (documented in its --help and in README.md).
+    public var exitStatus: Int32 {
+        switch self {
+        case .poweredOff: return 0
+        case .panicked: return 3
+        case .emulatorExited: return 4
+        case .timedOut: return 124
+        case .interrupted: return 130
+        }
+    }
+
+    /// The outcome of a run whose emulator exited by itself. A panic report wins over a power-off line
+    /// (a panic while powering off is still a panic); neither means the machine went away on its own.
+    init(emulatorExitStatus status: Int32, console: ConsoleMonitor) {
+        if console.sawPanic {
+            self = .panicked
+        } else if console.sawPoweringOff {
+            self = .poweredOff
+        } else {
+            self = .emulatorExited(status: status)
+        }
+    }
+
+    /// What happened, for the one-line summary: "powered off", "kernel panic", ...
+    public var summary: String {
+        switch self {
+        case .poweredOff: return "powered off"
+        case .panicked: return "kernel panic"
+        case .emulatorExited(let status): return "emulator exited (status \(status)) without a power-off"
+        case .timedOut: return "timeout"
+        case .interrupted: return "interrupted"
+        }
+    }
+}
