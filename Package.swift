@@ -27,18 +27,32 @@ let freestandingC: [CSetting] = [
     ]),
 ]
 
+/// Native tasks under Guests/, each linked by `swiftlet build` into an ELF boot module.
+let nativeTasks = ["RootTask"]
+let freestandingUserC: [CSetting] = [
+    .unsafeFlags(["-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-fno-pic", "-mno-sse", "-mno-mmx", "-Os"]),
+]
+
 let package: Package
 if bareMetal {
     package = Package(
         name: "Swiftlet",
-        products: [.library(name: "Kernel", type: .static, targets: ["Kernel"])],
+        products: [.library(name: "Kernel", type: .static, targets: ["Kernel"])]
+            + nativeTasks.map { .library(name: $0, type: .static, targets: [$0]) },
         targets: [
             .target(name: "KernelPlatform", path: "Kernel/Platform", exclude: ["kernel.ld"],
                     cSettings: freestandingC),
-            .target(name: "Kernel", dependencies: ["KernelPlatform"], path: "Kernel",
-                    exclude: ["Platform"], sources: ["Core", "Machine"],
+            .target(name: "SwiftletABI", path: "Kernel/Interface", swiftSettings: embeddedSwift),
+            .target(name: "Kernel", dependencies: ["KernelPlatform", "SwiftletABI"], path: "Kernel",
+                    exclude: ["Platform", "Interface", "User"], sources: ["Core", "Machine"],
                     swiftSettings: embeddedSwift),
-        ])
+            // The user library every native task links (like seL4's libsel4).
+            .target(name: "UserPlatform", path: "Kernel/User/Platform", cSettings: freestandingUserC),
+            .target(name: "SwiftletUser", dependencies: ["SwiftletABI", "UserPlatform"], path: "Kernel/User",
+                    exclude: ["Platform", "user.ld"], swiftSettings: embeddedSwift),
+        ] + nativeTasks.map {
+            .target(name: $0, dependencies: ["SwiftletUser", "SwiftletABI"], path: "Guests/\($0)", swiftSettings: embeddedSwift)
+        })
 } else {
     package = Package(
         name: "Swiftlet",
@@ -48,13 +62,14 @@ if bareMetal {
             .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         ],
         targets: [
-            .target(name: "KernelCore", path: "Kernel/Core"),
+            .target(name: "SwiftletABI", path: "Kernel/Interface"),
+            .target(name: "KernelCore", dependencies: ["SwiftletABI"], path: "Kernel/Core"),
             .target(name: "SwiftletTools", path: "tools/SwiftletTools"),
             .executableTarget(
                 name: "SwiftletCommand",
                 dependencies: ["SwiftletTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 path: "tools/SwiftletCommand"),
-            .testTarget(name: "KernelCoreTests", dependencies: ["KernelCore"], path: "Tests/KernelCoreTests"),
+            .testTarget(name: "KernelCoreTests", dependencies: ["KernelCore", "SwiftletABI"], path: "Tests/KernelCoreTests"),
             .testTarget(name: "SystemTests", dependencies: ["SwiftletTools"], path: "Tests/SystemTests"),
         ])
 }

@@ -1,4 +1,5 @@
 import KernelPlatform
+import SwiftletABI
 
 /// Identification of the boot CPU and of the virtualization extensions it offers.
 enum CPU {

@@ -1,4 +1,5 @@
 import KernelPlatform
+import SwiftletABI
 
 /// The kernel console: COM1, a 16550 UART at 115200 8N1, polled. The kernel owns the port only until a
 /// user-level serial driver takes it over; kernel messages stay polled so they work in any state.

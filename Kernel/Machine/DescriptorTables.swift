@@ -1,4 +1,5 @@
 import KernelPlatform
+import SwiftletABI
 
 /// The GDT (with the 64-bit TSS) and the IDT. The segment layout is fixed by SYSCALL/SYSRET, which
 /// derive selectors from STAR: kernel code, kernel data, then user code32 (unused), user data, user code.
@@ -15,12 +16,21 @@ enum DescriptorTables {
     /// Stack for exceptions that must not use the interrupted stack (#DF, NMI, #MC): IST slot 1.
     static let criticalStackIndex: UInt64 = 1
 
+    nonisolated(unsafe) private static var taskStateSegment = KernelPage(physical: 0)
+
+    /// Where the CPU pushes the frame of an interrupt taken in user mode (TSS.RSP0).
+    static func setKernelEntryStack(_ top: UInt64) {
+        taskStateSegment.store(UInt32(truncatingIfNeeded: top), atByte: tssOffset + 4)
+        taskStateSegment.store(UInt32(truncatingIfNeeded: top >> 32), atByte: tssOffset + 8)
+    }
+
     static func install() -> Bool {
         guard let gdtFrame = KernelMemory.allocateFrame(), let idtFrame = KernelMemory.allocateFrame() else { return false }
         PhysicalMemory.zeroFrame(gdtFrame.address)
         PhysicalMemory.zeroFrame(idtFrame.address)
         let gdt = KernelPage(physical: gdtFrame.adopt())
         let idt = KernelPage(physical: idtFrame.adopt())
+        taskStateSegment = gdt
         installGDT(gdt)
         installIDT(idt)
         return true

@@ -1,4 +1,5 @@
 import KernelPlatform
+import SwiftletABI
 
 /// Interrupt and exception dispatch. Until user mode exists every exception is a kernel bug and ends in a
 /// panic report; issue 3 routes faults taken in ring 3 to the thread's exception handler instead.
@@ -12,18 +13,50 @@ enum InterruptVector {
 @_cdecl("swiftlet_interrupt")
 func handleInterrupt(_ frame: UnsafeMutablePointer<InterruptFrame>) {
     let vector = frame.pointee.vector
+    let fromUser = frame.pointee.cs & 3 == 3
     switch vector {
-    case 13 where frame.pointee.rip == x86_rdmsr_safe_fault_address():
+    case 13 where !fromUser && frame.pointee.rip == x86_rdmsr_safe_fault_address():
         frame.pointee.rip = x86_rdmsr_safe_recover_address()
+    case 0..<32 where fromUser:
+        UserFaults.handle(System.scheduler.current!, vector: vector)
     case 0..<32:
         panic(exception: frame.pointee)
     case InterruptVector.timer:
         LocalAPIC.timerInterrupt()
+        System.timerTick()
     case InterruptVector.spurious, InterruptVector.legacyPIC:
         break
     default:
         log("interrupt: unexpected vector \(vector)")
         LocalAPIC.endOfInterrupt()
+    }
+    // From user mode the exit path resumes whichever thread is current now; from kernel mode (idle)
+    // the interrupted kernel code continues.
+    if fromUser { System.prepareReturn() }
+}
+
+/// Faults raised by user threads: the kernel never dies of them. #NM is the lazy FPU switch; anything else
+/// goes to the thread's exception handler as a message, or stops the thread with a report.
+enum UserFaults {
+    nonisolated(unsafe) private(set) static var stoppedThreads: UInt64 = 0
+
+    static func handle(_ thread: ThreadPointer, vector: UInt64) {
+        if vector == 7 {
+            return FPU.deviceNotAvailable(thread)
+        }
+        thread.pointee.faultVector = vector
+        thread.pointee.faultAddress = vector == 14 ? x86_read_cr2() : 0
+        let handler = thread.pointee.exceptionHandler
+        if handler.type == .endpoint {
+            let endpoint = PhysicalMemory.object(fromCapabilityAddress: handler.object, as: Endpoint.self)
+            IPC.sendFault(thread, to: endpoint, badge: handler.badge, scheduler: &System.scheduler)
+            return
+        }
+        let c = thread.pointee.context
+        log("fault: thread \(hex: UInt64(UInt(bitPattern: thread))) stopped: \(exceptionName(vector)) (vector \(vector)) error \(hex: c.errorCode) at RIP=\(hex: c.rip) RSP=\(hex: c.rsp) CR2=\(hex: thread.pointee.faultAddress); no exception handler")
+        thread.pointee.state = .stopped
+        stoppedThreads += 1
+        System.scheduler.currentBlocked()
     }
 }
 

@@ -1,4 +1,5 @@
 import KernelPlatform
+import SwiftletABI
 
 /// The kernel's entry from boot.S: bring up the machine in dependency order and report each step.
 /// Order matters: the console first (so every later failure is visible), the boot information before
@@ -57,7 +58,16 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
 
     log("boot: kernel path \(setupEnd - start - uartWaitAtSetupEnd) instructions (TSC ticks; instructions when deterministic; excludes \(uartWaitAtSetupEnd) waiting for the UART)")
     if let crash = options.crash { triggerCrash(crash) }
-    Power.off()
+
+    guard PerCPU.layoutMatchesAssembly() else { panic("cpu: UserContext layout does not match the entry code") }
+    PerCPU.initialize()
+    FPU.initialize()
+    System.scheduler = Scheduler(hz: UInt64(options.timerHz))
+    if let error = RootTask.load(bootInfo, timerHz: UInt64(options.timerHz)) {
+        log("roottask: not started: \(error.description)")
+        Power.off()
+    }
+    System.start()
 }
 
 /// Validates the Multiboot2 information in place (it is below 4 GiB, inside the boot direct map).

@@ -1,4 +1,5 @@
 import KernelPlatform
+import SwiftletABI
 
 /// Physical memory and the kernel's own address space: the frame allocator built from the boot memory
 /// map, and page tables with W^X that replace the boot tables.

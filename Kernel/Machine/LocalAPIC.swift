@@ -1,4 +1,5 @@
 import KernelPlatform
+import SwiftletABI
 
 /// The local APIC in xAPIC mode: the per-CPU interrupt controller and the kernel's periodic timer.
 /// The timer's input clock is unknown until measured against the PIT (`calibrate`).

@@ -1,4 +1,5 @@
 import KernelPlatform
+import SwiftletABI
 import _Volatile
 
 // The audited unsafe corner of the kernel: the only file that turns physical or device addresses into
@@ -19,6 +20,27 @@ enum PhysicalMemory {
         UnsafeMutableBufferPointer(start: pointer(range.start).assumingMemoryBound(to: UInt64.self), count: Int(range.size / 8))
     }
 
+    /// A kernel object living at the start of the frame at `address`.
+    static func object<T>(at address: PhysicalAddress, as type: T.Type) -> UnsafeMutablePointer<T> {
+        pointer(address).assumingMemoryBound(to: type)
+    }
+
+    /// The frame a direct-mapped kernel pointer lies in.
+    static func physicalAddress(of pointer: UnsafeRawPointer) -> PhysicalAddress {
+        UInt64(UInt(bitPattern: pointer)) - KernelAddressSpace.directMapBase
+    }
+
+    /// A kernel object from the address a capability stores (its direct-map address).
+    static func object<T>(fromCapabilityAddress address: UInt64, as type: T.Type) -> UnsafeMutablePointer<T> {
+        UnsafeMutablePointer<T>(bitPattern: UInt(address))!
+    }
+
+    static func copy(from source: UnsafeRawBufferPointer, toFrame frame: PhysicalAddress, offset: Int) {
+        precondition(offset >= 0 && offset + source.count <= Int(FrameAllocator.frameSize))
+        guard let base = source.baseAddress, source.count > 0 else { return }
+        (pointer(frame) + offset).copyMemory(from: base, byteCount: source.count)
+    }
+
     static func zeroFrame(_ address: PhysicalAddress) {
         pointer(address).initializeMemory(as: UInt8.self, repeating: 0, count: Int(FrameAllocator.frameSize))
     }
@@ -33,6 +55,11 @@ struct KernelPage {
     func store(_ value: UInt64, atWord index: Int) {
         precondition(index >= 0 && index < 512)
         PhysicalMemory.pointer(physical).storeBytes(of: value, toByteOffset: index * 8, as: UInt64.self)
+    }
+
+    func store(_ value: UInt32, atByte offset: Int) {
+        precondition(offset >= 0 && offset + 4 <= 4096)
+        PhysicalMemory.pointer(physical).storeBytes(of: value, toByteOffset: offset, as: UInt32.self)
     }
 
     func store(_ value: UInt16, atByte offset: Int) {

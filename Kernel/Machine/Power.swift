@@ -1,4 +1,5 @@
 import KernelPlatform
+import SwiftletABI
 
 /// Turning the machine off. Until the kernel reads the FADT (with the ACPI work for the VMM), it uses the
 /// PM1a control ports the emulators' firmware sets up: QEMU's PIIX4 at 0x604, Bochs's at 0xB004.

@@ -2,6 +2,26 @@
  * slot, then the vector number), after which one common path saves the general registers into a
  * struct InterruptFrame (KernelPlatform.h) and calls the Swift dispatcher with a pointer to it. */
 
+#include "context.h"
+
+.macro POP_REGISTERS
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %r11
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rbp
+    popq %rdi
+    popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rbx
+    popq %rax
+.endm
+
     .text
     .code64
 
@@ -23,6 +43,9 @@ isr_stub_\vector:
     .set vector, vector + 1
 .endr
 
+/* The frame is a UserContext: the CPU's five words (plus the stub's error and vector), then 15 registers.
+ * From user mode the CPU pushed it into the current thread's context (TSS.RSP0 points at its end); from
+ * kernel mode it is on the kernel stack and the handler returns straight to the interrupted kernel code. */
 interrupt_common:
     pushq %rax
     pushq %rbx
@@ -40,25 +63,73 @@ interrupt_common:
     pushq %r14
     pushq %r15
     cld
+    testb $3, CONTEXT_CS(%rsp)
+    jnz from_user
     movq %rsp, %rdi
     call swiftlet_interrupt
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %r11
-    popq %r10
-    popq %r9
-    popq %r8
-    popq %rbp
-    popq %rdi
-    popq %rsi
-    popq %rdx
-    popq %rcx
-    popq %rbx
-    popq %rax
+    POP_REGISTERS
     addq $16, %rsp                         /* vector and error code */
     iretq
+
+from_user:
+    swapgs
+    movq %rsp, %rdi
+    movq %gs:PERCPU_KERNEL_STACK, %rsp
+    call swiftlet_interrupt
+    jmp return_to_user
+
+/* SYSCALL: RCX = user RIP, R11 = user RFLAGS, interrupts off (SFMASK). Build the same UserContext as an
+ * interrupt from user mode would, marked with the syscall vector so the exit can use SYSRET. */
+    .global syscall_entry
+syscall_entry:
+    swapgs
+    movq %rsp, %gs:PERCPU_USER_STACK
+    movq %gs:PERCPU_CURRENT_CONTEXT, %rsp
+    addq $CONTEXT_SIZE, %rsp
+    pushq $0x23                            /* SS: user data */
+    pushq %gs:PERCPU_USER_STACK
+    pushq %r11
+    pushq $0x2B                            /* CS: user code */
+    pushq %rcx
+    pushq $0
+    pushq $CONTEXT_SYSCALL
+    pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, %rdi
+    movq %gs:PERCPU_KERNEL_STACK, %rsp
+    call swiftlet_syscall
+    /* fall through */
+
+/* Resume the current thread, whichever it is now. SYSRET for threads that entered by SYSCALL (their RIP
+ * came from the CPU, so it is canonical), IRETQ for the rest. */
+    .global return_to_user
+return_to_user:
+    movq %gs:PERCPU_CURRENT_CONTEXT, %rsp
+    cmpq $CONTEXT_SYSCALL, CONTEXT_VECTOR(%rsp)
+    je 1f
+    POP_REGISTERS
+    addq $16, %rsp
+    swapgs
+    iretq
+1:  POP_REGISTERS
+    movq CONTEXT_RIP - CONTEXT_VECTOR(%rsp), %rcx
+    movq CONTEXT_RFLAGS - CONTEXT_VECTOR(%rsp), %r11
+    movq CONTEXT_RSP - CONTEXT_VECTOR(%rsp), %rsp
+    swapgs
+    sysretq
 
 /* Table of the 256 stub addresses, for building the IDT. */
 .macro STUB_ADDRESS vector

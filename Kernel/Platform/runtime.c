@@ -2,6 +2,9 @@
 // posix_memalign and free are not defined, so code that would allocate fails to link.
 #include <stddef.h>
 #include <stdint.h>
+#include "KernelPlatform.h"
+
+struct PerCPU swiftlet_percpu;
 
 void *memset(void *dst, int c, size_t n) {
     void *d = dst;

@@ -1,5 +1,6 @@
 import XCTest
 @testable import KernelCore
+@testable import SwiftletABI
 
 extension LogLine {
     var string: String {

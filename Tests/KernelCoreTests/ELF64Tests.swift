@@ -1,5 +1,6 @@
 import XCTest
 @testable import KernelCore
+@testable import SwiftletABI
 
 /// A minimal ELF64 executable: header, program headers, then segment data.
 func makeELF(segments: [(type: UInt32, offset: UInt64, vaddr: UInt64, filesz: UInt64, memsz: UInt64)] = [(1, 0x1000, 0x40_0000, 0x100, 0x2000)],

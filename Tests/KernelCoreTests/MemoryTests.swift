@@ -1,5 +1,6 @@
 import XCTest
 @testable import KernelCore
+@testable import SwiftletABI
 
 /// Page tables in a dictionary: table address → 512 entries.
 final class FakeTables: PageTableMemory {

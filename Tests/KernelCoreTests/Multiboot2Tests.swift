@@ -1,5 +1,6 @@
 import XCTest
 @testable import KernelCore
+@testable import SwiftletABI
 
 /// Builds Multiboot2 information blobs the way GRUB lays them out (8-byte aligned tags).
 struct Multiboot2Builder {

@@ -12,12 +12,18 @@ struct ImageOptions: ParsableArguments {
                                valueName: "FILE[=NAME]"))
     var modules: [String] = []
 
-    var isStandard: Bool { commandLine.isEmpty && modules.isEmpty }
+    @Option(name: .customLong("task"),
+            help: ArgumentHelp("Boot this native task (from Guests/) instead of the standard set. Repeatable.",
+                               valueName: "NAME"))
+    var tasks: [String] = []
+
+    var isStandard: Bool { commandLine.isEmpty && modules.isEmpty && tasks.isEmpty }
 
     func configuration() throws -> ImageConfiguration {
         let base = CallerDirectory.url
         return ImageConfiguration(
             commandLine: commandLine,
+            tasks: tasks.isEmpty ? NativeTask.standardSet : tasks,
             modules: try modules.map { try BootModule(argument: $0, relativeTo: base) })
     }
 }

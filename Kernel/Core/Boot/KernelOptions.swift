@@ -1,3 +1,5 @@
+import SwiftletABI
+
 /// The kernel command line: space-separated `name=value` switches. Unknown names and bad values are
 /// reported through `report` and otherwise ignored, so a typo never stops a boot.
 public struct KernelOptions: Equatable {

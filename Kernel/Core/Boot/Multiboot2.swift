@@ -1,3 +1,5 @@
+import SwiftletABI
+
 /// The Multiboot2 boot information GRUB hands the kernel (Multiboot2 specification, section 3.6).
 /// `Multiboot2Info(validating:)` walks every tag once and rejects anything out of bounds, so the accessors
 /// afterwards never read outside the buffer.

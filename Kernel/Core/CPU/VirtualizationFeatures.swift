@@ -1,3 +1,5 @@
+import SwiftletABI
+
 /// What hardware virtualization the CPU offers, decoded from CPUID and the capability MSRs.
 /// Pure decoding: the kernel reads the registers (Machine/CPU.swift) and hands the raw values here.
 public enum VirtualizationFeatures: Equatable {

@@ -1,3 +1,5 @@
+import SwiftletABI
+
 /// Physical and virtual address arithmetic shared by the boot code, the frame allocator and the page
 /// tables. Plain integers underneath; the names say which address space a value belongs to.
 

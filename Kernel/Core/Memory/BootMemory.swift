@@ -1,3 +1,5 @@
+import SwiftletABI
+
 /// Up to 64 physical ranges that are in use at boot (kernel image, boot information, modules, …).
 /// Fixed capacity because it exists before any allocator does.
 public struct ReservedRanges {

@@ -1,3 +1,5 @@
+import SwiftletABI
+
 /// One 4 KiB physical frame with exactly one owner. Not copyable: handing the same frame out twice, or
 /// using it after `free`, does not compile. Whoever turns it into a long-lived structure (a page table,
 /// a kernel object) calls `adopt()` and becomes responsible for giving the address back.

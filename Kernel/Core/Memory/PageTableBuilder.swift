@@ -1,3 +1,5 @@
+import SwiftletABI
+
 /// Where page tables live. The kernel reaches tables through its direct map; host tests use a dictionary.
 public protocol PageTableMemory {
     func entry(in table: PhysicalAddress, at index: Int) -> PageTableEntry

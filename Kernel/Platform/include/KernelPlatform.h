@@ -67,6 +67,25 @@ SWIFTLET_INLINE void x86_sti_hlt(void) { __asm__ volatile("sti; hlt" ::: "memory
 SWIFTLET_INLINE void x86_hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
 SWIFTLET_INLINE void x86_pause(void) { __asm__ volatile("pause"); }
 
+/// The per-CPU block GS points at in kernel mode. The entry code uses its first three fields (context.h).
+struct PerCPU {
+    uint64_t currentContext;     // the current thread's UserContext; TSS.RSP0 points at its end
+    uint64_t kernelStackTop;
+    uint64_t userStackScratch;
+    uint64_t reserved;
+};
+extern struct PerCPU swiftlet_percpu;
+SWIFTLET_INLINE struct PerCPU *percpu_block(void) { return &swiftlet_percpu; }
+
+/// Resumes the thread whose context `swiftlet_percpu.currentContext` names (interrupts.S).
+void return_to_user(void) __attribute__((noreturn));
+void syscall_entry(void);
+SWIFTLET_INLINE uint64_t syscall_entry_address(void) { return (uint64_t)syscall_entry; }
+
+SWIFTLET_INLINE void x86_clts(void) { __asm__ volatile("clts" ::: "memory"); }
+SWIFTLET_INLINE void x86_fxsave(void *area) { __asm__ volatile("fxsave64 (%0)" :: "r"(area) : "memory"); }
+SWIFTLET_INLINE void x86_fxrstor(const void *area) { __asm__ volatile("fxrstor64 (%0)" :: "r"(area) : "memory"); }
+
 /// Reload CS and the data segment registers after installing a new GDT (defined in cpu.S).
 void x86_reload_segments(uint16_t code, uint16_t data);
 

@@ -13,18 +13,33 @@ public struct ImageBuilder: Sendable {
         repository.workDirectory.appendingPathComponent("\(configuration.variantName).iso")
     }
 
+    /// The modules an image carries: its native tasks (linked by KernelBuild), then the extra modules.
+    public func modules(for configuration: ImageConfiguration) throws -> [BootModule] {
+        let tasks = try configuration.tasks.map { name -> BootModule in
+            guard let task = NativeTask.named(name) else {
+                let known = NativeTask.all.map(\.name).joined(separator: ", ")
+                throw SwiftletError.invalidArgument("no native task named '\(name)' (known: \(known))")
+            }
+            return try BootModule(source: repository.taskELF(task), name: name)
+        }
+        return tasks + configuration.modules
+    }
+
     /// Builds the ISO for `configuration` around `kernel`, at `output` or the default place.
     public func buildImage(kernel: URL, configuration: ImageConfiguration, output: URL? = nil) throws -> BootImage {
         try HostTool.requireAll(HostTool.imageTools)
-        let iso = output ?? defaultISO(for: configuration)
-        let name = configuration.variantName
+        var configuration = configuration
+        let requested = configuration
+        configuration.modules = try modules(for: configuration)
+        let iso = output ?? defaultISO(for: requested)
+        let name = requested.variantName
         let tree = repository.workDirectory.appendingPathComponent("iso-\(name)")
         let lock = FileLock(url: repository.workDirectory.appendingPathComponent("iso-\(name).lock"))
         try lock.withLock {
             try layOutTree(at: tree, kernel: kernel, configuration: configuration)
             try makeISO(from: tree, at: iso)
         }
-        return BootImage(iso: iso, kernel: kernel, configuration: configuration)
+        return BootImage(iso: iso, kernel: kernel, configuration: requested)
     }
 
     /// Writes the folder that becomes the ISO's file system, replacing what an earlier build left.

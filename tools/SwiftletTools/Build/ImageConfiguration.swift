@@ -1,15 +1,18 @@
 import Foundation
 
-/// What goes into a boot image besides the kernel: its command line and its modules.
+/// What goes into a boot image besides the kernel: its command line, the native tasks (by name, see
+/// NativeTask) and any further modules.
 ///
 /// Each distinct configuration gets its own image file, so tests booting differently configured
 /// systems in parallel never overwrite each other's ISO.
 public struct ImageConfiguration: Sendable, Hashable {
     public var commandLine: String
+    public var tasks: [String]
     public var modules: [BootModule]
 
-    public init(commandLine: String = "", modules: [BootModule] = []) {
+    public init(commandLine: String = "", tasks: [String] = NativeTask.standardSet, modules: [BootModule] = []) {
         self.commandLine = commandLine
+        self.tasks = tasks
         self.modules = modules
     }
 
@@ -19,6 +22,7 @@ public struct ImageConfiguration: Sendable, Hashable {
     public var variantName: String {
         if self == .standard { return "swiftlet" }
         var text = "cmdline=\(commandLine)\n"
+        if tasks != NativeTask.standardSet { text += "tasks=\(tasks.joined(separator: ","))\n" }
         for module in modules {
             text += "module=\(module.name)@\(module.source.path)\n"
         }

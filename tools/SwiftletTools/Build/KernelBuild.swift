@@ -1,6 +1,7 @@
 import Foundation
 
-/// Compiles the kernel as Embedded Swift for bare metal and links it into a multiboot2 ELF.
+/// Compiles the kernel and the native tasks as Embedded Swift for bare metal and links them: the kernel
+/// into a multiboot2 ELF, each task into a user-space ELF.
 ///
 /// Two steps, both with the project's own toolchain:
 ///  1. SwiftPM builds the `Kernel` static library for x86_64-unknown-none-elf. SWIFTLET_BAREMETAL=1
@@ -17,10 +18,13 @@ public struct KernelBuild: Sendable {
         self.toolchain = toolchain
     }
 
-    /// Builds and links the kernel; returns the path of the linked ELF.
+    /// Builds and links the kernel and every native task; returns the path of the linked kernel.
     @discardableResult
     public func build() throws -> URL {
         try compile()
+        for task in NativeTask.all {
+            try linkTask(task)
+        }
         return try link()
     }
 
@@ -28,14 +32,25 @@ public struct KernelBuild: Sendable {
         let command = ExternalCommand(
             toolchain.swift,
             ["build", "-c", "release", "--triple", "x86_64-unknown-none-elf",
-             "--scratch-path", repository.bareMetalScratch.path, "--product", "Kernel"],
+             "--scratch-path", repository.bareMetalScratch.path],
             workingDirectory: repository.root,
             environment: ["SWIFTLET_BAREMETAL": "1"])
         try command.runQuietly()
     }
 
     func link() throws -> URL {
-        let output = repository.kernelELF
+        try linkELF(output: repository.kernelELF, script: repository.linkerScript, archive: repository.kernelArchive,
+                    extraFlags: ["-n"])
+    }
+
+    /// Links a task: every object of its archive (the task, the user library, its C runtime).
+    @discardableResult
+    func linkTask(_ task: NativeTask) throws -> URL {
+        try linkELF(output: repository.taskELF(task), script: repository.userLinkerScript,
+                    archive: repository.taskArchive(task), extraFlags: [])
+    }
+
+    private func linkELF(output: URL, script: URL, archive: URL, extraFlags: [String]) throws -> URL {
         try FileManager.default.createDirectory(at: output.deletingLastPathComponent(),
                                                 withIntermediateDirectories: true)
         // Link to a private name and rename, so a run booting the previous kernel never reads a
@@ -43,10 +58,10 @@ public struct KernelBuild: Sendable {
         let temporary = FileReplacement.temporarySibling(of: output)
         let command = ExternalCommand(
             toolchain.linker,
-            ["-n", "--gc-sections", "-z", "max-page-size=0x1000",
-             "-T", repository.linkerScript.path,
-             "-o", temporary.path,
-             "--whole-archive", repository.kernelArchive.path],
+            extraFlags + ["--gc-sections", "-z", "max-page-size=0x1000",
+                          "-T", script.path,
+                          "-o", temporary.path,
+                          "--whole-archive", archive.path],
             workingDirectory: repository.root)
         do {
             try command.runQuietly()

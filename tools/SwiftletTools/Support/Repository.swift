@@ -56,6 +56,19 @@ public struct Repository: Sendable {
 
     public var linkerScript: URL { root.appendingPathComponent("Kernel/Platform/kernel.ld") }
 
+    /// The static library SwiftPM produces for a native task's product.
+    public func taskArchive(_ task: NativeTask) -> URL {
+        bareMetalScratch.appendingPathComponent("x86_64-unknown-none-elf/release/lib\(task.product).a")
+    }
+
+    /// Where native tasks are linked (user space, 4 MiB up).
+    public var userLinkerScript: URL { root.appendingPathComponent("Kernel/User/user.ld") }
+
+    /// A linked native task.
+    public func taskELF(_ task: NativeTask) -> URL {
+        workDirectory.appendingPathComponent("tasks/\(task.name).elf")
+    }
+
     /// The linked kernel, a multiboot2 ELF.
     public var kernelELF: URL { workDirectory.appendingPathComponent("kernel.elf") }
 

@@ -1,0 +1,67 @@
+import SwiftletABI
+import SwiftletUser
+
+/// The root task: starts every other boot module as a task, waits until each reports that it is done
+/// (or until the deadline), then powers the machine off.
+///
+/// Each task gets, besides RootTaskLayout's slots 1-3: slot 4 = an endpoint to report to the root task
+/// (send only, badged with the task's number), slot 5 = an endpoint shared by all tasks (all rights).
+enum Root {
+    static let reportSlot: UInt64 = 4
+    static let sharedSlot: UInt64 = 5
+    static let taskPriority: UInt8 = 100
+    static let taskKernelFrames: UInt64 = 256
+    /// Give up waiting for reports after this long.
+    static let deadline = Timeout.microseconds(300_000_000)
+}
+
+@_cdecl("task_main")
+func rootMain(bootInformation: UInt64, utcb: UInt64) {
+    guard let info = BootInformation(address: bootInformation) else {
+        log("roottask: no boot information page; stopping")
+        return
+    }
+    log("roottask: running in user mode; \(info.moduleCount) boot modules, \(info.memoryPool.pages) pages of memory, timer \(info.timerHz) Hz")
+    let pool = PagePool(base: info.memoryPool.base, pages: info.memoryPool.pages)
+    var launcher = TaskLauncher(factory: RootTaskLayout.factorySlot, ownTask: RootTaskLayout.taskSlot, pool: pool,
+                                firstFreeSlot: RootTaskLayout.firstFreeSlot)
+    let reports = launcher.takeSlot(), shared = launcher.takeSlot()
+    guard SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: reports) == .ok,
+          SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: shared) == .ok else {
+        log("roottask: cannot create endpoints; stopping")
+        return
+    }
+
+    var started = 0
+    for index in 0..<info.moduleCount {
+        let module = info.module(index)
+        if module.name.equals("roottask") { continue }
+        let badged = launcher.takeSlot()
+        guard SystemCall.capability(reports, .copy, (badged, UInt64(Rights.send.rawValue), UInt64(index + 1), 0)).succeeded else {
+            continue
+        }
+        switch launcher.load(module.bytes, priority: Root.taskPriority, kernelFrames: Root.taskKernelFrames, argument: UInt64(index)) {
+        case .failure(let failure):
+            log("roottask: module \(module.name) not started: \(failure.description)")
+        case .success(let launched):
+            _ = launcher.give(badged, to: launched, at: Root.reportSlot, rights: .send)
+            _ = launcher.give(shared, to: launched, at: Root.sharedSlot, rights: .all)
+            let error = launcher.start(launched)
+            log("roottask: started \(module.name) (\(module.bytes.count) bytes): \(error.name)")
+            if error == .ok { started += 1 }
+        }
+    }
+
+    var finished = 0
+    while finished < started {
+        let report = SystemCall.wait(reports, timeout: Root.deadline)
+        guard report.succeeded else {
+            log("roottask: \(started - finished) tasks did not report: \(report.error.name)")
+            break
+        }
+        finished += 1
+        log("roottask: task \(report.badge - 1) reported done (\(finished)/\(started))")
+    }
+    log("roottask: all done; powering off")
+    _ = SystemCall.powerOff(RootTaskLayout.machineSlot)
+}

@@ -1,0 +1,238 @@
+import SwiftletABI
+
+/// The IPC semantics (the general path): send, call, wait, reply and reply-wait between threads on
+/// endpoints, with message transfer, capability transfer and timeouts. The syscall layer has already
+/// checked every argument; these functions only move threads between states.
+///
+/// Call semantics: the timeout bounds the send phase; the reply phase waits without limit (the server
+/// answers or is stopped, which aborts the call).
+public enum IPC {
+    /// `sender` (current) sends `tag` through `endpoint` with `badge`; `call` waits for the reply.
+    public static func send(_ sender: ThreadPointer, to endpoint: EndpointPointer, badge: UInt64, call: Bool,
+                            canGrant: Bool, timeout: Timeout, scheduler: inout Scheduler) {
+        if let receiver = endpoint.pointee.receivers.dequeue() {
+            receiver.pointee.queuedOn = nil
+            deliver(from: sender, to: receiver, badge: badge, canGrant: canGrant)
+            sender.pointee.context.rax = SyscallError.ok.rawValue
+            if call {
+                sender.pointee.state = .waitingForReply
+                sender.pointee.callee = receiver
+                receiver.pointee.caller = sender
+                scheduler.switchDirectly(to: receiver)
+            } else {
+                scheduler.wake(receiver)
+            }
+            return
+        }
+        guard !timeout.isZero else {
+            sender.pointee.context.rax = SyscallError.timeout.rawValue
+            return
+        }
+        sender.pointee.state = .sending(call: call)
+        sender.pointee.sendBadge = badge
+        sender.pointee.sendCanGrant = canGrant
+        sender.pointee.queuedOn = endpoint
+        endpoint.pointee.senders.enqueue(sender)
+        scheduler.armTimeout(sender, timeout)
+        scheduler.currentBlocked()
+    }
+
+    /// `thread` (current) faulted in user mode: its exception handler gets the fault as a call on the
+    /// thread's behalf, and the thread waits, `.faulted`, for the reply.
+    public static func sendFault(_ thread: ThreadPointer, to endpoint: EndpointPointer, badge: UInt64,
+                                 scheduler: inout Scheduler) {
+        thread.pointee.state = .faulted
+        if let handler = endpoint.pointee.receivers.dequeue() {
+            handler.pointee.queuedOn = nil
+            deliver(from: thread, to: handler, badge: badge, canGrant: false)
+            thread.pointee.callee = handler
+            handler.pointee.caller = thread
+            scheduler.switchDirectly(to: handler)
+            return
+        }
+        thread.pointee.sendBadge = badge
+        thread.pointee.sendCanGrant = false
+        thread.pointee.queuedOn = endpoint
+        endpoint.pointee.senders.enqueue(thread)
+        scheduler.currentBlocked()
+    }
+
+    /// `receiver` (current) waits on `endpoint`.
+    public static func wait(_ receiver: ThreadPointer, on endpoint: EndpointPointer, timeout: Timeout,
+                            scheduler: inout Scheduler) {
+        if let sender = endpoint.pointee.senders.dequeue() {
+            sender.pointee.queuedOn = nil
+            scheduler.timeouts.remove(sender)
+            deliver(from: sender, to: receiver, badge: sender.pointee.sendBadge, canGrant: sender.pointee.sendCanGrant)
+            switch sender.pointee.state {
+            case .sending(call: true):
+                sender.pointee.state = .waitingForReply
+                sender.pointee.callee = receiver
+                receiver.pointee.caller = sender
+            case .faulted:
+                sender.pointee.callee = receiver
+                receiver.pointee.caller = sender
+            default:
+                sender.pointee.context.rax = SyscallError.ok.rawValue
+                scheduler.wake(sender)
+            }
+            return
+        }
+        guard !timeout.isZero else {
+            receiver.pointee.context.rax = SyscallError.timeout.rawValue
+            return
+        }
+        receiver.pointee.state = .receiving
+        receiver.pointee.queuedOn = endpoint
+        endpoint.pointee.receivers.enqueue(receiver)
+        scheduler.armTimeout(receiver, timeout)
+        scheduler.currentBlocked()
+    }
+
+    /// Delivers `replier`'s message to its caller and wakes the caller. Returns `.noCaller` if there is none.
+    @discardableResult
+    public static func reply(_ replier: ThreadPointer, scheduler: inout Scheduler, switchToCaller: Bool) -> SyscallError {
+        guard let caller = replier.pointee.caller else { return .noCaller }
+        replier.pointee.caller = nil
+        caller.pointee.callee = nil
+        if caller.pointee.state == .faulted {
+            resumeFromFault(caller, reply: replier)
+        } else {
+            deliver(from: replier, to: caller, badge: 0, canGrant: false)
+            caller.pointee.context.rax = SyscallError.ok.rawValue
+        }
+        if switchToCaller {
+            scheduler.switchDirectly(to: caller)
+        } else {
+            scheduler.wake(caller)
+        }
+        return .ok
+    }
+
+    /// `thread` (current) replies to its caller, if any, then waits on `endpoint`.
+    public static func replyWait(_ thread: ThreadPointer, on endpoint: EndpointPointer, timeout: Timeout,
+                                 scheduler: inout Scheduler) {
+        guard thread.pointee.caller != nil else {
+            return wait(thread, on: endpoint, timeout: timeout, scheduler: &scheduler)
+        }
+        if endpoint.pointee.senders.isEmpty && !timeout.isZero {
+            // The common server case: block, and give the CPU straight to the caller.
+            thread.pointee.state = .receiving
+            thread.pointee.queuedOn = endpoint
+            endpoint.pointee.receivers.enqueue(thread)
+            scheduler.armTimeout(thread, timeout)
+            reply(thread, scheduler: &scheduler, switchToCaller: true)
+        } else {
+            reply(thread, scheduler: &scheduler, switchToCaller: false)
+            wait(thread, on: endpoint, timeout: timeout, scheduler: &scheduler)
+        }
+    }
+
+    /// A blocked thread's timeout expired: take it out of its endpoint queue and fail its operation.
+    public static func expire(_ thread: ThreadPointer, scheduler: inout Scheduler) {
+        cancel(thread, with: .timeout, scheduler: &scheduler)
+    }
+
+    /// Takes `thread` out of every IPC relation (queues, timeouts, pending replies in both directions)
+    /// without making it runnable: for stopping it. A caller waiting for its reply gets `aborted`.
+    public static func detach(_ thread: ThreadPointer, scheduler: inout Scheduler) {
+        if let endpoint = thread.pointee.queuedOn {
+            switch thread.pointee.state {
+            case .sending, .faulted: endpoint.pointee.senders.remove(thread)
+            case .receiving: endpoint.pointee.receivers.remove(thread)
+            default: break
+            }
+            thread.pointee.queuedOn = nil
+        }
+        scheduler.timeouts.remove(thread)
+        if let callee = thread.pointee.callee {
+            callee.pointee.caller = nil
+            thread.pointee.callee = nil
+        }
+        if let caller = thread.pointee.caller {
+            thread.pointee.caller = nil
+            caller.pointee.callee = nil
+            cancel(caller, with: .aborted, scheduler: &scheduler)
+        }
+    }
+
+    /// Ends whatever IPC `thread` is blocked in with `error` and makes it runnable.
+    public static func cancel(_ thread: ThreadPointer, with error: SyscallError, scheduler: inout Scheduler) {
+        if let endpoint = thread.pointee.queuedOn {
+            switch thread.pointee.state {
+            case .sending, .faulted: endpoint.pointee.senders.remove(thread)
+            case .receiving: endpoint.pointee.receivers.remove(thread)
+            default: break
+            }
+            thread.pointee.queuedOn = nil
+        }
+        // Only a thread inside a system call has a result register; a faulted one resumes untouched.
+        if thread.pointee.context.vector == UserContext.syscallEntry { thread.pointee.context.rax = error.rawValue }
+        scheduler.wake(thread)
+    }
+
+    /// Copies a message: the tag and MR0-MR3 between saved contexts, further words between UTCBs, and
+    /// capability items from the sender's space to the slot the receiver named. A faulted sender's
+    /// message is made from its fault state instead.
+    static func deliver(from sender: ThreadPointer, to receiver: ThreadPointer, badge: UInt64, canGrant: Bool) {
+        receiver.pointee.context.rdi = badge
+        receiver.pointee.context.rax = SyscallError.ok.rawValue
+        if sender.pointee.state == .faulted {
+            return deliverFault(from: sender, to: receiver)
+        }
+        // The flag is the kernel's report on this delivery: never pass on one the sender set (e.g. a forwarded tag).
+        var tag = MessageTag(raw: sender.pointee.context.rsi).with(transferFailed: false)
+        receiver.pointee.context.registerMessage = sender.pointee.context.registerMessage
+        let length = tag.words + 2 * tag.items
+        if length > MessageTag.registerWords, let source = sender.pointee.utcb, let destination = receiver.pointee.utcb {
+            (destination + MessageTag.registerWords).update(from: source + MessageTag.registerWords,
+                                                           count: length - MessageTag.registerWords)
+        }
+        if tag.items > 0 {
+            var failed = !canGrant
+            if canGrant {
+                for item in 0..<tag.items {
+                    let kindWord = messageRegister(sender, tag.words + 2 * item)
+                    let selector = messageRegister(sender, tag.words + 2 * item + 1)
+                    if !transferCapability(kindWord: kindWord, selector: selector, from: sender, to: receiver) { failed = true }
+                }
+            }
+            tag = tag.with(transferFailed: failed)
+        }
+        receiver.pointee.context.rsi = tag.raw
+    }
+
+    static func messageRegister(_ thread: ThreadPointer, _ index: Int) -> UInt64 {
+        if index < MessageTag.registerWords { return thread.pointee.context.messageRegister(index) }
+        return thread.pointee.utcb?[index] ?? 0
+    }
+
+    private static func transferCapability(kindWord: UInt64, selector: UInt64, from sender: ThreadPointer,
+                                           to receiver: ThreadPointer) -> Bool {
+        guard kindWord & 0xFF == TypedItem.capabilityKind,
+              let senderTask = sender.pointee.task, let receiverTask = receiver.pointee.task,
+              let receiveSlot = receiver.pointee.utcb?[UTCBLayout.receiveSlot / 8] else { return false }
+        guard case .success(let capability) = senderTask.pointee.capabilities.slot(selector) else { return false }
+        let mask = Rights(rawValue: UInt8(truncatingIfNeeded: kindWord >> 8))
+        return receiverTask.pointee.capabilities.insert(capability.derived(rights: mask), at: receiveSlot) == .ok
+    }
+
+    private static func deliverFault(from thread: ThreadPointer, to handler: ThreadPointer) {
+        let context = thread.pointee.context
+        handler.pointee.context.rsi = MessageTag(label: KernelMessageLabel.exception, words: 6).raw
+        handler.pointee.context.registerMessage = (context.vector, context.errorCode, context.rip, context.rsp)
+        handler.pointee.utcb?[4] = thread.pointee.faultAddress
+        handler.pointee.utcb?[5] = context.rflags
+    }
+
+    /// The handler's reply to a fault: label `resume` with MR0 = a new user RIP restarts the thread there;
+    /// any other reply restarts it where it faulted.
+    private static func resumeFromFault(_ thread: ThreadPointer, reply handler: ThreadPointer) {
+        let tag = MessageTag(raw: handler.pointee.context.rsi)
+        if tag.label == KernelMessageLabel.resume && tag.words >= 1 {
+            let rip = handler.pointee.context.rdx
+            if rip < KernelAddressSpace.userSpaceEnd { thread.pointee.context.rip = rip }
+        }
+        thread.pointee.faultVector = 0
+    }
+}

@@ -1,0 +1,107 @@
+import SwiftletABI
+
+/// Fixed-priority, preemptive, round-robin within a priority. The running thread is never in a ready
+/// queue (Benno scheduling): an IPC that hands the CPU from one thread straight to another touches no queue.
+public struct Scheduler {
+    public var ready = ReadyQueues()
+    public var timeouts = TimeoutList()
+    /// The thread the CPU runs when it returns to user mode; nil means idle.
+    public private(set) var current: ThreadPointer?
+    /// Timer ticks since boot.
+    public private(set) var now: UInt64 = 0
+    public let hz: UInt64
+
+    public init(hz: UInt64) {
+        self.hz = hz
+    }
+
+    /// Makes a thread that was blocked, inactive or stopped runnable. It preempts the current thread only
+    /// if its priority is strictly higher (the current one goes to the front... of its queue's tail).
+    public mutating func wake(_ thread: ThreadPointer) {
+        timeouts.remove(thread)
+        thread.pointee.state = .ready
+        if thread.pointee.ticksLeft == 0 { thread.pointee.ticksLeft = thread.pointee.timeslice }
+        ready.enqueue(thread)
+        if let current, thread.pointee.priority > current.pointee.priority {
+            preemptCurrent()
+        }
+    }
+
+    /// The current thread stopped being runnable (it blocked, stopped or faulted): run the best ready one.
+    public mutating func currentBlocked() {
+        current = nil
+        chooseNext()
+    }
+
+    /// Hands the CPU directly from the current thread (now blocked) to `target` (blocked until now) if no
+    /// ready thread has a higher priority; otherwise `target` queues like any woken thread.
+    public mutating func switchDirectly(to target: ThreadPointer) {
+        timeouts.remove(target)
+        if let best = ready.highestPriority, best > Int(target.pointee.priority) {
+            target.pointee.state = .ready
+            ready.enqueue(target)
+            currentBlocked()
+            return
+        }
+        if target.pointee.ticksLeft == 0 { target.pointee.ticksLeft = target.pointee.timeslice }
+        target.pointee.state = .running
+        current = target
+    }
+
+    /// Puts the current thread at the tail of its priority and runs the best ready thread.
+    public mutating func yield() {
+        guard let running = current else { return chooseNext() }
+        running.pointee.state = .ready
+        running.pointee.ticksLeft = running.pointee.timeslice
+        ready.enqueue(running)
+        current = nil
+        chooseNext()
+    }
+
+    /// If nothing runs, run the best ready thread (used after wakeups from idle).
+    public mutating func chooseNext() {
+        guard current == nil, let next = ready.dequeueHighest() else { return }
+        next.pointee.state = .running
+        current = next
+    }
+
+    /// One timer tick: wake expired timeouts (through `expire`), then charge the current timeslice.
+    public mutating func tick(expire: (ThreadPointer, inout Scheduler) -> Void) {
+        now += 1
+        while let expired = timeouts.expired(now: now) {
+            expire(expired, &self)
+        }
+        if let running = current {
+            if running.pointee.ticksLeft > 0 { running.pointee.ticksLeft -= 1 }
+            if running.pointee.ticksLeft == 0 {
+                if let best = ready.highestPriority, best >= Int(running.pointee.priority) {
+                    yield()
+                } else {
+                    running.pointee.ticksLeft = running.pointee.timeslice
+                }
+            }
+        } else {
+            chooseNext()
+        }
+    }
+
+    /// Blocks with a timeout: a finite one puts the thread in the timeout list.
+    public mutating func armTimeout(_ thread: ThreadPointer, _ timeout: Timeout) {
+        guard !timeout.isInfinite else { return }
+        timeouts.insert(thread, wakeupTick: now + max(1, timeout.ticks(hz: hz)))
+    }
+
+    /// Makes `thread` current at boot or when the CPU is idle.
+    public mutating func start(_ thread: ThreadPointer) {
+        wake(thread)
+        chooseNext()
+    }
+
+    private mutating func preemptCurrent() {
+        guard let running = current else { return }
+        running.pointee.state = .ready
+        ready.enqueue(running)
+        current = nil
+        chooseNext()
+    }
+}

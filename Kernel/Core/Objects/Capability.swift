@@ -1,0 +1,86 @@
+import SwiftletABI
+
+/// A capability: the object it names (the kernel address of the object), its type, its rights and, for
+/// endpoints, a badge the receiver sees. 16 bytes, so one 4 KiB frame holds a 256-slot capability space.
+public struct Capability: Equatable, Sendable {
+    public var object: UInt64
+    /// Bits 0-7 type, 8-15 rights, 16-63 badge.
+    public var info: UInt64
+
+    public static let empty = Capability(object: 0, info: 0)
+    public static let maximumBadge: UInt64 = (1 << 48) - 1
+
+    public init(object: UInt64, info: UInt64) {
+        self.object = object
+        self.info = info
+    }
+
+    public init(type: ObjectType, object: UInt64, rights: Rights, badge: UInt64 = 0) {
+        self.object = object
+        self.info = UInt64(type.rawValue) | UInt64(rights.rawValue) << 8 | (badge & Capability.maximumBadge) << 16
+    }
+
+    public var type: ObjectType { ObjectType(rawValue: UInt8(truncatingIfNeeded: info)) ?? .empty }
+    public var rights: Rights { Rights(rawValue: UInt8(truncatingIfNeeded: info >> 8)) }
+    public var badge: UInt64 { info >> 16 }
+    public var isEmpty: Bool { type == .empty }
+
+    /// A copy with at most `mask` of the rights and, if `badge` is non-zero, that badge.
+    public func derived(rights mask: Rights, badge newBadge: UInt64 = 0) -> Capability {
+        Capability(type: type, object: object, rights: rights.intersection(mask), badge: newBadge != 0 ? newBadge : badge)
+    }
+}
+
+/// A task's capability space: a fixed array of slots in one frame. Selector 0 is always empty (so a
+/// zero selector means "none"); every lookup checks range, presence, type and rights, in that order.
+public struct CapabilitySpace {
+    public static let slots = 256
+    private let storage: UnsafeMutablePointer<Capability>
+
+    /// `storage` must hold `slots` capabilities; they are cleared.
+    public init(storage: UnsafeMutablePointer<Capability>) {
+        self.storage = storage
+        storage.initialize(repeating: .empty, count: CapabilitySpace.slots)
+    }
+
+    public func lookup(_ selector: UInt64, type: ObjectType, rights: Rights = []) -> Result<Capability, SyscallError> {
+        let capability: Capability
+        switch slot(selector) {
+        case .success(let found): capability = found
+        case .failure(let error): return .failure(error)
+        }
+        guard capability.type == type else { return .failure(.wrongObjectType) }
+        guard capability.rights.isSuperset(of: rights) else { return .failure(.missingRight) }
+        return .success(capability)
+    }
+
+    /// The capability in `selector`, which must be in range and not empty.
+    public func slot(_ selector: UInt64) -> Result<Capability, SyscallError> {
+        guard selector < UInt64(CapabilitySpace.slots) else { return .failure(.selectorOutOfRange) }
+        let capability = storage[Int(selector)]
+        guard !capability.isEmpty, selector != 0 else { return .failure(.emptySlot) }
+        return .success(capability)
+    }
+
+    /// Places `capability` in the empty slot `selector`.
+    public func insert(_ capability: Capability, at selector: UInt64) -> SyscallError {
+        guard selector < UInt64(CapabilitySpace.slots), selector != 0 else { return .selectorOutOfRange }
+        guard storage[Int(selector)].isEmpty else { return .slotOccupied }
+        storage[Int(selector)] = capability
+        return .ok
+    }
+
+    /// Checks that `selector` could take a new capability, without placing one.
+    public func canInsert(at selector: UInt64) -> SyscallError {
+        guard selector < UInt64(CapabilitySpace.slots), selector != 0 else { return .selectorOutOfRange }
+        return storage[Int(selector)].isEmpty ? .ok : .slotOccupied
+    }
+
+    public func delete(_ selector: UInt64) -> SyscallError {
+        switch slot(selector) {
+        case .failure(let error): return error
+        case .success: storage[Int(selector)] = .empty
+        }
+        return .ok
+    }
+}

@@ -1,0 +1,141 @@
+import SwiftletABI
+
+public typealias ThreadPointer = UnsafeMutablePointer<Thread>
+public typealias TaskPointer = UnsafeMutablePointer<Task>
+public typealias EndpointPointer = UnsafeMutablePointer<Endpoint>
+
+/// A thread control block. It fills one frame: this struct first, then the FPU save area.
+///
+/// Invariants:
+/// - `context` is the first field (the entry code saves registers straight into it).
+/// - A thread is linked into at most one ThreadQueue at a time through `next`/`previous`: a ready queue when
+///   `.ready`, an endpoint's queue when `.sending` or `.receiving`. `queuedOn` says which endpoint.
+/// - It is in the timeout list (`timeoutNext`/`timeoutPrevious`) only while blocked with a finite timeout.
+/// - `caller` is set only while that caller is `.waitingForReply` on this thread.
+public struct Thread {
+    public var context = UserContext()
+    public var state: ThreadState = .inactive
+    public var priority: UInt8 = 0
+    /// Ticks left in the current timeslice, and the slice it is refilled with.
+    public var ticksLeft: UInt32 = 0
+    public var timeslice: UInt32 = 10
+    public var task: TaskPointer?
+    /// Kernel view of the UTCB page (direct map), and where the task sees it.
+    public var utcb: UnsafeMutablePointer<UInt64>?
+    public var utcbAddress: UInt64 = 0
+
+    public var next: ThreadPointer?
+    public var previous: ThreadPointer?
+    public var queuedOn: EndpointPointer?
+
+    public var timeoutNext: ThreadPointer?
+    public var timeoutPrevious: ThreadPointer?
+    public var wakeupTick: UInt64 = 0
+    public var inTimeoutList = false
+
+    /// The thread that called this one and waits for its reply.
+    public var caller: ThreadPointer?
+    /// While `.waitingForReply` (or `.faulted` with a handler): the thread whose reply it waits for.
+    public var callee: ThreadPointer?
+    /// Badge of the capability the pending send or call used, and whether it may carry capabilities.
+    public var sendBadge: UInt64 = 0
+    public var sendCanGrant = false
+    /// CR2 of the last page fault, for the exception message.
+    public var faultAddress: UInt64 = 0
+    /// Where faults go (an endpoint capability, copied at configuration time).
+    public var exceptionHandler = Capability.empty
+    /// The vector of the last fault while `.faulted` / `.stopped` after a fault.
+    public var faultVector: UInt64 = 0
+    /// The console line this thread is writing (debugWrite), printed when complete.
+    public var consoleLine = LogLine()
+    /// Offset of the 64-byte aligned FPU area within this thread's frame.
+    public static let fpuAreaOffset = 1024
+
+    public init() {}
+
+    public var isBlocked: Bool {
+        switch state {
+        case .sending, .receiving, .waitingForReply: return true
+        default: return false
+        }
+    }
+}
+
+public enum ThreadState: Equatable {
+    /// Created, not started.
+    case inactive
+    /// Runnable and in a ready queue.
+    case ready
+    /// The CPU's current thread (never in a ready queue).
+    case running
+    /// Blocked sending to `queuedOn`; `call` says whether it then waits for a reply.
+    case sending(call: Bool)
+    /// Blocked waiting on `queuedOn`.
+    case receiving
+    /// Called a thread and waits for its reply.
+    case waitingForReply
+    /// Stopped by its controller, or after a fault with no handler.
+    case stopped
+    /// Faulted; its exception message was sent and it waits for the handler's reply.
+    case faulted
+
+    public var code: ThreadStateCode {
+        switch self {
+        case .inactive: return .inactive
+        case .ready: return .ready
+        case .running: return .running
+        case .sending: return .sending
+        case .receiving: return .receiving
+        case .waitingForReply: return .waitingForReply
+        case .stopped: return .stopped
+        case .faulted: return .faulted
+        }
+    }
+}
+
+/// An IPC endpoint: senders and receivers waiting for a partner, FIFO. At most one of the queues is non-empty.
+public struct Endpoint {
+    public var senders = ThreadQueue()
+    public var receivers = ThreadQueue()
+
+    public init() {}
+}
+
+/// A task: an address space and a capability space.
+public struct Task {
+    public var pageTableRoot: PhysicalAddress = 0
+    public var capabilities: CapabilitySpace
+    public var threads: Int = 0
+
+    public init(pageTableRoot: PhysicalAddress, capabilities: CapabilitySpace) {
+        self.pageTableRoot = pageTableRoot
+        self.capabilities = capabilities
+    }
+}
+
+/// A kernel-memory factory: creates objects, each costing frames, out of its quota. A new factory takes
+/// its quota out of its parent's, so no task can use more kernel memory than it was given.
+public struct Factory {
+    public var framesLeft: UInt64
+
+    public init(framesLeft: UInt64) {
+        self.framesLeft = framesLeft
+    }
+
+    public mutating func charge(_ frames: UInt64) -> Bool {
+        guard framesLeft >= frames else { return false }
+        framesLeft -= frames
+        return true
+    }
+
+    /// Frames each object type costs.
+    public static func cost(of type: ObjectType) -> UInt64 {
+        switch type {
+        case .thread: return 1           // TCB + FPU area
+        case .task: return 3             // task, PML4 and capability space (page tables below it come from the pool)
+        case .endpoint: return 1
+        case .factory: return 1
+        case .empty, .machine: return 0
+        }
+    }
+}

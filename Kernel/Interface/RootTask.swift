@@ -1,0 +1,44 @@
+/// What the kernel gives the root task, and where: the root task's view of the machine at start.
+///
+/// Capability slots: 1 its own task, 2 its own thread, 3 a factory holding the kernel-memory quota,
+/// 4 the machine. Memory: its ELF segments, a stack, its UTCB, the boot-information page, the boot
+/// modules (read-only) and a pool of free memory it may use and map into the tasks it creates.
+public enum RootTaskLayout {
+    public static let taskSlot: UInt64 = 1
+    public static let threadSlot: UInt64 = 2
+    public static let factorySlot: UInt64 = 3
+    public static let machineSlot: UInt64 = 4
+    /// The first slot the root task may use freely.
+    public static let firstFreeSlot: UInt64 = 8
+
+    public static let stackTop: UInt64 = 0x0000_7FFF_0000_0000
+    public static let stackPages: UInt64 = 16
+    public static let utcb: UInt64 = 0x0000_7FFE_0000_0000
+    public static let bootInfo: UInt64 = 0x0000_7FFD_0000_0000
+    public static let modules: UInt64 = 0x0000_6000_0000_0000
+    public static let memoryPool: UInt64 = 0x0000_5000_0000_0000
+    public static let memoryPoolPages: UInt64 = 2048          // 8 MiB
+
+    /// Boot-information page words.
+    public static let magic: UInt64 = 0x5357_4946_544C_4554   // "SWIFTLET"
+    public enum Word {
+        public static let magic = 0
+        public static let moduleCount = 1
+        public static let memoryPoolBase = 2
+        public static let memoryPoolPages = 3
+        public static let timerHz = 4
+        public static let factoryFrames = 5
+        /// Module records start here: address, size in bytes, then a 48-byte NUL-padded name.
+        public static let modules = 8
+    }
+    public static let moduleRecordWords = 8
+    public static let moduleNameBytes = 48
+    public static let maximumModules = (512 - Word.modules) / moduleRecordWords
+}
+
+/// Where tasks the root task starts find things (a convention of the user library, not of the kernel).
+public enum TaskLayout {
+    public static let stackTop: UInt64 = 0x0000_7FFF_0000_0000
+    public static let stackPages: UInt64 = 8
+    public static let utcb: UInt64 = 0x0000_7FFE_0000_0000
+}

@@ -1,0 +1,170 @@
+/// The system-call interface, shared by the kernel and the user library (one definition, no drift).
+///
+/// Register convention (SYSCALL): in — RAX number, RDI capability selector, RSI message tag or operation,
+/// RDX R10 R8 R9 the first four message registers (MR0-MR3), R12 timeout. Out — RAX error code,
+/// RDI badge of the sender, RSI tag, RDX R10 R8 R9 MR0-MR3. Every other register is preserved;
+/// RCX and R11 are clobbered by the SYSCALL instruction itself. Message registers beyond MR3 live in the UTCB.
+public enum Syscall: UInt64, Sendable {
+    /// Send to an endpoint and wait for the receiver's reply (which comes through the implicit reply right).
+    case call = 1
+    /// Reply to the thread whose call was last received (if it still waits), then wait on an endpoint.
+    case replyWait = 2
+    /// Send to an endpoint.
+    case send = 3
+    /// Wait for a message on an endpoint.
+    case wait = 4
+    /// Reply without waiting.
+    case reply = 5
+    /// Give up the rest of the timeslice.
+    case yield = 6
+    /// Text for the kernel console: RSI = byte count (at most 32) | `debugWriteContinues` if the line goes
+    /// on; the bytes packed little-endian in MR0-MR3. The kernel prints a thread's line when it ends.
+    case debugWrite = 7
+    /// Create an object from a factory: RDI factory, RSI object type, RDX destination slot, R10... arguments.
+    case create = 8
+    /// Operations on a thread capability (RSI = ThreadOperation).
+    case threadControl = 9
+    /// Operations on a task capability (RSI = TaskOperation).
+    case taskControl = 10
+    /// Operations on the caller's own capability space (RSI = CapabilityOperation).
+    case capabilityControl = 11
+    /// Operations on the machine capability (RSI = MachineOperation).
+    case machineControl = 12
+
+    public static let count: UInt64 = 13
+    public static let debugWriteContinues: UInt64 = 1 << 63
+    public static let debugWriteChunk = 32
+}
+
+/// What every system call returns in RAX. Each invalid argument has its own code so tests can tell them apart.
+public enum SyscallError: UInt64, Error, Sendable, Equatable {
+    case ok = 0
+    case unknownSyscall = 1
+    /// The selector is beyond the capability space.
+    case selectorOutOfRange = 2
+    /// The slot is empty.
+    case emptySlot = 3
+    /// The capability names an object of another type.
+    case wrongObjectType = 4
+    /// The capability lacks a right the operation needs.
+    case missingRight = 5
+    /// An address is outside user space or not mapped as required.
+    case invalidAddress = 6
+    /// An address is not aligned as required (UTCB: page; mappings: page).
+    case unalignedAddress = 7
+    /// A timeout value that is neither zero, infinite nor a relative time within range.
+    case invalidTimeout = 8
+    /// An operation or argument value the call does not define.
+    case invalidArgument = 9
+    /// The timeout expired before the partner arrived.
+    case timeout = 10
+    /// The factory's kernel-memory quota is spent.
+    case quotaExceeded = 11
+    /// The destination slot is occupied.
+    case slotOccupied = 12
+    /// A message longer than the UTCB holds.
+    case messageTooLong = 13
+    /// reply without a caller waiting for it.
+    case noCaller = 14
+    /// The thread is not in a state that allows the operation (start twice, configure while running).
+    case invalidThreadState = 15
+    /// The partner was deleted or stopped while the operation was pending.
+    case aborted = 16
+    /// A priority above the caller's own.
+    case priorityTooHigh = 17
+    /// A capability in the message could not be transferred.
+    case transferFailed = 18
+
+    public var name: StaticString {
+        switch self {
+        case .ok: return "ok"
+        case .unknownSyscall: return "unknown syscall"
+        case .selectorOutOfRange: return "selector out of range"
+        case .emptySlot: return "empty slot"
+        case .wrongObjectType: return "wrong object type"
+        case .missingRight: return "missing right"
+        case .invalidAddress: return "invalid address"
+        case .unalignedAddress: return "unaligned address"
+        case .invalidTimeout: return "invalid timeout"
+        case .invalidArgument: return "invalid argument"
+        case .timeout: return "timeout"
+        case .quotaExceeded: return "quota exceeded"
+        case .slotOccupied: return "slot occupied"
+        case .messageTooLong: return "message too long"
+        case .noCaller: return "no caller"
+        case .invalidThreadState: return "invalid thread state"
+        case .aborted: return "aborted"
+        case .priorityTooHigh: return "priority too high"
+        case .transferFailed: return "transfer failed"
+        }
+    }
+}
+
+/// The kinds of kernel object a capability can name.
+public enum ObjectType: UInt8, Sendable, Equatable {
+    case empty = 0
+    case task = 1
+    case thread = 2
+    case endpoint = 3
+    case factory = 4
+    case machine = 5
+}
+
+/// Rights a capability carries; derived capabilities can only lose rights.
+public struct Rights: OptionSet, Sendable, Equatable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// Endpoint: send and call.
+    public static let send = Rights(rawValue: 1 << 0)
+    /// Endpoint: wait and reply-wait.
+    public static let receive = Rights(rawValue: 1 << 1)
+    /// Endpoint: capabilities may travel in messages sent through it.
+    public static let grant = Rights(rawValue: 1 << 2)
+    /// Task, thread, factory, machine: operate on the object.
+    public static let control = Rights(rawValue: 1 << 3)
+
+    public static let all: Rights = [.send, .receive, .grant, .control]
+}
+
+/// Operations of `threadControl`. Arguments in MR0-MR3 (RDX R10 R8 R9).
+public enum ThreadOperation: UInt64, Sendable {
+    /// MR0 = instruction pointer, MR1 = stack pointer, MR2 = first argument (RDI at start; RSI holds the
+    /// thread's UTCB address).
+    case setEntry = 1
+    /// MR0 = priority (0-255, at most the caller's).
+    case setPriority = 2
+    /// MR0 = exception-handler endpoint selector in the caller's space (0 = none).
+    case setExceptionHandler = 3
+    case start = 4
+    case stop = 5
+    /// Out: MR0 = state (ThreadState raw), MR1 = instruction pointer, MR2 = fault vector or 0.
+    case readState = 6
+}
+
+/// Operations of `taskControl`. Arguments in MR0-MR3.
+public enum TaskOperation: UInt64, Sendable {
+    /// MR0 = source address in the caller's space, MR1 = destination in the task, MR2 = pages,
+    /// MR3 = rights (bit 0 write, bit 1 execute). The pages must be mapped in the caller with at least those rights.
+    case mapPages = 1
+    /// MR0 = caller's slot, MR1 = destination slot in the task, MR2 = rights mask.
+    case copyCapability = 2
+}
+
+/// Operations of `capabilityControl` on the caller's own space. RDI = source slot.
+public enum CapabilityOperation: UInt64, Sendable {
+    /// MR0 = destination slot, MR1 = rights mask, MR2 = badge (endpoints only; 0 keeps the badge).
+    case copy = 1
+    case delete = 2
+    /// Out: MR0 = object type, MR1 = rights, MR2 = badge.
+    case identify = 3
+}
+
+public enum MachineOperation: UInt64, Sendable {
+    case powerOff = 1
+}
+
+/// Thread states as `readState` reports them.
+public enum ThreadStateCode: UInt64, Sendable {
+    case inactive = 0, ready = 1, running = 2, sending = 3, receiving = 4, waitingForReply = 5, stopped = 6, faulted = 7
+}

@@ -1,0 +1,155 @@
+import KernelPlatform
+import SwiftletABI
+
+/// Builds the first user task from the boot module named `roottask`: its ELF segments, stack, UTCB, the
+/// boot-information page, the modules (read-only) and a memory pool, plus the initial capabilities
+/// (RootTaskLayout). Every later task is created by user code from these.
+enum RootTask {
+    static let moduleName: StaticString = "roottask"
+    static let priority: UInt8 = 200
+
+    enum LoadError {
+        case noModule, badELF(ELFError), writableAndExecutable, segmentOutsideUserSpace, outOfMemory
+
+        var description: StaticString {
+            switch self {
+            case .noModule: return "no boot module named 'roottask'"
+            case .badELF(let error): return error.description
+            case .writableAndExecutable: return "a segment is both writable and executable (W^X)"
+            case .segmentOutsideUserSpace: return "a segment lies outside user space"
+            case .outOfMemory: return "out of memory"
+            }
+        }
+    }
+
+    static func load(_ bootInfo: Multiboot2Info, timerHz: UInt64) -> LoadError? {
+        var found: BootModule?
+        for module in bootInfo.modules where module.name.equals(moduleName) { found = module }
+        guard let module = found else { return .noModule }
+        let image: ELF64Image
+        do throws(ELFError) {
+            image = try ELF64Image(validating: PhysicalMemory.bytes(module.range))
+        } catch {
+            return .badELF(error)
+        }
+        let task: TaskPointer
+        switch KernelObjects.newTask(factory: nil) {
+        case .success(let created): task = created
+        case .failure: return .outOfMemory
+        }
+        let root = task.pointee.pageTableRoot
+        if let error = loadSegments(image, from: module, into: root) { return error }
+
+        let stackBase = RootTaskLayout.stackTop - RootTaskLayout.stackPages * 4096
+        guard AddressSpace.mapFresh(in: root, stackBase, pages: RootTaskLayout.stackPages, access: .readWrite),
+              AddressSpace.mapFresh(in: root, RootTaskLayout.utcb, pages: 1, access: .readWrite),
+              AddressSpace.mapFresh(in: root, RootTaskLayout.memoryPool, pages: RootTaskLayout.memoryPoolPages,
+                                    access: .readWrite, mayGrantExecute: true),
+              mapModules(bootInfo, into: root),
+              let info = bootInformationPage(bootInfo, timerHz: timerHz, factoryFrames: factoryQuota),
+              AddressSpace.map(in: root, RootTaskLayout.bootInfo, to: info, access: .read) == nil else { return .outOfMemory }
+
+        let thread: ThreadPointer
+        switch KernelObjects.newThread(in: task, priority: priority, factory: nil) {
+        case .success(let created): thread = created
+        case .failure: return .outOfMemory
+        }
+        let utcb = AddressSpace.translate(in: root, RootTaskLayout.utcb)!.physical
+        thread.pointee.utcb = PhysicalMemory.object(at: utcb, as: UInt64.self)
+        thread.pointee.utcbAddress = RootTaskLayout.utcb
+        thread.pointee.context.rip = image.entry
+        thread.pointee.context.rsp = RootTaskLayout.stackTop
+        thread.pointee.context.rdi = RootTaskLayout.bootInfo
+        thread.pointee.context.rsi = RootTaskLayout.utcb
+
+        let frames = factoryQuota
+        guard case .success(let factory) = KernelObjects.newFactory(frames: frames, from: nil) else { return .outOfMemory }
+        let caps = task.pointee.capabilities
+        _ = caps.insert(KernelObjects.capability(.task, task, rights: .control), at: RootTaskLayout.taskSlot)
+        _ = caps.insert(KernelObjects.capability(.thread, thread, rights: .control), at: RootTaskLayout.threadSlot)
+        _ = caps.insert(KernelObjects.capability(.factory, factory, rights: .control), at: RootTaskLayout.factorySlot)
+        _ = caps.insert(Capability(type: .machine, object: 1, rights: .control), at: RootTaskLayout.machineSlot)
+
+        log("roottask: \(module.range.size) bytes, entry \(hex: image.entry), priority \(priority), \(frames) frames of kernel memory in its factory")
+        System.scheduler.start(thread)
+        return nil
+    }
+
+    /// Kernel memory the root task may spend on objects: what is free, less a reserve for page tables.
+    private static var factoryQuota: UInt64 {
+        let reserve: UInt64 = 1024
+        return KernelMemory.freeFrames > reserve ? KernelMemory.freeFrames - reserve : 0
+    }
+
+    private static func loadSegments(_ image: ELF64Image, from module: BootModule, into root: PhysicalAddress) -> LoadError? {
+        let file = PhysicalMemory.bytes(module.range)
+        for segment in image.segments where segment.type == ELF64Image.loadSegment && segment.memorySize > 0 {
+            guard !(segment.isWritable && segment.isExecutable) else { return .writableAndExecutable }
+            let start = alignDown(segment.virtualAddress, 4096)
+            let end = alignUp(segment.virtualAddress + segment.memorySize, 4096)
+            guard end <= KernelAddressSpace.userSpaceEnd, start >= 4096 else { return .segmentOutsideUserSpace }
+            let access: MemoryAccess = segment.isWritable ? .readWrite : segment.isExecutable ? .readExecute : .read
+            var page = start
+            while page < end {
+                guard let frame = KernelMemory.allocateFrame() else { return .outOfMemory }
+                let physical = frame.adopt()
+                PhysicalMemory.zeroFrame(physical)
+                // The part of the file image that falls in this page.
+                let fileStart = max(page, segment.virtualAddress)
+                let fileEnd = min(page + 4096, segment.virtualAddress + segment.fileSize)
+                if fileEnd > fileStart {
+                    let offset = Int(segment.fileOffset + (fileStart - segment.virtualAddress))
+                    let bytes = UnsafeRawBufferPointer(rebasing: file[offset..<(offset + Int(fileEnd - fileStart))])
+                    PhysicalMemory.copy(from: bytes, toFrame: physical, offset: Int(fileStart - page))
+                }
+                if AddressSpace.map(in: root, page, to: physical, access: access) != nil { return .segmentOutsideUserSpace }
+                page += 4096
+            }
+        }
+        return nil
+    }
+
+    /// Modules appear one after another at RootTaskLayout.modules, each starting on a page.
+    private static func mapModules(_ bootInfo: Multiboot2Info, into root: PhysicalAddress) -> Bool {
+        var virtual = RootTaskLayout.modules
+        for module in bootInfo.modules {
+            let first = alignDown(module.range.start, 4096)
+            let end = alignUp(module.range.end, 4096)
+            var physical = first
+            while physical < end {
+                if AddressSpace.map(in: root, virtual, to: physical, access: .read) != nil { return false }
+                virtual += 4096
+                physical += 4096
+            }
+        }
+        return true
+    }
+
+    private static func bootInformationPage(_ bootInfo: Multiboot2Info, timerHz: UInt64, factoryFrames: UInt64) -> PhysicalAddress? {
+        guard let frame = KernelMemory.allocateFrame() else { return nil }
+        let page = frame.adopt()
+        PhysicalMemory.zeroFrame(page)
+        let words = PhysicalMemory.words(PhysicalRange(start: page, size: 4096))
+        words[RootTaskLayout.Word.magic] = RootTaskLayout.magic
+        words[RootTaskLayout.Word.memoryPoolBase] = RootTaskLayout.memoryPool
+        words[RootTaskLayout.Word.memoryPoolPages] = RootTaskLayout.memoryPoolPages
+        words[RootTaskLayout.Word.timerHz] = timerHz
+        words[RootTaskLayout.Word.factoryFrames] = factoryFrames
+        var count = 0
+        var virtual = RootTaskLayout.modules
+        for module in bootInfo.modules where count < RootTaskLayout.maximumModules {
+            let record = RootTaskLayout.Word.modules + count * RootTaskLayout.moduleRecordWords
+            words[record] = virtual + (module.range.start & 0xFFF)
+            words[record + 1] = module.range.size
+            let nameBytes = min(module.name.bytes.count, RootTaskLayout.moduleNameBytes - 1)
+            for index in 0..<nameBytes {
+                let word = record + 2 + index / 8
+                words[word] |= UInt64(module.name.bytes[index]) << (UInt64(index % 8) * 8)
+            }
+            virtual += alignUp(module.range.end, 4096) - alignDown(module.range.start, 4096)
+            count += 1
+        }
+        words[RootTaskLayout.Word.moduleCount] = UInt64(count)
+        return page
+    }
+}

@@ -1,0 +1,372 @@
+import KernelPlatform
+import SwiftletABI
+
+/// System-call entry (from syscall_entry in interrupts.S) and the general path of every call. Each call
+/// checks all its arguments before changing anything and answers a specific SyscallError; IPC calls set
+/// their result themselves because they may block and finish later.
+@_cdecl("swiftlet_syscall")
+func handleSyscall(_ context: UnsafeMutableRawPointer) {
+    let thread = System.scheduler.current!
+    if let result = Syscalls.dispatch(thread) {
+        thread.pointee.context.rax = result.rawValue
+    }
+    System.prepareReturn()
+}
+
+enum Syscalls {
+    typealias FactoryPointer = UnsafeMutablePointer<Factory>
+
+    /// Returns the result for RAX, or nil when the operation has set it (or will, when it unblocks).
+    static func dispatch(_ thread: ThreadPointer) -> SyscallError? {
+        let c = thread.pointee.context
+        guard let number = Syscall(rawValue: c.rax) else { return .unknownSyscall }
+        switch number {
+        case .call, .send: return send(thread, call: number == .call)
+        case .wait: return wait(thread)
+        case .replyWait: return replyWait(thread)
+        case .reply: return reply(thread)
+        case .yield:
+            thread.pointee.context.rax = SyscallError.ok.rawValue
+            System.scheduler.yield()
+            return nil
+        case .debugWrite: return debugWrite(thread)
+        case .create: return create(thread)
+        case .threadControl: return threadControl(thread)
+        case .taskControl: return taskControl(thread)
+        case .capabilityControl: return capabilityControl(thread)
+        case .machineControl: return machineControl(thread)
+        }
+    }
+
+    private static func space(_ thread: ThreadPointer) -> CapabilitySpace {
+        thread.pointee.task!.pointee.capabilities
+    }
+
+    private static func object<T>(_ capability: Capability, as type: T.Type) -> UnsafeMutablePointer<T> {
+        PhysicalMemory.object(fromCapabilityAddress: capability.object, as: type)
+    }
+
+    private static func checkMessage(_ thread: ThreadPointer) -> SyscallError? {
+        let tag = MessageTag(raw: thread.pointee.context.rsi)
+        guard tag.isValid else { return .messageTooLong }
+        guard tag.words + 2 * tag.items <= MessageTag.registerWords || thread.pointee.utcb != nil else { return .invalidAddress }
+        return nil
+    }
+
+    private static func checkTimeout(_ thread: ThreadPointer) -> Result<Timeout, SyscallError> {
+        let timeout = Timeout(raw: thread.pointee.context.r12)
+        return timeout.isValid ? .success(timeout) : .failure(.invalidTimeout)
+    }
+
+    // MARK: IPC
+
+    private static func send(_ thread: ThreadPointer, call: Bool) -> SyscallError? {
+        let capability: Capability
+        switch space(thread).lookup(thread.pointee.context.rdi, type: .endpoint, rights: .send) {
+        case .success(let found): capability = found
+        case .failure(let error): return error
+        }
+        if let error = checkMessage(thread) { return error }
+        let timeout: Timeout
+        switch checkTimeout(thread) {
+        case .success(let value): timeout = value
+        case .failure(let error): return error
+        }
+        IPC.send(thread, to: object(capability, as: Endpoint.self), badge: capability.badge, call: call,
+                 canGrant: capability.rights.contains(.grant), timeout: timeout, scheduler: &System.scheduler)
+        return nil
+    }
+
+    private static func receiveEndpoint(_ thread: ThreadPointer) -> Result<EndpointPointer, SyscallError> {
+        switch space(thread).lookup(thread.pointee.context.rdi, type: .endpoint, rights: .receive) {
+        case .success(let capability): return .success(object(capability, as: Endpoint.self))
+        case .failure(let error): return .failure(error)
+        }
+    }
+
+    private static func wait(_ thread: ThreadPointer) -> SyscallError? {
+        let endpoint: EndpointPointer
+        switch receiveEndpoint(thread) {
+        case .success(let found): endpoint = found
+        case .failure(let error): return error
+        }
+        switch checkTimeout(thread) {
+        case .success(let timeout): IPC.wait(thread, on: endpoint, timeout: timeout, scheduler: &System.scheduler)
+        case .failure(let error): return error
+        }
+        return nil
+    }
+
+    private static func replyWait(_ thread: ThreadPointer) -> SyscallError? {
+        let endpoint: EndpointPointer
+        switch receiveEndpoint(thread) {
+        case .success(let found): endpoint = found
+        case .failure(let error): return error
+        }
+        if let error = checkMessage(thread) { return error }
+        switch checkTimeout(thread) {
+        case .success(let timeout): IPC.replyWait(thread, on: endpoint, timeout: timeout, scheduler: &System.scheduler)
+        case .failure(let error): return error
+        }
+        return nil
+    }
+
+    private static func reply(_ thread: ThreadPointer) -> SyscallError? {
+        if let error = checkMessage(thread) { return error }
+        thread.pointee.context.rax = SyscallError.ok.rawValue
+        let result = IPC.reply(thread, scheduler: &System.scheduler, switchToCaller: false)
+        return result == .ok ? nil : result
+    }
+
+    // MARK: Console
+
+    private static func debugWrite(_ thread: ThreadPointer) -> SyscallError? {
+        let c = thread.pointee.context
+        let length = c.rsi & ~Syscall.debugWriteContinues
+        guard length <= UInt64(Syscall.debugWriteChunk) else { return .messageTooLong }
+        for index in 0..<Int(length) {
+            let word = c.messageRegister(index / 8)
+            let byte = UInt8(truncatingIfNeeded: word >> (UInt64(index % 8) * 8))
+            thread.pointee.consoleLine.append(byte >= 0x20 && byte < 0x7F ? byte : UInt8(ascii: "?"))
+        }
+        if c.rsi & Syscall.debugWriteContinues == 0 {
+            log(thread.pointee.consoleLine)
+            thread.pointee.consoleLine = LogLine()
+        }
+        return .ok
+    }
+
+    // MARK: Objects
+
+    /// RDI factory, RSI type, RDX destination slot; thread: R10 task, R8 priority, R9 UTCB address;
+    /// factory: R10 frames.
+    private static func create(_ thread: ThreadPointer) -> SyscallError? {
+        let c = thread.pointee.context
+        let caps = space(thread)
+        let factory: FactoryPointer
+        switch caps.lookup(c.rdi, type: .factory, rights: .control) {
+        case .success(let capability): factory = object(capability, as: Factory.self)
+        case .failure(let error): return error
+        }
+        guard let type = ObjectType(rawValue: UInt8(truncatingIfNeeded: c.rsi)), c.rsi <= 0xFF else { return .invalidArgument }
+        let error = caps.canInsert(at: c.rdx)
+        guard error == .ok else { return error }
+
+        let created: Result<Capability, SyscallError>
+        switch type {
+        case .task:
+            created = KernelObjects.newTask(factory: factory).map { KernelObjects.capability(.task, $0, rights: .control) }
+        case .endpoint:
+            created = KernelObjects.newEndpoint(factory: factory).map {
+                KernelObjects.capability(.endpoint, $0, rights: [.send, .receive, .grant])
+            }
+        case .factory:
+            created = KernelObjects.newFactory(frames: c.r10, from: factory).map { KernelObjects.capability(.factory, $0, rights: .control) }
+        case .thread:
+            created = createThread(thread, factory: factory)
+        case .empty, .machine:
+            return .invalidArgument
+        }
+        switch created {
+        case .success(let capability): return caps.insert(capability, at: c.rdx)
+        case .failure(let error): return error
+        }
+    }
+
+    private static func createThread(_ creator: ThreadPointer, factory: FactoryPointer) -> Result<Capability, SyscallError> {
+        let c = creator.pointee.context
+        let task: TaskPointer
+        switch space(creator).lookup(c.r10, type: .task, rights: .control) {
+        case .success(let capability): task = object(capability, as: Task.self)
+        case .failure(let error): return .failure(error)
+        }
+        guard c.r8 <= 255 else { return .failure(.invalidArgument) }
+        guard c.r8 <= UInt64(creator.pointee.priority) else { return .failure(.priorityTooHigh) }
+        let utcb: UnsafeMutablePointer<UInt64>
+        switch userPage(c.r9, in: task, writable: true) {
+        case .success(let physical): utcb = PhysicalMemory.object(at: physical, as: UInt64.self)
+        case .failure(let error): return .failure(error)
+        }
+        return KernelObjects.newThread(in: task, priority: UInt8(c.r8), factory: factory).map { created in
+            created.pointee.utcb = utcb
+            created.pointee.utcbAddress = c.r9
+            return KernelObjects.capability(.thread, created, rights: .control)
+        }
+    }
+
+    /// The frame behind the page-aligned user address `address` in `task`.
+    private static func userPage(_ address: UInt64, in task: TaskPointer, writable: Bool) -> Result<PhysicalAddress, SyscallError> {
+        guard address < KernelAddressSpace.userSpaceEnd else { return .failure(.invalidAddress) }
+        guard address & 0xFFF == 0 else { return .failure(.unalignedAddress) }
+        guard let mapping = AddressSpace.translate(in: task.pointee.pageTableRoot, address),
+              !writable || mapping.attributes.access.isWritable else { return .failure(.invalidAddress) }
+        return .success(mapping.physical)
+    }
+
+    // MARK: Thread control
+
+    private static func threadControl(_ caller: ThreadPointer) -> SyscallError? {
+        let c = caller.pointee.context
+        let target: ThreadPointer
+        switch space(caller).lookup(c.rdi, type: .thread, rights: .control) {
+        case .success(let capability): target = object(capability, as: Thread.self)
+        case .failure(let error): return error
+        }
+        guard let operation = ThreadOperation(rawValue: c.rsi) else { return .invalidArgument }
+        let state = target.pointee.state
+        switch operation {
+        case .setEntry:
+            guard state == .inactive || state == .stopped else { return .invalidThreadState }
+            guard c.rdx < KernelAddressSpace.userSpaceEnd, c.r10 < KernelAddressSpace.userSpaceEnd else { return .invalidAddress }
+            target.pointee.context.rip = c.rdx
+            target.pointee.context.rsp = c.r10
+            target.pointee.context.rdi = c.r8
+            target.pointee.context.rsi = target.pointee.utcbAddress
+            target.pointee.context.vector = 0          // first entry by IRETQ with a full register set
+            target.pointee.context.rflags = UserContext.userFlags
+            return .ok
+        case .setPriority:
+            guard c.rdx <= 255 else { return .invalidArgument }
+            guard c.rdx <= UInt64(caller.pointee.priority) else { return .priorityTooHigh }
+            if state == .ready {
+                System.scheduler.ready.remove(target)
+                target.pointee.priority = UInt8(c.rdx)
+                System.scheduler.ready.enqueue(target)
+            } else {
+                target.pointee.priority = UInt8(c.rdx)
+            }
+            return .ok
+        case .setExceptionHandler:
+            if c.rdx == 0 {
+                target.pointee.exceptionHandler = .empty
+                return .ok
+            }
+            switch space(caller).lookup(c.rdx, type: .endpoint, rights: .send) {
+            case .success(let capability): target.pointee.exceptionHandler = capability
+            case .failure(let error): return error
+            }
+            return .ok
+        case .start:
+            guard state == .inactive || state == .stopped else { return .invalidThreadState }
+            guard target.pointee.context.rip != 0 else { return .invalidThreadState }
+            caller.pointee.context.rax = SyscallError.ok.rawValue
+            System.scheduler.wake(target)
+            return nil
+        case .stop:
+            guard state != .inactive && state != .stopped else { return .invalidThreadState }
+            caller.pointee.context.rax = SyscallError.ok.rawValue
+            stop(target)
+            return nil
+        case .readState:
+            caller.pointee.context.rdx = state.code.rawValue
+            caller.pointee.context.r10 = target.pointee.context.rip
+            caller.pointee.context.r8 = target.pointee.faultVector
+            return .ok
+        }
+    }
+
+    private static func stop(_ target: ThreadPointer) {
+        IPC.detach(target, scheduler: &System.scheduler)
+        switch target.pointee.state {
+        case .ready: System.scheduler.ready.remove(target)
+        case .running: System.scheduler.currentBlocked()
+        default: break
+        }
+        target.pointee.state = .stopped
+    }
+
+    // MARK: Task control
+
+    private static func taskControl(_ caller: ThreadPointer) -> SyscallError? {
+        let c = caller.pointee.context
+        let task: TaskPointer
+        switch space(caller).lookup(c.rdi, type: .task, rights: .control) {
+        case .success(let capability): task = object(capability, as: Task.self)
+        case .failure(let error): return error
+        }
+        guard let operation = TaskOperation(rawValue: c.rsi) else { return .invalidArgument }
+        switch operation {
+        case .mapPages: return mapPages(from: caller.pointee.task!, to: task, source: c.rdx, destination: c.r10, pages: c.r8, rights: c.r9)
+        case .copyCapability:
+            let capability: Capability
+            switch space(caller).slot(c.rdx) {
+            case .success(let found): capability = found
+            case .failure(let error): return error
+            }
+            guard c.r8 <= 0xFF else { return .invalidArgument }
+            return task.pointee.capabilities.insert(capability.derived(rights: Rights(rawValue: UInt8(c.r8))), at: c.r10)
+        }
+    }
+
+    /// Maps `pages` pages of the caller's memory at `source` into `task` at `destination`, with at most
+    /// the rights the caller has (bit 0 write, bit 1 execute; never both).
+    private static func mapPages(from owner: TaskPointer, to task: TaskPointer, source: UInt64, destination: UInt64,
+                                 pages: UInt64, rights: UInt64) -> SyscallError {
+        guard rights <= 3 else { return .invalidArgument }
+        let write = rights & 1 != 0, execute = rights & 2 != 0
+        guard !(write && execute) else { return .invalidArgument }
+        guard pages > 0, pages <= 4096 else { return .invalidArgument }
+        guard source & 0xFFF == 0, destination & 0xFFF == 0 else { return .unalignedAddress }
+        let end = KernelAddressSpace.userSpaceEnd
+        guard source < end, destination < end, pages * 4096 <= end - source, pages * 4096 <= end - destination else {
+            return .invalidAddress
+        }
+        // Check everything first, so a failure changes nothing.
+        for page in 0..<pages {
+            guard let mapping = AddressSpace.translate(in: owner.pointee.pageTableRoot, source + page * 4096),
+                  !write || mapping.attributes.access.isWritable,
+                  !execute || mapping.attributes.access.isExecutable || mapping.attributes.mayGrantExecute else {
+                return .invalidAddress
+            }
+            if AddressSpace.translate(in: task.pointee.pageTableRoot, destination + page * 4096) != nil { return .slotOccupied }
+        }
+        let access: MemoryAccess = write ? .readWrite : execute ? .readExecute : .read
+        for page in 0..<pages {
+            let physical = AddressSpace.translate(in: owner.pointee.pageTableRoot, source + page * 4096)!.physical
+            if AddressSpace.map(in: task.pointee.pageTableRoot, destination + page * 4096, to: physical, access: access) != nil {
+                return .quotaExceeded
+            }
+        }
+        return .ok
+    }
+
+    // MARK: Capability control
+
+    private static func capabilityControl(_ thread: ThreadPointer) -> SyscallError? {
+        let c = thread.pointee.context
+        let caps = space(thread)
+        guard let operation = CapabilityOperation(rawValue: c.rsi) else { return .invalidArgument }
+        let capability: Capability
+        switch caps.slot(c.rdi) {
+        case .success(let found): capability = found
+        case .failure(let error): return error
+        }
+        switch operation {
+        case .copy:
+            guard c.r10 <= 0xFF, c.r8 <= Capability.maximumBadge else { return .invalidArgument }
+            guard c.r8 == 0 || capability.type == .endpoint else { return .invalidArgument }
+            return caps.insert(capability.derived(rights: Rights(rawValue: UInt8(c.r10)), badge: c.r8), at: c.rdx)
+        case .delete:
+            return caps.delete(c.rdi)
+        case .identify:
+            thread.pointee.context.rdx = UInt64(capability.type.rawValue)
+            thread.pointee.context.r10 = UInt64(capability.rights.rawValue)
+            thread.pointee.context.r8 = capability.badge
+            return .ok
+        }
+    }
+
+    // MARK: Machine
+
+    private static func machineControl(_ thread: ThreadPointer) -> SyscallError? {
+        let c = thread.pointee.context
+        switch space(thread).lookup(c.rdi, type: .machine, rights: .control) {
+        case .success: break
+        case .failure(let error): return error
+        }
+        guard let operation = MachineOperation(rawValue: c.rsi) else { return .invalidArgument }
+        switch operation {
+        case .powerOff: Power.off()
+        }
+    }
+}

@@ -1,0 +1,11 @@
+/* Task entry: RDI = the argument its creator chose, RSI = the UTCB address. task_main(argument, utcb)
+ * is the task's Swift entry; when it returns the thread stops itself. */
+    .text
+    .global _start
+_start:
+    xorl %ebp, %ebp
+    andq $-16, %rsp
+    call task_main
+    call swiftlet_thread_exit
+1:  ud2
+    jmp 1b

@@ -1,0 +1,25 @@
+// The machine-level half of the user library: the SYSCALL stub and the instructions tasks need.
+#pragma once
+#include <stdint.h>
+
+/// In and out registers of one system call (see SwiftletABI.Syscall for the convention).
+struct SyscallRegisters {
+    uint64_t rax, rdi, rsi, rdx, r10, r8, r9, r12;
+};
+
+/// Loads the registers, executes SYSCALL, stores the results back.
+void swiftlet_syscall(struct SyscallRegisters *registers);
+
+static inline __attribute__((always_inline)) uint64_t user_rdtsc(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static inline __attribute__((always_inline)) void user_pause(void) { __asm__ volatile("pause"); }
+
+/// Deliberate faults, for tests of the kernel's fault handling.
+void user_fault_invalid_opcode(void);
+void user_fault_privileged(void);
+uint64_t user_fault_read(uint64_t address);
+void user_fault_write(uint64_t address, uint64_t value);

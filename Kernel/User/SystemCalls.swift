@@ -1,0 +1,106 @@
+import SwiftletABI
+import UserPlatform
+
+/// The result of an IPC: the error code, the sender's badge, the tag and MR0-MR3.
+public struct Message {
+    public var error: SyscallError
+    public var badge: UInt64
+    public var tag: MessageTag
+    public var words: (UInt64, UInt64, UInt64, UInt64)
+
+    public var succeeded: Bool { error == .ok }
+}
+
+/// Thin wrappers over SYSCALL, one per system call, in the register convention of SwiftletABI.Syscall.
+/// They return the kernel's error code and never trap: bad arguments come back as SyscallError values.
+public enum SystemCall {
+    @inline(__always)
+    static func invoke(_ number: Syscall, _ selector: UInt64, _ rsi: UInt64 = 0,
+                       _ words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0), timeout: UInt64 = 0) -> SyscallRegisters {
+        var registers = SyscallRegisters(rax: number.rawValue, rdi: selector, rsi: rsi, rdx: words.0, r10: words.1,
+                                         r8: words.2, r9: words.3, r12: timeout)
+        swiftlet_syscall(&registers)
+        return registers
+    }
+
+    /// Any register values at all, for tests that feed the kernel garbage.
+    public static func raw(_ rax: UInt64, _ rdi: UInt64, _ rsi: UInt64, _ rdx: UInt64, _ r10: UInt64,
+                           _ r8: UInt64, _ r9: UInt64, _ r12: UInt64) -> UInt64 {
+        var registers = SyscallRegisters(rax: rax, rdi: rdi, rsi: rsi, rdx: rdx, r10: r10, r8: r8, r9: r9, r12: r12)
+        swiftlet_syscall(&registers)
+        return registers.rax
+    }
+
+    static func error(_ registers: SyscallRegisters) -> SyscallError {
+        SyscallError(rawValue: registers.rax) ?? .unknownSyscall
+    }
+
+    static func message(_ registers: SyscallRegisters) -> Message {
+        Message(error: error(registers), badge: registers.rdi, tag: MessageTag(raw: registers.rsi),
+                words: (registers.rdx, registers.r10, registers.r8, registers.r9))
+    }
+
+    // MARK: IPC
+
+    public static func call(_ endpoint: UInt64, _ tag: MessageTag, _ words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0),
+                            timeout: Timeout = .infinite) -> Message {
+        message(invoke(.call, endpoint, tag.raw, words, timeout: timeout.raw))
+    }
+
+    public static func send(_ endpoint: UInt64, _ tag: MessageTag, _ words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0),
+                            timeout: Timeout = .infinite) -> SyscallError {
+        error(invoke(.send, endpoint, tag.raw, words, timeout: timeout.raw))
+    }
+
+    public static func wait(_ endpoint: UInt64, timeout: Timeout = .infinite) -> Message {
+        message(invoke(.wait, endpoint, 0, timeout: timeout.raw))
+    }
+
+    public static func replyWait(_ endpoint: UInt64, _ tag: MessageTag, _ words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0),
+                                 timeout: Timeout = .infinite) -> Message {
+        message(invoke(.replyWait, endpoint, tag.raw, words, timeout: timeout.raw))
+    }
+
+    public static func reply(_ tag: MessageTag, _ words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)) -> SyscallError {
+        error(invoke(.reply, 0, tag.raw, words))
+    }
+
+    public static func yield() {
+        _ = invoke(.yield, 0)
+    }
+
+    // MARK: Objects
+
+    public static func create(_ factory: UInt64, _ type: ObjectType, into slot: UInt64,
+                              _ arguments: (UInt64, UInt64, UInt64) = (0, 0, 0)) -> SyscallError {
+        error(invoke(.create, factory, UInt64(type.rawValue), (slot, arguments.0, arguments.1, arguments.2)))
+    }
+
+    public static func createThread(_ factory: UInt64, into slot: UInt64, task: UInt64, priority: UInt8, utcb: UInt64) -> SyscallError {
+        create(factory, .thread, into: slot, (task, UInt64(priority), utcb))
+    }
+
+    public static func thread(_ thread: UInt64, _ operation: ThreadOperation,
+                              _ words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)) -> Message {
+        message(invoke(.threadControl, thread, operation.rawValue, words))
+    }
+
+    public static func task(_ task: UInt64, _ operation: TaskOperation, _ words: (UInt64, UInt64, UInt64, UInt64)) -> SyscallError {
+        error(invoke(.taskControl, task, operation.rawValue, words))
+    }
+
+    public static func capability(_ slot: UInt64, _ operation: CapabilityOperation,
+                                  _ words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)) -> Message {
+        message(invoke(.capabilityControl, slot, operation.rawValue, words))
+    }
+
+    public static func powerOff(_ machine: UInt64) -> SyscallError {
+        error(invoke(.machineControl, machine, MachineOperation.powerOff.rawValue))
+    }
+}
+
+/// When `task_main` returns, the thread stops itself (its own thread capability is in slot 2).
+@_cdecl("swiftlet_thread_exit")
+public func threadExit() {
+    _ = SystemCall.thread(RootTaskLayout.threadSlot, .stop)
+}

@@ -1,0 +1,21 @@
+import Foundation
+
+/// A native L4 task under Guests/: a SwiftPM product of the bare-metal build, linked into an ELF that
+/// the image carries as a multiboot2 module. The kernel starts the one named `roottask`; the root task
+/// starts the others.
+public struct NativeTask: Sendable, Hashable {
+    /// The module name the system sees.
+    public let name: String
+    /// The static-library product in Package.swift (its target lives in Guests/<product>).
+    public let product: String
+
+    public static let rootTask = NativeTask(name: "roottask", product: "RootTask")
+    public static let all: [NativeTask] = [rootTask]
+
+    /// The tasks a standard image boots.
+    public static let standardSet: [String] = ["roottask"]
+
+    public static func named(_ name: String) -> NativeTask? {
+        all.first { $0.name == name }
+    }
+}
