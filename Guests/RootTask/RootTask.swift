@@ -5,10 +5,9 @@ import SwiftletUser
 /// (or until the deadline), then powers the machine off.
 ///
 /// Each task gets, besides RootTaskLayout's slots 1-3: slot 4 = an endpoint to report to the root task
-/// (send only, badged with the task's number), slot 5 = an endpoint shared by all tasks (all rights).
+/// (send only, badged with the task's number), slots 5 and 6 = endpoints shared by all tasks (all
+/// rights). Its argument (RDI) is the TSC frequency in kHz. A task reports with label `Report.done`.
 enum Root {
-    static let reportSlot: UInt64 = 4
-    static let sharedSlot: UInt64 = 5
     static let taskPriority: UInt8 = 100
     static let taskKernelFrames: UInt64 = 256
     /// Give up waiting for reports after this long.
@@ -25,9 +24,10 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
     let pool = PagePool(base: info.memoryPool.base, pages: info.memoryPool.pages)
     var launcher = TaskLauncher(factory: RootTaskLayout.factorySlot, ownTask: RootTaskLayout.taskSlot, pool: pool,
                                 firstFreeSlot: RootTaskLayout.firstFreeSlot)
-    let reports = launcher.takeSlot(), shared = launcher.takeSlot()
+    let reports = launcher.takeSlot(), shared = launcher.takeSlot(), secondShared = launcher.takeSlot()
     guard SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: reports) == .ok,
-          SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: shared) == .ok else {
+          SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: shared) == .ok,
+          SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: secondShared) == .ok else {
         log("roottask: cannot create endpoints; stopping")
         return
     }
@@ -40,12 +40,13 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
         guard SystemCall.capability(reports, .copy, (badged, UInt64(Rights.send.rawValue), UInt64(index + 1), 0)).succeeded else {
             continue
         }
-        switch launcher.load(module.bytes, priority: Root.taskPriority, kernelFrames: Root.taskKernelFrames, argument: UInt64(index)) {
+        switch launcher.load(module.bytes, priority: Root.taskPriority, kernelFrames: Root.taskKernelFrames, argument: info.tscKHz) {
         case .failure(let failure):
             log("roottask: module \(module.name) not started: \(failure.description)")
         case .success(let launched):
-            _ = launcher.give(badged, to: launched, at: Root.reportSlot, rights: .send)
-            _ = launcher.give(shared, to: launched, at: Root.sharedSlot, rights: .all)
+            _ = launcher.give(badged, to: launched, at: Report.reportSlot, rights: .send)
+            _ = launcher.give(shared, to: launched, at: Report.sharedSlot, rights: .all)
+            _ = launcher.give(secondShared, to: launched, at: Report.secondSharedSlot, rights: .all)
             let error = launcher.start(launched)
             log("roottask: started \(module.name) (\(module.bytes.count) bytes): \(error.name)")
             if error == .ok { started += 1 }
@@ -59,8 +60,10 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
             log("roottask: \(started - finished) tasks did not report: \(report.error.name)")
             break
         }
+        guard report.tag.label == Report.done else { continue }
         finished += 1
-        log("roottask: task \(report.badge - 1) reported done (\(finished)/\(started))")
+        let verdict: StaticString = report.words.0 == 0 ? "passed" : "FAILED"
+        log("roottask: task \(report.badge - 1) done, \(verdict) (\(finished)/\(started))")
     }
     log("roottask: all done; powering off")
     _ = SystemCall.powerOff(RootTaskLayout.machineSlot)

@@ -28,6 +28,8 @@ public enum RootTaskLayout {
         public static let memoryPoolPages = 3
         public static let timerHz = 4
         public static let factoryFrames = 5
+        /// Calibrated TSC frequency in kHz (the TSC counts instructions in deterministic runs).
+        public static let tscKHz = 6
         /// Module records start here: address, size in bytes, then a 48-byte NUL-padded name.
         public static let modules = 8
     }
@@ -41,4 +43,22 @@ public enum TaskLayout {
     public static let stackTop: UInt64 = 0x0000_7FFF_0000_0000
     public static let stackPages: UInt64 = 8
     public static let utcb: UInt64 = 0x0000_7FFE_0000_0000
+}
+
+/// How tasks started by the root task report back (to slot 4): label `done`, MR0 = number of failures.
+public enum Report {
+    public static let reportSlot: UInt64 = 4
+    public static let sharedSlot: UInt64 = 5
+    public static let secondSharedSlot: UInt64 = 6
+    public static let done: UInt64 = 0xD0E
+}
+
+/// The ping-pong benchmark protocol between the `ping` and `pong` tasks over the shared endpoints:
+/// pong answers every call with MR0 + 1 and the other words unchanged; label `quit` (sent, not called)
+/// ends a server.
+public enum PingPong {
+    public static let echo: UInt64 = 1
+    public static let quit: UInt64 = 2
+    /// Priority of pong's second server thread, on the second shared endpoint (ping runs at 100).
+    public static let lowPriority: UInt8 = 50
 }

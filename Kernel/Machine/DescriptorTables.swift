@@ -16,13 +16,8 @@ enum DescriptorTables {
     /// Stack for exceptions that must not use the interrupted stack (#DF, NMI, #MC): IST slot 1.
     static let criticalStackIndex: UInt64 = 1
 
-    nonisolated(unsafe) private static var taskStateSegment = KernelPage(physical: 0)
-
-    /// Where the CPU pushes the frame of an interrupt taken in user mode (TSS.RSP0).
-    static func setKernelEntryStack(_ top: UInt64) {
-        taskStateSegment.store(UInt32(truncatingIfNeeded: top), atByte: tssOffset + 4)
-        taskStateSegment.store(UInt32(truncatingIfNeeded: top >> 32), atByte: tssOffset + 8)
-    }
+    /// TSS.RSP0: where the CPU pushes the frame of an interrupt taken in user mode (unaligned: byte 4).
+    nonisolated(unsafe) private(set) static var kernelEntryStack = UnsafeMutableRawPointer(bitPattern: 8)!
 
     static func install() -> Bool {
         guard let gdtFrame = KernelMemory.allocateFrame(), let idtFrame = KernelMemory.allocateFrame() else { return false }
@@ -30,7 +25,7 @@ enum DescriptorTables {
         PhysicalMemory.zeroFrame(idtFrame.address)
         let gdt = KernelPage(physical: gdtFrame.adopt())
         let idt = KernelPage(physical: idtFrame.adopt())
-        taskStateSegment = gdt
+        kernelEntryStack = PhysicalMemory.pointer(gdt.physical) + tssOffset + 4
         installGDT(gdt)
         installIDT(idt)
         return true

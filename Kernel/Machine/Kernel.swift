@@ -63,7 +63,7 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
     PerCPU.initialize()
     FPU.initialize()
     System.scheduler = Scheduler(hz: UInt64(options.timerHz))
-    if let error = RootTask.load(bootInfo, timerHz: UInt64(options.timerHz)) {
+    if let error = RootTask.load(bootInfo, timerHz: UInt64(options.timerHz), tscKHz: calibration.tscHz / 1000) {
         log("roottask: not started: \(error.description)")
         Power.off()
     }

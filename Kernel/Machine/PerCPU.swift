@@ -26,11 +26,12 @@ enum PerCPU {
         x86_wrmsr(MSR.sfmask, 0x4_7700)
     }
 
-    /// Makes `context` the one the entry code saves into and resumes from.
-    static func setCurrent(_ context: UnsafeMutablePointer<UserContext>) {
+    /// Makes `context` the one the entry code saves into and resumes from (on every switch: kept lean).
+    @inline(__always)
+    static func setCurrent(_ context: UnsafeMutableRawPointer) {
         let address = UInt64(UInt(bitPattern: context))
         percpu_block()!.pointee.currentContext = address
-        DescriptorTables.setKernelEntryStack(address + UInt64(MemoryLayout<UserContext>.size))
+        DescriptorTables.kernelEntryStack.storeBytes(of: address + UInt64(MemoryLayout<UserContext>.size), as: UInt64.self)
     }
 
     /// Checks that the Swift layout of UserContext is the one context.h and the assembly assume.

@@ -22,7 +22,7 @@ enum RootTask {
         }
     }
 
-    static func load(_ bootInfo: Multiboot2Info, timerHz: UInt64) -> LoadError? {
+    static func load(_ bootInfo: Multiboot2Info, timerHz: UInt64, tscKHz: UInt64) -> LoadError? {
         var found: BootModule?
         for module in bootInfo.modules where module.name.equals(moduleName) { found = module }
         guard let module = found else { return .noModule }
@@ -46,7 +46,7 @@ enum RootTask {
               AddressSpace.mapFresh(in: root, RootTaskLayout.memoryPool, pages: RootTaskLayout.memoryPoolPages,
                                     access: .readWrite, mayGrantExecute: true),
               mapModules(bootInfo, into: root),
-              let info = bootInformationPage(bootInfo, timerHz: timerHz, factoryFrames: factoryQuota),
+              let info = bootInformationPage(bootInfo, timerHz: timerHz, tscKHz: tscKHz, factoryFrames: factoryQuota),
               AddressSpace.map(in: root, RootTaskLayout.bootInfo, to: info, access: .read) == nil else { return .outOfMemory }
 
         let thread: ThreadPointer
@@ -125,7 +125,7 @@ enum RootTask {
         return true
     }
 
-    private static func bootInformationPage(_ bootInfo: Multiboot2Info, timerHz: UInt64, factoryFrames: UInt64) -> PhysicalAddress? {
+    private static func bootInformationPage(_ bootInfo: Multiboot2Info, timerHz: UInt64, tscKHz: UInt64, factoryFrames: UInt64) -> PhysicalAddress? {
         guard let frame = KernelMemory.allocateFrame() else { return nil }
         let page = frame.adopt()
         PhysicalMemory.zeroFrame(page)
@@ -135,6 +135,7 @@ enum RootTask {
         words[RootTaskLayout.Word.memoryPoolPages] = RootTaskLayout.memoryPoolPages
         words[RootTaskLayout.Word.timerHz] = timerHz
         words[RootTaskLayout.Word.factoryFrames] = factoryFrames
+        words[RootTaskLayout.Word.tscKHz] = tscKHz
         var count = 0
         var virtual = RootTaskLayout.modules
         for module in bootInfo.modules where count < RootTaskLayout.maximumModules {

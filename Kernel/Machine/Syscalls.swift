@@ -7,7 +7,7 @@ import SwiftletABI
 @_cdecl("swiftlet_syscall")
 func handleSyscall(_ context: UnsafeMutableRawPointer) {
     let thread = System.scheduler.current!
-    if let result = Syscalls.dispatch(thread) {
+    if !FastPath.handle(thread, scheduler: &System.scheduler), let result = Syscalls.dispatch(thread) {
         thread.pointee.context.rax = result.rawValue
     }
     System.prepareReturn()

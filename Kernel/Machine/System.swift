@@ -7,6 +7,7 @@ enum System {
     nonisolated(unsafe) static var scheduler = Scheduler(hz: 1000)
 
     /// Runs until a thread is current, then points the exit path, the address space and the FPU at it.
+    @inline(__always)
     static func prepareReturn() {
         while scheduler.current == nil {
             // Idle: interrupts (taken on the kernel stack) may wake a thread.
@@ -14,7 +15,7 @@ enum System {
             x86_cli()
         }
         let thread = scheduler.current!
-        PerCPU.setCurrent(UnsafeMutableRawPointer(thread).assumingMemoryBound(to: UserContext.self))
+        PerCPU.setCurrent(UnsafeMutableRawPointer(thread))     // the context is the TCB's first field
         AddressSpace.activate(thread.pointee.task!.pointee.pageTableRoot)
         FPU.switched(to: thread)
     }

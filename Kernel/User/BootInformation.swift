@@ -17,6 +17,7 @@ public struct BootInformation {
     }
     public var timerHz: UInt64 { words[RootTaskLayout.Word.timerHz] }
     public var factoryFrames: UInt64 { words[RootTaskLayout.Word.factoryFrames] }
+    public var tscKHz: UInt64 { words[RootTaskLayout.Word.tscKHz] }
 
     public struct Module {
         public var bytes: UnsafeRawBufferPointer

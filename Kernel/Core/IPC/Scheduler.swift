@@ -48,6 +48,15 @@ public struct Scheduler {
         current = target
     }
 
+    /// The fast path's switch: the current thread has blocked and `target` (blocked until now, not in
+    /// any queue or the timeout list, and outranking every ready thread) runs next.
+    @inline(__always)
+    public mutating func switchFast(to target: ThreadPointer) {
+        if target.pointee.ticksLeft == 0 { target.pointee.ticksLeft = target.pointee.timeslice }
+        target.pointee.state = .running
+        current = target
+    }
+
     /// Puts the current thread at the tail of its priority and runs the best ready thread.
     public mutating func yield() {
         guard let running = current else { return chooseNext() }

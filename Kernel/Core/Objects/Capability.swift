@@ -54,6 +54,17 @@ public struct CapabilitySpace {
         return .success(capability)
     }
 
+    /// The fast path's lookup: the capability if `selector` holds one of `type` with `rights`, else nil
+    /// (the general path then finds out which check failed).
+    @inline(__always)
+    public func fastLookup(_ selector: UInt64, type: ObjectType, rights: Rights) -> Capability? {
+        guard selector < UInt64(CapabilitySpace.slots) else { return nil }
+        let capability = storage[Int(selector)]
+        let wanted = UInt64(type.rawValue) | UInt64(rights.rawValue) << 8
+        guard capability.info & 0xFF == UInt64(type.rawValue), capability.info & wanted == wanted else { return nil }
+        return capability
+    }
+
     /// The capability in `selector`, which must be in range and not empty.
     public func slot(_ selector: UInt64) -> Result<Capability, SyscallError> {
         guard selector < UInt64(CapabilitySpace.slots) else { return .failure(.selectorOutOfRange) }

@@ -33,40 +33,60 @@ public struct ThreadQueue {
 
 /// One FIFO per priority (0-255, 255 highest) and a bitmap of the non-empty ones, so finding the highest
 /// ready thread is a few bit scans, whatever the number of threads.
+///
+/// Performance note: Swift copies a struct to call a non-mutating method on it through `inout` — for the
+/// 4 KiB of queues that is a 4 KiB copy on every scheduling decision. So the bitmap is its own small struct
+/// and the queries go through it.
 public struct ReadyQueues {
     private var queues = InlineArray<256, ThreadQueue>(repeating: ThreadQueue())
-    private var bitmap = InlineArray<4, UInt64>(repeating: 0)
+    private var bitmap = PriorityBitmap()
+    /// Threads in all queues; zero is the common case on the IPC path and answers it without a bit scan.
+    public private(set) var count = 0
 
     public init() {}
 
     public mutating func enqueue(_ thread: ThreadPointer) {
         let priority = Int(thread.pointee.priority)
         queues[priority].enqueue(thread)
-        bitmap[priority / 64] |= 1 << UInt64(priority % 64)
+        bitmap.set(priority)
+        count += 1
     }
 
     public mutating func remove(_ thread: ThreadPointer) {
         let priority = Int(thread.pointee.priority)
         queues[priority].remove(thread)
-        if queues[priority].isEmpty { bitmap[priority / 64] &= ~(1 << UInt64(priority % 64)) }
+        if queues[priority].isEmpty { bitmap.clear(priority) }
+        count -= 1
     }
 
     /// The highest priority with a ready thread, or nil.
     public var highestPriority: Int? {
-        var word = 3
-        while word >= 0 {
-            let bits = bitmap[word]
-            if bits != 0 { return word * 64 + 63 - bits.leadingZeroBitCount }
-            word -= 1
-        }
-        return nil
+        mutating get { count == 0 ? nil : bitmap.highest }
     }
 
     /// Removes and returns the first thread of the highest priority.
     public mutating func dequeueHighest() -> ThreadPointer? {
-        guard let priority = highestPriority, let thread = queues[priority].head else { return nil }
+        guard let priority = bitmap.highest, let thread = queues[priority].head else { return nil }
         remove(thread)
         return thread
+    }
+}
+
+/// 256 bits, one per priority.
+struct PriorityBitmap {
+    private var words = InlineArray<4, UInt64>(repeating: 0)
+
+    mutating func set(_ priority: Int) { words[priority / 64] |= 1 << UInt64(priority % 64) }
+    mutating func clear(_ priority: Int) { words[priority / 64] &= ~(1 << UInt64(priority % 64)) }
+
+    var highest: Int? {
+        var word = 3
+        while word >= 0 {
+            let bits = words[word]
+            if bits != 0 { return word * 64 + 63 - bits.leadingZeroBitCount }
+            word -= 1
+        }
+        return nil
     }
 }
 

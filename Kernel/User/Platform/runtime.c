@@ -31,3 +31,7 @@ int memcmp(const void *a, const void *b, size_t n) {
     }
     return 0;
 }
+
+// Pages for the UTCBs and stacks of threads a task creates inside itself (ThreadSpawner): the loader
+// maps .bss read-write, and until pagers exist a task has no other way to get memory.
+__attribute__((aligned(4096))) uint8_t swiftlet_thread_pages[16 * 4096];

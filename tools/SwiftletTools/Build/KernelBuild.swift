@@ -47,7 +47,7 @@ public struct KernelBuild: Sendable {
     @discardableResult
     func linkTask(_ task: NativeTask) throws -> URL {
         try linkELF(output: repository.taskELF(task), script: repository.userLinkerScript,
-                    archive: repository.taskArchive(task), extraFlags: [])
+                    archive: repository.taskArchive(task), extraFlags: ["-z", "norelro"])
     }
 
     private func linkELF(output: URL, script: URL, archive: URL, extraFlags: [String]) throws -> URL {

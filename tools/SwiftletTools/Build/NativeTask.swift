@@ -10,10 +10,14 @@ public struct NativeTask: Sendable, Hashable {
     public let product: String
 
     public static let rootTask = NativeTask(name: "roottask", product: "RootTask")
-    public static let all: [NativeTask] = [rootTask]
+    public static let all: [NativeTask] = [
+        rootTask,
+        NativeTask(name: "ping", product: "Ping"),
+        NativeTask(name: "pong", product: "Pong"),
+    ]
 
-    /// The tasks a standard image boots.
-    public static let standardSet: [String] = ["roottask"]
+    /// The tasks a standard image boots: the root task and the IPC ping-pong pair.
+    public static let standardSet: [String] = ["roottask", "pong", "ping"]
 
     public static func named(_ name: String) -> NativeTask? {
         all.first { $0.name == name }

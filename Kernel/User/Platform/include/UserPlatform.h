@@ -23,3 +23,11 @@ void user_fault_invalid_opcode(void);
 void user_fault_privileged(void);
 uint64_t user_fault_read(uint64_t address);
 void user_fault_write(uint64_t address, uint64_t value);
+
+/// 16 page-aligned pages in the task's .bss for threads it creates (see ThreadSpawner).
+extern uint8_t swiftlet_thread_pages[16 * 4096];
+static inline __attribute__((always_inline)) uint64_t user_thread_pages(void) { return (uint64_t)swiftlet_thread_pages; }
+
+/// Entry of threads made by ThreadSpawner (crt0.S): RSI = UTCB, whose start record says what to run.
+void swiftlet_thread_trampoline(void);
+static inline __attribute__((always_inline)) uint64_t user_thread_trampoline(void) { return (uint64_t)swiftlet_thread_trampoline; }
