@@ -14,7 +14,7 @@ let bareMetal = Context.environment["SWIFTLET_BAREMETAL"] == "1"
 let embeddedSwift: [SwiftSetting] = [
     .enableExperimentalFeature("Embedded"),
     .unsafeFlags([
-        "-wmo", "-Osize", "-parse-as-library",
+        "-wmo", "-O", "-parse-as-library",
         // One CPU, interrupts off in the kernel: dynamic exclusivity checks (no-ops in Embedded Swift) only cost calls.
         "-enforce-exclusivity=unchecked",
         "-Xfrontend", "-disable-stack-protector", "-Xfrontend", "-function-sections",

@@ -17,10 +17,7 @@ public enum SystemCall {
     @inline(__always)
     static func invoke(_ number: Syscall, _ selector: UInt64, _ rsi: UInt64 = 0,
                        _ words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0), timeout: UInt64 = 0) -> SyscallRegisters {
-        var registers = SyscallRegisters(rax: number.rawValue, rdi: selector, rsi: rsi, rdx: words.0, r10: words.1,
-                                         r8: words.2, r9: words.3, r12: timeout)
-        swiftlet_syscall(&registers)
-        return registers
+        swiftlet_syscall_inline(number.rawValue, selector, rsi, words.0, words.1, words.2, words.3, timeout)
     }
 
     /// Any register values at all, for tests that feed the kernel garbage.

@@ -303,7 +303,7 @@ final class CallReplyTests: IPCTestCase {
         IPC.replyWait(server, on: endpoint, timeout: .microseconds(20_000), scheduler: &scheduler)
         XCTAssertEqual(scheduler.current, client)
         XCTAssertTrue(server.pointee.inTimeoutList)
-        tick(1)
+        tick(2)      // 2 ticks of 10 ms, plus one for the period under way
         XCTAssertEqual(server.pointee.state, .receiving)
         tick(1)
         XCTAssertEqual(server.pointee.context.rax, SyscallError.timeout.rawValue)
@@ -398,7 +398,8 @@ final class IPCTimeoutTests: IPCTestCase {
             endpoint = fixture.endpoint()
             scheduler = Scheduler(hz: hz)
             let timeout = Timeout.microseconds(microseconds)
-            let ticks = Int(timeout.ticks(hz: hz))
+            // Rounded up to whole ticks, plus one for the tick period already under way: never early.
+            let ticks = Int(timeout.ticks(hz: hz)) + 1
             let label = "\(microseconds) µs at \(hz) Hz = \(ticks) ticks"
 
             let idle = thread(priority: 0)
@@ -430,6 +431,8 @@ final class IPCTimeoutTests: IPCTestCase {
         let client = thread()
         sending(client, call: true, timeout: .microseconds(20_000))
         tick(2)
+        XCTAssertEqual(client.pointee.state, .sending(call: true), "never early")
+        tick(1)
         XCTAssertEqual(client.pointee.context.rax, SyscallError.timeout.rawValue)
         XCTAssertEqual(client.pointee.state, .running)
         XCTAssertTrue(endpoint.pointee.senders.isEmpty)
@@ -451,7 +454,7 @@ final class IPCTimeoutTests: IPCTestCase {
         let (server, other) = (thread(priority: 10), thread(priority: 10))
         waiting(server, timeout: .microseconds(30_000))
         run(other)
-        tick(2)
+        tick(3)
         XCTAssertEqual(server.pointee.state, .receiving)
         tick()
         XCTAssertEqual(server.pointee.context.rax, SyscallError.timeout.rawValue)
@@ -486,6 +489,8 @@ final class IPCTimeoutTests: IPCTestCase {
         sending(a, timeout: .infinite)
         sending(b, timeout: .microseconds(10_000))
         sending(c, timeout: .microseconds(50_000))
+        tick()
+        XCTAssertEqual(b.pointee.state, .sending(call: false), "never early")
         tick()
         XCTAssertEqual(b.pointee.context.rax, SyscallError.timeout.rawValue)
         XCTAssertEqual(members(of: endpoint.pointee.senders), [a, c])

@@ -22,8 +22,8 @@ final class BochsBootTests: SystemTestCase {
         let second = try boot(on: .bochs, deterministic: true)
         assertCleanBoot(first)
         assertCleanBoot(second)
-        let firstCount = BootPathLength.instructionCount(in: first.console)
+        let firstCount = DeterministicRun.instructionCount(in: first.console)
         XCTAssertNotNil(firstCount, "no 'boot: kernel path <N> instructions' line")
-        XCTAssertEqual(firstCount, BootPathLength.instructionCount(in: second.console))
+        XCTAssertEqual(firstCount, DeterministicRun.instructionCount(in: second.console))
     }
 }

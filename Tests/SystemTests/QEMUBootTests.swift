@@ -14,7 +14,7 @@ final class QEMUBootTests: SystemTestCase {
     func testDeterministicBootReportsKernelPathLength() throws {
         let result = try boot(on: .qemu, deterministic: true)
         assertCleanBoot(result)
-        let count = BootPathLength.instructionCount(in: result.console)
+        let count = DeterministicRun.instructionCount(in: result.console)
         XCTAssertNotNil(count, "no 'boot: kernel path <N> instructions' line")
         XCTAssertGreaterThan(count ?? 0, 0)
     }

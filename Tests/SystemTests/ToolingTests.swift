@@ -112,8 +112,11 @@ final class ToolingTests: XCTestCase {
 
     func testBootPathLengthParsing() {
         let console = "x\nboot: kernel path 123456 instructions (TSC, deterministic under Bochs sync=none)\n"
-        XCTAssertEqual(BootPathLength.instructionCount(in: console), 123456)
-        XCTAssertNil(BootPathLength.instructionCount(in: "boot: done\n"))
+        XCTAssertEqual(DeterministicRun.instructionCount(in: console), 123456)
+        XCTAssertNil(DeterministicRun.instructionCount(in: "boot: done\n"))
+        let reported = DeterministicRun.reportedMetrics(in: "bench: ipc.roundtrip.instructions 612\nping: x\nbench: a.b 7\n")
+        XCTAssertEqual(reported.map(\.name), ["ipc.roundtrip.instructions", "a.b"])
+        XCTAssertEqual(reported.map(\.value), [612, 7])
     }
 
     func testMetricsReportForms() {

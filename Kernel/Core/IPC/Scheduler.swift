@@ -39,6 +39,7 @@ public struct Scheduler {
         timeouts.remove(target)
         if let best = ready.highestPriority, best > Int(target.pointee.priority) {
             target.pointee.state = .ready
+            if target.pointee.ticksLeft == 0 { target.pointee.ticksLeft = target.pointee.timeslice }
             ready.enqueue(target)
             currentBlocked()
             return
@@ -74,12 +75,18 @@ public struct Scheduler {
         current = next
     }
 
-    /// One timer tick: wake expired timeouts (through `expire`), then charge the current timeslice.
+    /// One timer tick: charge the thread that ran during it, then wake expired timeouts (through `expire`;
+    /// a woken thread that preempts is not charged for a tick it did not run).
     public mutating func tick(expire: (ThreadPointer, inout Scheduler) -> Void) {
         now += 1
+        chargeCurrent()
         while let expired = timeouts.expired(now: now) {
             expire(expired, &self)
         }
+        if current == nil { chooseNext() }
+    }
+
+    private mutating func chargeCurrent() {
         if let running = current {
             if running.pointee.ticksLeft > 0 { running.pointee.ticksLeft -= 1 }
             if running.pointee.ticksLeft == 0 {
@@ -89,15 +96,14 @@ public struct Scheduler {
                     running.pointee.ticksLeft = running.pointee.timeslice
                 }
             }
-        } else {
-            chooseNext()
         }
     }
 
-    /// Blocks with a timeout: a finite one puts the thread in the timeout list.
+    /// Blocks with a timeout: a finite one puts the thread in the timeout list. The current tick period
+    /// has partly passed already, so one more tick is added: a timeout never expires early.
     public mutating func armTimeout(_ thread: ThreadPointer, _ timeout: Timeout) {
         guard !timeout.isInfinite else { return }
-        timeouts.insert(thread, wakeupTick: now + max(1, timeout.ticks(hz: hz)))
+        timeouts.insert(thread, wakeupTick: now + max(1, timeout.ticks(hz: hz)) + 1)
     }
 
     /// Makes `thread` current at boot or when the CPU is idle.

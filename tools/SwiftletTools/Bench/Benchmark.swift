@@ -26,8 +26,8 @@ public enum BenchmarkSuite {
     /// Every benchmark, in the order their metrics are reported.
     public static let all: [any Benchmark] = [
         KernelImageSize(),
-        BootPathLength(emulator: .bochs),
-        BootPathLength(emulator: .qemu),
+        DeterministicRun(emulator: .bochs),
+        DeterministicRun(emulator: .qemu),
     ]
 
     /// Runs `benchmarks` one after another (the machine has two cores and an emulator wants one).

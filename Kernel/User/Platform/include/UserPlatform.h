@@ -7,8 +7,29 @@ struct SyscallRegisters {
     uint64_t rax, rdi, rsi, rdx, r10, r8, r9, r12;
 };
 
-/// Loads the registers, executes SYSCALL, stores the results back.
+/// Loads the registers, executes SYSCALL, stores the results back (out of line: for raw calls).
 void swiftlet_syscall(struct SyscallRegisters *registers);
+
+/// The same, inlined into the caller: arguments go straight into the convention's registers and results
+/// come straight out, which is what the IPC paths use.
+static inline __attribute__((always_inline)) struct SyscallRegisters
+swiftlet_syscall_inline(uint64_t number, uint64_t selector, uint64_t tag, uint64_t w0, uint64_t w1, uint64_t w2,
+                        uint64_t w3, uint64_t timeout) {
+    register uint64_t rax __asm__("rax") = number;
+    register uint64_t rdi __asm__("rdi") = selector;
+    register uint64_t rsi __asm__("rsi") = tag;
+    register uint64_t rdx __asm__("rdx") = w0;
+    register uint64_t r10 __asm__("r10") = w1;
+    register uint64_t r8 __asm__("r8") = w2;
+    register uint64_t r9 __asm__("r9") = w3;
+    register uint64_t r12 __asm__("r12") = timeout;
+    __asm__ volatile("syscall"
+                     : "+r"(rax), "+r"(rdi), "+r"(rsi), "+r"(rdx), "+r"(r10), "+r"(r8), "+r"(r9)
+                     : "r"(r12)
+                     : "rcx", "r11", "memory");
+    struct SyscallRegisters result = { rax, rdi, rsi, rdx, r10, r8, r9, timeout };
+    return result;
+}
 
 static inline __attribute__((always_inline)) uint64_t user_rdtsc(void) {
     uint32_t lo, hi;
