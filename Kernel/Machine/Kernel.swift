@@ -20,7 +20,7 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
     let options = KernelOptions.parse(commandLine) { issue in
         switch issue {
         case .unknownOption(let name):
-            log("cmdline: unknown option '\(name)' ignored (known: crash=, timer_hz=)")
+            log("cmdline: unknown option '\(name)' ignored (known: crash=, timer_hz=, fpu=)")
         case .badValue(let option, let value, let expected):
             log("cmdline: bad value '\(value)' for \(option)= ignored (expected \(expected))")
         }
@@ -61,7 +61,8 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
 
     guard PerCPU.layoutMatchesAssembly() else { panic("cpu: UserContext layout does not match the entry code") }
     PerCPU.initialize()
-    FPU.initialize()
+    FPU.initialize(eager: options.eagerFPU)
+    log("fpu: \(FPU.description)")
     System.scheduler = Scheduler(hz: UInt64(options.timerHz))
     if let error = RootTask.load(bootInfo, timerHz: UInt64(options.timerHz), tscKHz: calibration.tscHz / 1000) {
         log("roottask: not started: \(error.description)")

@@ -23,8 +23,11 @@ struct BenchCommand: ParsableCommand {
             try HostTool.requireAll(HostTool.all)
             Console.error("bench: building the standard image")
             let image = try SystemBuild(repository: repository).build()
-            let context = BenchmarkContext(image: image, runner: ImageRunner(repository: repository),
-                                           progress: { Console.error($0) })
+            let builder = ImageBuilder(repository: repository)
+            let context = BenchmarkContext(
+                image: image, runner: ImageRunner(repository: repository),
+                makeImage: { try builder.buildImage(kernel: image.kernel, configuration: $0) },
+                progress: { Console.error($0) })
             let metrics = try BenchmarkSuite.run(in: context)
             Console.output(json ? MetricsReport.json(metrics) : MetricsReport.table(metrics))
         }

@@ -7,6 +7,8 @@ public struct KernelOptions: Equatable {
     public var crash: CrashKind?
     /// Local APIC timer rate (`timer_hz=`, 10…10000).
     public var timerHz: UInt32 = 1000
+    /// FPU state switching (`fpu=lazy|eager`): on first use after a switch (#NM), or at every switch.
+    public var eagerFPU = false
 
     public init() {}
 
@@ -43,6 +45,12 @@ public struct KernelOptions: Equatable {
                 case value.equals("de"): options.crash = .divideError
                 case value.equals("stack"): options.crash = .stackOverflow
                 default: report(.badValue(option: "crash", value: value, expected: "pagefault, ud, gp, de or stack"))
+                }
+            } else if name.equals("fpu") {
+                switch true {
+                case value.equals("lazy"): options.eagerFPU = false
+                case value.equals("eager"): options.eagerFPU = true
+                default: report(.badValue(option: "fpu", value: value, expected: "lazy or eager"))
                 }
             } else if name.equals("timer_hz") {
                 if let hz = value.decimalValue, hz >= 10, hz <= 10000 {

@@ -85,6 +85,15 @@ SWIFTLET_INLINE uint64_t syscall_entry_address(void) { return (uint64_t)syscall_
 SWIFTLET_INLINE void x86_clts(void) { __asm__ volatile("clts" ::: "memory"); }
 SWIFTLET_INLINE void x86_fxsave(void *area) { __asm__ volatile("fxsave64 (%0)" :: "r"(area) : "memory"); }
 SWIFTLET_INLINE void x86_fxrstor(const void *area) { __asm__ volatile("fxrstor64 (%0)" :: "r"(area) : "memory"); }
+SWIFTLET_INLINE void x86_xsave(void *area, uint64_t mask) {
+    __asm__ volatile("xsave64 (%0)" :: "r"(area), "a"((uint32_t)mask), "d"((uint32_t)(mask >> 32)) : "memory");
+}
+SWIFTLET_INLINE void x86_xrstor(const void *area, uint64_t mask) {
+    __asm__ volatile("xrstor64 (%0)" :: "r"(area), "a"((uint32_t)mask), "d"((uint32_t)(mask >> 32)) : "memory");
+}
+SWIFTLET_INLINE void x86_xsetbv(uint32_t index, uint64_t value) {
+    __asm__ volatile("xsetbv" :: "c"(index), "a"((uint32_t)value), "d"((uint32_t)(value >> 32)));
+}
 
 /// Reload CS and the data segment registers after installing a new GDT (defined in cpu.S).
 void x86_reload_segments(uint16_t code, uint16_t data);

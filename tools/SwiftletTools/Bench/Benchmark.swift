@@ -12,12 +12,16 @@ public protocol Benchmark: Sendable {
 public struct BenchmarkContext: Sendable {
     public let image: BootImage
     public let runner: ImageRunner
+    /// Builds (around the same kernel) an image with another configuration, for benchmarks that need one.
+    public let makeImage: @Sendable (ImageConfiguration) throws -> BootImage
     /// Progress messages (the command sends them to stderr, keeping stdout for the report).
     public let progress: @Sendable (String) -> Void
 
-    public init(image: BootImage, runner: ImageRunner, progress: @escaping @Sendable (String) -> Void) {
+    public init(image: BootImage, runner: ImageRunner, makeImage: @escaping @Sendable (ImageConfiguration) throws -> BootImage,
+                progress: @escaping @Sendable (String) -> Void) {
         self.image = image
         self.runner = runner
+        self.makeImage = makeImage
         self.progress = progress
     }
 }
@@ -28,6 +32,7 @@ public enum BenchmarkSuite {
         KernelImageSize(),
         DeterministicRun(emulator: .bochs),
         DeterministicRun(emulator: .qemu),
+        FPUSwitching(),
     ]
 
     /// Runs `benchmarks` one after another (the machine has two cores and an emulator wants one).

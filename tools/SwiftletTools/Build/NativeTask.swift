@@ -14,6 +14,7 @@ public struct NativeTask: Sendable, Hashable {
         rootTask,
         NativeTask(name: "ping", product: "Ping"),
         NativeTask(name: "pong", product: "Pong"),
+        NativeTask(name: "fputest", product: "FPUTest"),
     ]
 
     /// The tasks a standard image boots: the root task and the IPC ping-pong pair.

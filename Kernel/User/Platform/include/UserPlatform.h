@@ -52,3 +52,30 @@ static inline __attribute__((always_inline)) uint64_t user_thread_pages(void) { 
 /// Entry of threads made by ThreadSpawner (crt0.S): RSI = UTCB, whose start record says what to run.
 void swiftlet_thread_trampoline(void);
 static inline __attribute__((always_inline)) uint64_t user_thread_trampoline(void) { return (uint64_t)swiftlet_thread_trampoline; }
+
+/// Vector registers as thread state, for tests of the kernel's FPU switching. The values live in the
+/// registers between calls on purpose: the compiler never touches XMM/YMM in tasks (-mno-sse).
+static inline __attribute__((always_inline)) void user_xmm3_set(uint64_t low, uint64_t high) {
+    uint64_t v[2] = { low, high };
+    __asm__ volatile("movdqu (%0), %%xmm3" :: "r"(v) : "memory");
+}
+static inline __attribute__((always_inline)) void user_xmm3_get(uint64_t *low, uint64_t *high) {
+    uint64_t v[2];
+    __asm__ volatile("movdqu %%xmm3, (%0)" :: "r"(v) : "memory");
+    *low = v[0];
+    *high = v[1];
+}
+static inline __attribute__((always_inline)) void user_ymm5_set(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+    uint64_t v[4] = { a, b, c, d };
+    __asm__ volatile("vmovdqu (%0), %%ymm5" :: "r"(v) : "memory");
+}
+static inline __attribute__((always_inline)) uint64_t user_ymm5_high_sum(void) {
+    uint64_t v[4];
+    __asm__ volatile("vmovdqu %%ymm5, (%0)" :: "r"(v) : "memory");
+    return v[2] ^ (v[3] << 1);
+}
+static inline __attribute__((always_inline)) int user_cpu_has_avx(void) {
+    uint32_t a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+    return (c >> 28) & 1;
+}
