@@ -17,10 +17,12 @@ enum AddressSpace {
         return root
     }
 
+    /// Maps one user page; new page tables are charged to `factory` if one is given.
     static func map(in root: PhysicalAddress, _ virtual: VirtualAddress, to physical: PhysicalAddress,
-                    access: MemoryAccess, mayGrantExecute: Bool = false) -> MappingError? {
+                    access: MemoryAccess, mayGrantExecute: Bool = false,
+                    chargingTo factory: UnsafeMutablePointer<Factory>? = nil) -> MappingError? {
         guard virtual < KernelAddressSpace.userSpaceEnd else { return .nonCanonical }
-        var tables = PageTableBuilder(root: root, memory: DirectMappedPageTables())
+        var tables = PageTableBuilder(root: root, memory: DirectMappedPageTables(factory: factory))
         do throws(MappingError) {
             try tables.map(virtual, to: physical, size: .size4K,
                            attributes: MappingAttributes(access: access, user: true, mayGrantExecute: mayGrantExecute))

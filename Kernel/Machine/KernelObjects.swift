@@ -37,6 +37,7 @@ enum KernelObjects {
         guard let task = frameFor(Task(pageTableRoot: root, capabilities: CapabilitySpace(storage: storage))) else {
             return .failure(.quotaExceeded)
         }
+        task.pointee.factory = factory
         return .success(task)
     }
 

@@ -68,8 +68,11 @@ struct KernelPage {
     }
 }
 
-/// Page tables reached through the direct map, with new tables taken from the kernel's frames.
+/// Page tables reached through the direct map, with new tables taken from the kernel's frames and, when
+/// `factory` is set, charged to it one frame each.
 struct DirectMappedPageTables: PageTableMemory {
+    var factory: UnsafeMutablePointer<Factory>? = nil
+
     func entry(in table: PhysicalAddress, at index: Int) -> PageTableEntry {
         PageTableEntry(raw: PhysicalMemory.pointer(table).load(fromByteOffset: index * 8, as: UInt64.self))
     }
@@ -79,6 +82,7 @@ struct DirectMappedPageTables: PageTableMemory {
     }
 
     mutating func allocateTable() -> PhysicalAddress? {
+        if let factory, !factory.pointee.charge(1) { return nil }
         guard let frame = KernelMemory.allocateFrame() else { return nil }
         PhysicalMemory.zeroFrame(frame.address)
         return frame.adopt()

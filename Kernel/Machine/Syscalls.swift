@@ -311,7 +311,8 @@ enum Syscalls {
         guard source < end, destination < end, pages * 4096 <= end - source, pages * 4096 <= end - destination else {
             return .invalidAddress
         }
-        // Check everything first, so a failure changes nothing.
+        // Check everything first, so a bad argument changes nothing. (If the task's factory runs out of
+        // frames for page tables midway, the pages mapped so far stay mapped and quotaExceeded is returned.)
         for page in 0..<pages {
             guard let mapping = AddressSpace.translate(in: owner.pointee.pageTableRoot, source + page * 4096),
                   !write || mapping.attributes.access.isWritable,
@@ -323,7 +324,8 @@ enum Syscalls {
         let access: MemoryAccess = write ? .readWrite : execute ? .readExecute : .read
         for page in 0..<pages {
             let physical = AddressSpace.translate(in: owner.pointee.pageTableRoot, source + page * 4096)!.physical
-            if AddressSpace.map(in: task.pointee.pageTableRoot, destination + page * 4096, to: physical, access: access) != nil {
+            if AddressSpace.map(in: task.pointee.pageTableRoot, destination + page * 4096, to: physical, access: access,
+                                chargingTo: task.pointee.factory) != nil {
                 return .quotaExceeded
             }
         }

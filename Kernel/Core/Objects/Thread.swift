@@ -106,6 +106,9 @@ public struct Task {
     public var pageTableRoot: PhysicalAddress = 0
     public var capabilities: CapabilitySpace
     public var threads: Int = 0
+    /// The factory that created the task (nil for the root task): the page tables its mappings need are
+    /// charged to it, so filling an address space cannot exhaust kernel memory for others.
+    public var factory: UnsafeMutablePointer<Factory>?
 
     public init(pageTableRoot: PhysicalAddress, capabilities: CapabilitySpace) {
         self.pageTableRoot = pageTableRoot
