@@ -21,6 +21,7 @@ public enum FastPath {
         tag & 0x1F80 == 0 && tag & 0x7F <= UInt64(MessageTag.registerWords)
     }
 
+    @inline(__always)
     static func call(_ caller: ThreadPointer, scheduler: inout Scheduler) -> Bool {
         let tag = caller.pointee.context.rsi
         guard isShort(tag), Timeout(raw: caller.pointee.context.r12).isValid,
@@ -42,6 +43,7 @@ public enum FastPath {
         return true
     }
 
+    @inline(__always)
     static func replyWait(_ server: ThreadPointer, scheduler: inout Scheduler) -> Bool {
         let tag = server.pointee.context.rsi
         guard isShort(tag), server.pointee.context.r12 == Timeout.infinite.raw,

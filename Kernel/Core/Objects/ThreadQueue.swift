@@ -9,6 +9,7 @@ public struct ThreadQueue {
 
     public var isEmpty: Bool { head == nil }
 
+    @inline(__always)
     public mutating func enqueue(_ thread: ThreadPointer) {
         thread.pointee.next = nil
         thread.pointee.previous = tail
@@ -23,6 +24,7 @@ public struct ThreadQueue {
     }
 
     /// Unlinks `thread`, which must be in this queue.
+    @inline(__always)
     public mutating func remove(_ thread: ThreadPointer) {
         if let previous = thread.pointee.previous { previous.pointee.next = thread.pointee.next } else { head = thread.pointee.next }
         if let next = thread.pointee.next { next.pointee.previous = thread.pointee.previous } else { tail = thread.pointee.previous }
