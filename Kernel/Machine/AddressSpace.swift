@@ -21,7 +21,7 @@ enum AddressSpace {
     static func map(in root: PhysicalAddress, _ virtual: VirtualAddress, to physical: PhysicalAddress,
                     access: MemoryAccess, mayGrantExecute: Bool = false,
                     chargingTo factory: UnsafeMutablePointer<Factory>? = nil) -> MappingError? {
-        guard virtual < KernelAddressSpace.userSpaceEnd else { return .nonCanonical }
+        guard virtual < KernelAddressSpace.userMappableEnd else { return .nonCanonical }
         var tables = PageTableBuilder(root: root, memory: DirectMappedPageTables(factory: factory))
         do throws(MappingError) {
             try tables.map(virtual, to: physical, size: .size4K,

@@ -17,6 +17,10 @@ func handleInterrupt(_ frame: UnsafeMutablePointer<InterruptFrame>) {
     switch vector {
     case 13 where !fromUser && frame.pointee.rip == x86_rdmsr_safe_fault_address():
         frame.pointee.rip = x86_rdmsr_safe_recover_address()
+    case 2:
+        log("interrupt: NMI at RIP=\(hex: frame.pointee.rip) (ignored)")
+    case 18:
+        panic(exception: frame.pointee)          // machine check: the hardware is failing, whoever ran
     case 0..<32 where fromUser:
         UserFaults.handle(System.scheduler.current!, vector: vector)
     case 0..<32:

@@ -48,7 +48,8 @@ enum KernelObjects {
 
     static func newFactory(frames: UInt64, from parent: UnsafeMutablePointer<Factory>?) -> Result<UnsafeMutablePointer<Factory>, SyscallError> {
         if let parent {
-            guard parent.pointee.charge(frames + Factory.cost(of: .factory)) else { return .failure(.quotaExceeded) }
+            let (total, overflow) = frames.addingReportingOverflow(Factory.cost(of: .factory))
+            guard !overflow, parent.pointee.charge(total) else { return .failure(.quotaExceeded) }
         }
         guard let factory = frameFor(Factory(framesLeft: frames)) else { return .failure(.quotaExceeded) }
         return .success(factory)

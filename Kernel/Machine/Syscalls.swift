@@ -307,7 +307,7 @@ enum Syscalls {
         guard !(write && execute) else { return .invalidArgument }
         guard pages > 0, pages <= 4096 else { return .invalidArgument }
         guard source & 0xFFF == 0, destination & 0xFFF == 0 else { return .unalignedAddress }
-        let end = KernelAddressSpace.userSpaceEnd
+        let end = KernelAddressSpace.userMappableEnd
         guard source < end, destination < end, pages * 4096 <= end - source, pages * 4096 <= end - destination else {
             return .invalidAddress
         }

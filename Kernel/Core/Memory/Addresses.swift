@@ -68,6 +68,10 @@ public enum KernelAddressSpace {
     public static let imageBase: VirtualAddress = 0xFFFF_FFFF_8000_0000
     /// The first address above user space.
     public static let userSpaceEnd: VirtualAddress = 0x0000_8000_0000_0000
+    /// The first address user mappings may not reach: the top page of user space stays unmapped, so no
+    /// SYSCALL can sit in its last bytes and leave a non-canonical return address for SYSRET (which
+    /// would fault in ring 0 on Intel CPUs).
+    public static let userMappableEnd: VirtualAddress = userSpaceEnd - 0x1000
 
     public static func isCanonical(_ address: VirtualAddress) -> Bool {
         address < userSpaceEnd || address >= 0xFFFF_8000_0000_0000
