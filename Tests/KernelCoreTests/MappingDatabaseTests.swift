@@ -1,0 +1,162 @@
+import XCTest
+@testable import KernelCore
+import SwiftletABI
+
+/// Nodes from the heap, roots in a dictionary; counts what is alive so leaks show.
+final class HeapMappingStore: MappingStore {
+    var roots: [PhysicalAddress: MappingPointer] = [:]
+    var live = Set<MappingPointer>()
+    var budget = Int.max
+
+    func allocateNode() -> MappingPointer? {
+        guard budget > 0 else { return nil }
+        budget -= 1
+        let node = MappingPointer.allocate(capacity: 1)
+        live.insert(node)
+        return node
+    }
+
+    func freeNode(_ node: MappingPointer) {
+        XCTAssertTrue(live.remove(node) != nil, "freed twice or never allocated")
+        node.deallocate()
+    }
+
+    func root(of frame: PhysicalAddress) -> MappingPointer? { roots[frame] }
+    func setRoot(_ node: MappingPointer?, of frame: PhysicalAddress) { roots[frame] = node }
+}
+
+final class MappingDatabaseTests: XCTestCase {
+    let (sigma0, a, b, c): (UInt64, UInt64, UInt64, UInt64) = (0x10, 0xA0, 0xB0, 0xC0)
+    var database = MappingDatabase(store: HeapMappingStore())
+
+    override func setUp() {
+        database = MappingDatabase(store: HeapMappingStore())
+    }
+
+    func root(_ frame: PhysicalAddress = 0x5000) -> MappingPointer {
+        try! database.insertRoot(frame: frame, space: sigma0, virtual: frame, rights: .all).get()
+    }
+
+    func testEachFrameHasOneOwner() {
+        _ = root()
+        XCTAssertEqual(database.insertRoot(frame: 0x5000, space: a, virtual: 0, rights: .all).failure, .alreadyOwned)
+        XCTAssertNotNil(try? database.insertRoot(frame: 0x6000, space: a, virtual: 0, rights: .all).get())
+    }
+
+    func testDerivedRightsNeverExceedTheParent() {
+        let owner = root()
+        let readOnly = try! database.map(owner, to: a, at: 0x40_0000, rights: .read).get()
+        XCTAssertEqual(database.map(readOnly, to: b, at: 0x1000, rights: [.read, .write]).failure, .rightsExceedParent)
+        XCTAssertEqual(database.map(readOnly, to: b, at: 0x1000, rights: [.read, .execute]).failure, .rightsExceedParent)
+        let again = try! database.map(readOnly, to: b, at: 0x1000, rights: .read).get()
+        XCTAssertEqual(again.pointee.frame, 0x5000)
+        XCTAssertEqual(again.pointee.parent, readOnly)
+    }
+
+    func testFindLocatesEveryMappingOfAFrame() {
+        let owner = root()
+        let inA = try! database.map(owner, to: a, at: 0x1000, rights: .all).get()
+        let inB = try! database.map(inA, to: b, at: 0x2000, rights: .read).get()
+        let inC = try! database.map(owner, to: c, at: 0x3000, rights: .read).get()
+        let inC2 = try! database.map(inB, to: c, at: 0x4000, rights: .read).get()
+        XCTAssertEqual(database.find(frame: 0x5000, space: sigma0, virtual: 0x5000), owner)
+        XCTAssertEqual(database.find(frame: 0x5000, space: a, virtual: 0x1000), inA)
+        XCTAssertEqual(database.find(frame: 0x5000, space: b, virtual: 0x2000), inB)
+        XCTAssertEqual(database.find(frame: 0x5000, space: c, virtual: 0x3000), inC)
+        XCTAssertEqual(database.find(frame: 0x5000, space: c, virtual: 0x4000), inC2)
+        XCTAssertNil(database.find(frame: 0x5000, space: c, virtual: 0x5000))
+        XCTAssertNil(database.find(frame: 0x6000, space: a, virtual: 0x1000))
+        XCTAssertEqual(database.subtreeSize(owner), 5)
+        XCTAssertEqual(database.subtreeSize(inA), 3)
+    }
+
+    /// A maps to B, B to C: when A's mapping to B is revoked, C loses the page too.
+    func testRevocationIsRecursive() {
+        let owner = root()
+        let inA = try! database.map(owner, to: a, at: 0x1000, rights: .all).get()
+        let inB = try! database.map(inA, to: b, at: 0x2000, rights: [.read, .write]).get()
+        _ = try! database.map(inB, to: c, at: 0x3000, rights: .read).get()
+        _ = try! database.map(inB, to: c, at: 0x7000, rights: .read).get()
+        let sibling = try! database.map(inA, to: c, at: 0x9000, rights: .read).get()
+        var removed: [(UInt64, UInt64)] = []
+        database.revoke(inB, includingSelf: true) { removed.append(($0.space, $0.virtual)) }
+        XCTAssertEqual(removed.count, 3)
+        XCTAssertEqual(removed.last?.0, b, "children go before their parent")
+        XCTAssertEqual(Set(removed.map(\.1)), [0x2000, 0x3000, 0x7000])
+        XCTAssertNil(database.find(frame: 0x5000, space: c, virtual: 0x3000))
+        XCTAssertNil(database.find(frame: 0x5000, space: b, virtual: 0x2000))
+        XCTAssertEqual(database.find(frame: 0x5000, space: c, virtual: 0x9000), sibling, "other branches stay")
+        XCTAssertEqual(database.subtreeSize(owner), 3)
+        XCTAssertEqual(database.store.live.count, 3)
+    }
+
+    func testRevokingOnlyTheChildrenKeepsTheNode() {
+        let owner = root()
+        let inA = try! database.map(owner, to: a, at: 0x1000, rights: .all).get()
+        for index in 0..<50 { _ = try! database.map(inA, to: b, at: UInt64(index) * 0x1000, rights: .read).get() }
+        var count = 0
+        database.revoke(inA, includingSelf: false) { _ in count += 1 }
+        XCTAssertEqual(count, 50)
+        XCTAssertNil(inA.pointee.firstChild)
+        XCTAssertEqual(database.find(frame: 0x5000, space: a, virtual: 0x1000), inA)
+        database.revoke(owner, includingSelf: true) { _ in }
+        XCTAssertNil(database.store.root(of: 0x5000))
+        XCTAssertTrue(database.store.live.isEmpty, "nothing leaks")
+        XCTAssertNotNil(try? database.insertRoot(frame: 0x5000, space: a, virtual: 0, rights: .all).get(),
+                        "a fully revoked frame can be owned again")
+    }
+
+    func testGrantMovesTheMappingWithItsSubtree() {
+        let owner = root()
+        let inA = try! database.map(owner, to: a, at: 0x1000, rights: .all).get()
+        let derived = try! database.map(inA, to: c, at: 0x3000, rights: .read).get()
+        database.grant(inA, to: b, at: 0x8000)
+        XCTAssertNil(database.find(frame: 0x5000, space: a, virtual: 0x1000))
+        XCTAssertEqual(database.find(frame: 0x5000, space: b, virtual: 0x8000), inA)
+        XCTAssertEqual(derived.pointee.parent, inA)
+        var removed = 0
+        database.revoke(inA, includingSelf: false) { _ in removed += 1 }
+        XCTAssertEqual(removed, 1)
+    }
+
+    func testRestrictTakesRightsFromDescendantsOnly() {
+        let owner = root()
+        let inA = try! database.map(owner, to: a, at: 0x1000, rights: [.read, .write]).get()
+        let inB = try! database.map(inA, to: b, at: 0x2000, rights: [.read, .write]).get()
+        let inC = try! database.map(inB, to: c, at: 0x3000, rights: .read).get()
+        var changed: [UInt64] = []
+        database.restrict(owner, removing: .write) { changed.append($0.space) }
+        XCTAssertEqual(owner.pointee.rights, .all)
+        XCTAssertEqual(inA.pointee.rights, .read)
+        XCTAssertEqual(inB.pointee.rights, .read)
+        XCTAssertEqual(inC.pointee.rights, .read)
+        XCTAssertEqual(Set(changed), [a, b], "only mappings that lost a right are reported")
+    }
+
+    func testOutOfNodesIsAnError() {
+        let owner = root()
+        database.store.budget = 0
+        XCTAssertEqual(database.map(owner, to: a, at: 0, rights: .read).failure, .outOfMemory)
+        XCTAssertEqual(database.insertRoot(frame: 0x9000, space: a, virtual: 0, rights: .read).failure, .outOfMemory)
+    }
+
+    func testFlexpageEncoding() {
+        let page = Flexpage(base: 0x40_0000, order: 21, rights: [.read, .write])
+        XCTAssertEqual(page.base, 0x40_0000)
+        XCTAssertEqual(page.size, 0x20_0000)
+        XCTAssertEqual(page.pages, 512)
+        XCTAssertEqual(page.rights, [.read, .write])
+        XCTAssertTrue(page.isValid)
+        XCTAssertFalse(Flexpage(base: 0x40_1000, order: 21, rights: .read).isValid, "not aligned to its size")
+        XCTAssertFalse(Flexpage(base: 0, order: 11, rights: .read).isValid, "smaller than a page")
+        XCTAssertFalse(Flexpage(base: 0, order: 48, rights: .read).isValid, "larger than user space")
+        XCTAssertEqual(Flexpage(raw: page.raw), page)
+    }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}
