@@ -56,14 +56,57 @@ public enum UTCBLayout {
     public static let messageRegisters = 0
     /// The slot where a capability received in a message is placed (0 = accept none).
     public static let receiveSlot = 512
-    /// The kernel stores the label of a fault message's reason here for exception handlers (spare).
-    public static let reserved = 520
+    /// The flexpage of the caller's space where received memory is mapped (0 = accept none).
+    public static let receiveWindow = 520
 }
 
 /// A typed item in a message: two words after the untyped words.
 /// Capability transfer: word 0 = kind 1 | rights mask << 8, word 1 = selector in the sender's space.
+/// Memory: word 0 = kind 2 (map) or 3 (grant) | hot spot (bits 12-63), word 1 = a flexpage of the sender's
+/// space with the rights to pass on. The pages land in the receiver's window (UTCB `receiveWindow`): a send
+/// flexpage smaller than the window goes where the hot spot points within it; a larger one gives only the
+/// window-sized part around the hot spot. Map keeps the sender's pages (the new mappings derive from them);
+/// grant moves them.
 public enum TypedItem {
     public static let capabilityKind: UInt64 = 1
+    public static let mapKind: UInt64 = 2
+    public static let grantKind: UInt64 = 3
+
+    public static func capability(_ selector: UInt64, rights: Rights) -> (UInt64, UInt64) {
+        (capabilityKind | UInt64(rights.rawValue) << 8, selector)
+    }
+
+    public static func map(_ page: Flexpage, hotSpot: UInt64 = 0) -> (UInt64, UInt64) {
+        ((hotSpot & ~0xFFF) | mapKind, page.raw)
+    }
+
+    public static func grant(_ page: Flexpage, hotSpot: UInt64 = 0) -> (UInt64, UInt64) {
+        ((hotSpot & ~0xFFF) | grantKind, page.raw)
+    }
+}
+
+/// Where the pages of a memory item go, by the rules above: source base, destination base, pages.
+public struct MemoryPlacement: Equatable, Sendable {
+    public var source: UInt64
+    public var destination: UInt64
+    public var pages: UInt64
+
+    public init(source: UInt64, destination: UInt64, pages: UInt64) {
+        self.source = source
+        self.destination = destination
+        self.pages = pages
+    }
+
+    public init?(send: Flexpage, window: Flexpage, hotSpot: UInt64) {
+        guard send.isValid, window.isValid else { return nil }
+        if send.order <= window.order {
+            let offset = (hotSpot & (window.size - 1)) & ~(send.size - 1)
+            self.init(source: send.base, destination: window.base + offset, pages: send.pages)
+        } else {
+            let offset = (hotSpot & (send.size - 1)) & ~(window.size - 1)
+            self.init(source: send.base + offset, destination: window.base, pages: window.pages)
+        }
+    }
 }
 
 /// Labels of messages the kernel sends on a thread's behalf.
@@ -72,4 +115,8 @@ public enum KernelMessageLabel {
     /// MR4 CR2 (page faults), MR5 RFLAGS. Replying with label `resume` and MR0 = new RIP restarts the thread.
     public static let exception: UInt64 = 0xFFFF_FFFF_0001
     public static let resume: UInt64 = 1
+    /// A page fault delivered to the thread's pager: MR0 fault address, MR1 access (PageRights: read,
+    /// write or execute was attempted), MR2 RIP. The pager replies with a map or grant item (its whole
+    /// address space is the receive window, the hot spot is the fault address); the thread then retries.
+    public static let pageFault: UInt64 = 0xFFFF_FFFF_0002
 }

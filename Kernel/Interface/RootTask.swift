@@ -17,7 +17,7 @@ public enum RootTaskLayout {
     public static let bootInfo: UInt64 = 0x0000_7FFD_0000_0000
     public static let modules: UInt64 = 0x0000_6000_0000_0000
     public static let memoryPool: UInt64 = 0x0000_5000_0000_0000
-    public static let memoryPoolPages: UInt64 = 2048          // 8 MiB
+    public static let memoryPoolPages: UInt64 = 4096          // 16 MiB
 
     /// Boot-information page words.
     public static let magic: UInt64 = 0x5357_4946_544C_4554   // "SWIFTLET"
@@ -43,6 +43,9 @@ public enum TaskLayout {
     public static let stackTop: UInt64 = 0x0000_7FFF_0000_0000
     public static let stackPages: UInt64 = 8
     public static let utcb: UInt64 = 0x0000_7FFE_0000_0000
+    /// Memory the root task maps into every task it starts (read, write; until tasks have pagers).
+    public static let heap: UInt64 = 0x0000_1000_0000_0000
+    public static let heapPages: UInt64 = 256
 }
 
 /// How tasks started by the root task report back (to slot 4): label `done`, MR0 = number of failures.

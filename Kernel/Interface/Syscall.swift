@@ -30,8 +30,13 @@ public enum Syscall: UInt64, Sendable {
     case capabilityControl = 11
     /// Operations on the machine capability (RSI = MachineOperation).
     case machineControl = 12
+    /// Revoke memory: RDI = a flexpage of the caller's space whose rights field names the rights to take
+    /// away (all three: the mappings go); RSI bit 0 = the caller's own mappings too, not only what was
+    /// derived from them (recursively: A→B→C loses C when A unmaps).
+    case unmap = 13
 
-    public static let count: UInt64 = 13
+    public static let count: UInt64 = 14
+    public static let unmapOwn: UInt64 = 1
     public static let debugWriteContinues: UInt64 = 1 << 63
     public static let debugWriteChunk = 32
 }
@@ -140,15 +145,20 @@ public enum ThreadOperation: UInt64, Sendable {
     case stop = 5
     /// Out: MR0 = state (ThreadState raw), MR1 = instruction pointer, MR2 = fault vector or 0.
     case readState = 6
+    /// MR0 = pager endpoint selector in the caller's space (0 = none: page faults go to the exception handler).
+    case setPager = 7
 }
 
 /// Operations of `taskControl`. Arguments in MR0-MR3.
 public enum TaskOperation: UInt64, Sendable {
     /// MR0 = source address in the caller's space, MR1 = destination in the task, MR2 = pages,
-    /// MR3 = rights (bit 0 write, bit 1 execute). The pages must be mapped in the caller with at least those rights.
+    /// MR3 = rights (bit 0 write, bit 1 execute; read always). The caller must hold at least those
+    /// rights; the mappings are derived from the caller's (the mapping database records it).
     case mapPages = 1
     /// MR0 = caller's slot, MR1 = destination slot in the task, MR2 = rights mask.
     case copyCapability = 2
+    /// MR0 = address in the task. Out: MR0 = the PageRights held there (0 = not mapped).
+    case readMapping = 3
 }
 
 /// Operations of `capabilityControl` on the caller's own space. RDI = source slot.

@@ -19,13 +19,11 @@ enum AddressSpace {
 
     /// Maps one user page; new page tables are charged to `factory` if one is given.
     static func map(in root: PhysicalAddress, _ virtual: VirtualAddress, to physical: PhysicalAddress,
-                    access: MemoryAccess, mayGrantExecute: Bool = false,
-                    chargingTo factory: UnsafeMutablePointer<Factory>? = nil) -> MappingError? {
+                    access: MemoryAccess, chargingTo factory: UnsafeMutablePointer<Factory>? = nil) -> MappingError? {
         guard virtual < KernelAddressSpace.userMappableEnd else { return .nonCanonical }
         var tables = PageTableBuilder(root: root, memory: DirectMappedPageTables(factory: factory))
         do throws(MappingError) {
-            try tables.map(virtual, to: physical, size: .size4K,
-                           attributes: MappingAttributes(access: access, user: true, mayGrantExecute: mayGrantExecute))
+            try tables.map(virtual, to: physical, size: .size4K, attributes: MappingAttributes(access: access, user: true))
         } catch {
             return error
         }
@@ -37,20 +35,6 @@ enum AddressSpace {
         guard let found = PageTableBuilder(root: root, memory: DirectMappedPageTables()).translate(virtual),
               found.attributes.user else { return nil }
         return (found.physical, found.attributes)
-    }
-
-    /// Allocates, zeroes and maps `pages` fresh frames at `virtual`.
-    static func mapFresh(in root: PhysicalAddress, _ virtual: VirtualAddress, pages: UInt64, access: MemoryAccess,
-                         mayGrantExecute: Bool = false) -> Bool {
-        for page in 0..<pages {
-            guard let frame = KernelMemory.allocateFrame() else { return false }
-            let physical = frame.adopt()
-            PhysicalMemory.zeroFrame(physical)
-            if map(in: root, virtual + page * 4096, to: physical, access: access, mayGrantExecute: mayGrantExecute) != nil {
-                return false
-            }
-        }
-        return true
     }
 
     static func activate(_ root: PhysicalAddress) {

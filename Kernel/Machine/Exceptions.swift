@@ -50,6 +50,12 @@ enum UserFaults {
         }
         thread.pointee.faultVector = vector
         thread.pointee.faultAddress = vector == 14 ? x86_read_cr2() : 0
+        let pager = thread.pointee.pager
+        if vector == 14 && pager.type == .endpoint {
+            let endpoint = PhysicalMemory.object(fromCapabilityAddress: pager.object, as: Endpoint.self)
+            IPC.sendFault(thread, to: endpoint, badge: pager.badge, toPager: true, scheduler: &System.scheduler)
+            return
+        }
         let handler = thread.pointee.exceptionHandler
         if handler.type == .endpoint {
             let endpoint = PhysicalMemory.object(fromCapabilityAddress: handler.object, as: Endpoint.self)

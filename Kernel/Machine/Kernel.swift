@@ -64,6 +64,9 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
     FPU.initialize(eager: options.eagerFPU)
     log("fpu: \(FPU.description)")
     System.scheduler = Scheduler(hz: UInt64(options.timerHz))
+    IPC.transferMemory = { kind, placement, rights, sender, receiver in
+        UserMemory.transfer(kind: kind, placement: placement, rights: rights, sender: sender, receiver: receiver)
+    }
     if let error = RootTask.load(bootInfo, timerHz: UInt64(options.timerHz), tscKHz: calibration.tscHz / 1000) {
         log("roottask: not started: \(error.description)")
         Power.off()

@@ -38,16 +38,16 @@ enum RootTask {
         case .failure: return .outOfMemory
         }
         let root = task.pointee.pageTableRoot
-        if let error = loadSegments(image, from: module, into: root) { return error }
+        if let error = loadSegments(image, from: module, into: task) { return error }
 
         let stackBase = RootTaskLayout.stackTop - RootTaskLayout.stackPages * 4096
-        guard AddressSpace.mapFresh(in: root, stackBase, pages: RootTaskLayout.stackPages, access: .readWrite),
-              AddressSpace.mapFresh(in: root, RootTaskLayout.utcb, pages: 1, access: .readWrite),
-              AddressSpace.mapFresh(in: root, RootTaskLayout.memoryPool, pages: RootTaskLayout.memoryPoolPages,
-                                    access: .readWrite, mayGrantExecute: true),
-              mapModules(bootInfo, into: root),
+        guard mapFresh(into: task, stackBase, pages: RootTaskLayout.stackPages, rights: [.read, .write]),
+              mapFresh(into: task, RootTaskLayout.utcb, pages: 1, rights: [.read, .write]),
+              // The pool carries every right, so the root task can hand out code pages to the tasks it starts.
+              mapFresh(into: task, RootTaskLayout.memoryPool, pages: RootTaskLayout.memoryPoolPages, rights: .all),
+              mapModules(bootInfo, into: task),
               let info = bootInformationPage(bootInfo, timerHz: timerHz, tscKHz: tscKHz, factoryFrames: factoryQuota),
-              AddressSpace.map(in: root, RootTaskLayout.bootInfo, to: info, access: .read) == nil else { return .outOfMemory }
+              UserMemory.mapOwned(info, into: task, at: RootTaskLayout.bootInfo, rights: .read) else { return .outOfMemory }
 
         let thread: ThreadPointer
         switch KernelObjects.newThread(in: task, priority: priority, factory: nil) {
@@ -81,14 +81,14 @@ enum RootTask {
         return KernelMemory.freeFrames > reserve ? KernelMemory.freeFrames - reserve : 0
     }
 
-    private static func loadSegments(_ image: ELF64Image, from module: BootModule, into root: PhysicalAddress) -> LoadError? {
+    private static func loadSegments(_ image: ELF64Image, from module: BootModule, into task: TaskPointer) -> LoadError? {
         let file = PhysicalMemory.bytes(module.range)
         for segment in image.segments where segment.type == ELF64Image.loadSegment && segment.memorySize > 0 {
             guard !(segment.isWritable && segment.isExecutable) else { return .writableAndExecutable }
             let start = alignDown(segment.virtualAddress, 4096)
             let end = alignUp(segment.virtualAddress + segment.memorySize, 4096)
             guard end <= KernelAddressSpace.userSpaceEnd, start >= 4096 else { return .segmentOutsideUserSpace }
-            let access: MemoryAccess = segment.isWritable ? .readWrite : segment.isExecutable ? .readExecute : .read
+            let rights: PageRights = segment.isWritable ? [.read, .write] : segment.isExecutable ? [.read, .execute] : .read
             var page = start
             while page < end {
                 guard let frame = KernelMemory.allocateFrame() else { return .outOfMemory }
@@ -102,22 +102,33 @@ enum RootTask {
                     let bytes = UnsafeRawBufferPointer(rebasing: file[offset..<(offset + Int(fileEnd - fileStart))])
                     PhysicalMemory.copy(from: bytes, toFrame: physical, offset: Int(fileStart - page))
                 }
-                if AddressSpace.map(in: root, page, to: physical, access: access) != nil { return .segmentOutsideUserSpace }
+                if !UserMemory.mapOwned(physical, into: task, at: page, rights: rights) { return .segmentOutsideUserSpace }
                 page += 4096
             }
         }
         return nil
     }
 
+    /// Allocates, zeroes and gives the task `pages` fresh frames at `virtual`.
+    private static func mapFresh(into task: TaskPointer, _ virtual: VirtualAddress, pages: UInt64, rights: PageRights) -> Bool {
+        for page in 0..<pages {
+            guard let frame = KernelMemory.allocateFrame() else { return false }
+            let physical = frame.adopt()
+            PhysicalMemory.zeroFrame(physical)
+            if !UserMemory.mapOwned(physical, into: task, at: virtual + page * 4096, rights: rights) { return false }
+        }
+        return true
+    }
+
     /// Modules appear one after another at RootTaskLayout.modules, each starting on a page.
-    private static func mapModules(_ bootInfo: Multiboot2Info, into root: PhysicalAddress) -> Bool {
+    private static func mapModules(_ bootInfo: Multiboot2Info, into task: TaskPointer) -> Bool {
         var virtual = RootTaskLayout.modules
         for module in bootInfo.modules {
             let first = alignDown(module.range.start, 4096)
             let end = alignUp(module.range.end, 4096)
             var physical = first
             while physical < end {
-                if AddressSpace.map(in: root, virtual, to: physical, access: .read) != nil { return false }
+                if !UserMemory.mapOwned(physical, into: task, at: virtual, rights: .read) { return false }
                 virtual += 4096
                 physical += 4096
             }

@@ -35,6 +35,7 @@ enum Syscalls {
         case .taskControl: return taskControl(thread)
         case .capabilityControl: return capabilityControl(thread)
         case .machineControl: return machineControl(thread)
+        case .unmap: return unmap(thread)
         }
     }
 
@@ -246,6 +247,16 @@ enum Syscalls {
             case .failure(let error): return error
             }
             return .ok
+        case .setPager:
+            if c.rdx == 0 {
+                target.pointee.pager = .empty
+                return .ok
+            }
+            switch space(caller).lookup(c.rdx, type: .endpoint, rights: .send) {
+            case .success(let capability): target.pointee.pager = capability
+            case .failure(let error): return error
+            }
+            return .ok
         case .start:
             guard state == .inactive || state == .stopped else { return .invalidThreadState }
             guard target.pointee.context.rip != 0 else { return .invalidThreadState }
@@ -295,6 +306,11 @@ enum Syscalls {
             }
             guard c.r8 <= 0xFF else { return .invalidArgument }
             return task.pointee.capabilities.insert(capability.derived(rights: Rights(rawValue: UInt8(c.r8))), at: c.r10)
+        case .readMapping:
+            guard c.rdx < KernelAddressSpace.userSpaceEnd else { return .invalidAddress }
+            let node = UserMemory.mapping(in: task, at: alignDown(c.rdx, 4096))
+            caller.pointee.context.rdx = UInt64(node?.pointee.rights.rawValue ?? 0)
+            return .ok
         }
     }
 
@@ -312,21 +328,42 @@ enum Syscalls {
             return .invalidAddress
         }
         // Check everything first, so a bad argument changes nothing. (If the task's factory runs out of
-        // frames for page tables midway, the pages mapped so far stay mapped and quotaExceeded is returned.)
+        // frames for page tables or mapping nodes midway, the pages mapped so far stay mapped.)
+        var rights: PageRights = .read
+        if write { rights.insert(.write) }
+        if execute { rights.insert(.execute) }
         for page in 0..<pages {
-            guard let mapping = AddressSpace.translate(in: owner.pointee.pageTableRoot, source + page * 4096),
-                  !write || mapping.attributes.access.isWritable,
-                  !execute || mapping.attributes.access.isExecutable || mapping.attributes.mayGrantExecute else {
-                return .invalidAddress
-            }
+            if let failure = UserMemory.checkSource(owner, at: source + page * 4096, rights: rights) { return failure.error }
             if AddressSpace.translate(in: task.pointee.pageTableRoot, destination + page * 4096) != nil { return .slotOccupied }
         }
-        let access: MemoryAccess = write ? .readWrite : execute ? .readExecute : .read
         for page in 0..<pages {
-            let physical = AddressSpace.translate(in: owner.pointee.pageTableRoot, source + page * 4096)!.physical
-            if AddressSpace.map(in: task.pointee.pageTableRoot, destination + page * 4096, to: physical, access: access,
-                                chargingTo: task.pointee.factory) != nil {
-                return .quotaExceeded
+            if let failure = UserMemory.map(from: owner, at: source + page * 4096, to: task, at: destination + page * 4096,
+                                            rights: rights, replace: false) {
+                return failure.error
+            }
+        }
+        return .ok
+    }
+
+    // MARK: Memory
+
+    /// Revokes what the caller derived from its pages in the flexpage (and its own mappings with `unmapOwn`).
+    private static func unmap(_ thread: ThreadPointer) -> SyscallError? {
+        let c = thread.pointee.context
+        let page = Flexpage(raw: c.rdi)
+        guard page.isValid else { return .invalidArgument }
+        guard c.rsi & ~Syscall.unmapOwn == 0 else { return .invalidArgument }
+        guard page.base < KernelAddressSpace.userSpaceEnd, page.size <= KernelAddressSpace.userSpaceEnd - page.base else {
+            return .invalidAddress
+        }
+        let task = thread.pointee.task!
+        let removeAll = page.rights.contains(.read)
+        let own = c.rsi & Syscall.unmapOwn != 0
+        UserMemory.forEachMapping(in: task, from: page.base, to: page.base + page.size) { node in
+            if removeAll {
+                UserMemory.revoke(node, includingSelf: own)
+            } else {
+                UserMemory.restrict(node, removing: page.rights)
             }
         }
         return .ok

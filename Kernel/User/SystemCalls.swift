@@ -91,6 +91,18 @@ public enum SystemCall {
         message(invoke(.capabilityControl, slot, operation.rawValue, words))
     }
 
+    /// Takes `page.rights` away from everything derived from the caller's pages in `page` (all rights:
+    /// unmaps them), and from the caller's own mappings too with `own`.
+    public static func unmap(_ page: Flexpage, own: Bool = false) -> SyscallError {
+        error(invoke(.unmap, page.raw, own ? Syscall.unmapOwn : 0))
+    }
+
+    /// The rights `task` holds at `address` (empty: not mapped).
+    public static func readMapping(_ task: UInt64, at address: UInt64) -> (error: SyscallError, rights: PageRights) {
+        let result = invoke(.taskControl, task, TaskOperation.readMapping.rawValue, (address, 0, 0, 0))
+        return (error(result), PageRights(rawValue: UInt8(truncatingIfNeeded: result.rdx)))
+    }
+
     public static func powerOff(_ machine: UInt64) -> SyscallError {
         error(invoke(.machineControl, machine, MachineOperation.powerOff.rawValue))
     }

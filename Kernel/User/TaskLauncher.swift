@@ -69,9 +69,12 @@ public struct TaskLauncher {
             error = SystemCall.task(task, .mapPages, (memory, first, pages, rights))
             guard error == .ok else { return .failure(.syscall(error)) }
         }
-        guard let stack = pool.allocate(pages: TaskLayout.stackPages), let utcb = pool.allocate(pages: 1) else {
+        guard let stack = pool.allocate(pages: TaskLayout.stackPages), let utcb = pool.allocate(pages: 1),
+              let heap = pool.allocate(pages: TaskLayout.heapPages) else {
             return .failure(.noMemory)
         }
+        error = SystemCall.task(task, .mapPages, (heap, TaskLayout.heap, TaskLayout.heapPages, 1))
+        guard error == .ok else { return .failure(.syscall(error)) }
         error = SystemCall.task(task, .mapPages, (stack, TaskLayout.stackTop - TaskLayout.stackPages * 4096, TaskLayout.stackPages, 1))
         guard error == .ok else { return .failure(.syscall(error)) }
         error = SystemCall.task(task, .mapPages, (utcb, TaskLayout.utcb, 1, 1))

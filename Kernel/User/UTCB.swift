@@ -13,6 +13,12 @@ public struct UTCB {
         nonmutating set { words[index] = newValue }
     }
 
+    /// Where received memory is mapped (0: accept none).
+    public var receiveWindow: Flexpage {
+        get { Flexpage(raw: words[UTCBLayout.receiveWindow / 8]) }
+        nonmutating set { words[UTCBLayout.receiveWindow / 8] = newValue.raw }
+    }
+
     /// Where the next received capability goes (0: accept none).
     public var receiveSlot: UInt64 {
         get { words[UTCBLayout.receiveSlot / 8] }

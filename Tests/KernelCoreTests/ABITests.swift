@@ -205,8 +205,8 @@ final class LayoutTests: XCTestCase {
         XCTAssertEqual(UTCBLayout.receiveSlot % 8, 0, "a whole word")
         XCTAssertGreaterThanOrEqual(UTCBLayout.receiveSlot, MessageTag.maximumWords * 8, "after MR63")
         XCTAssertEqual(UTCBLayout.receiveSlot / 8, 64)
-        XCTAssertNotEqual(UTCBLayout.reserved, UTCBLayout.receiveSlot)
-        XCTAssertLessThan(UInt64(UTCBLayout.reserved), UTCBLayout.size)
+        XCTAssertEqual(UTCBLayout.receiveWindow, UTCBLayout.receiveSlot + 8)
+        XCTAssertLessThan(UInt64(UTCBLayout.receiveWindow), UTCBLayout.size)
         XCTAssertEqual(TypedItem.capabilityKind, 1)
     }
 

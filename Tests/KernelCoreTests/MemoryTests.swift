@@ -211,3 +211,38 @@ final class ReservedRangesTests: XCTestCase {
         XCTAssertEqual(PhysicalRange(start: UInt64.max - 1, size: 10).end, UInt64.max)
     }
 }
+
+final class PageTableUnmapTests: XCTestCase {
+    func testUnmapAndProtect() throws {
+        var builder = PageTableBuilder(root: 0x1000, memory: FakeTables())
+        try builder.map(0x40_0000, to: 0x80_0000, size: .size4K, attributes: MappingAttributes(access: .readWrite, user: true))
+        XCTAssertTrue(builder.protect(0x40_0000, attributes: MappingAttributes(access: .read, user: true)))
+        XCTAssertEqual(builder.translate(0x40_0000)?.attributes.access, .read)
+        XCTAssertEqual(builder.translate(0x40_0000)?.physical, 0x80_0000)
+        XCTAssertEqual(builder.unmap(0x40_0000)?.address, 0x80_0000)
+        XCTAssertNil(builder.translate(0x40_0000))
+        XCTAssertNil(builder.unmap(0x40_0000), "nothing left to unmap")
+        XCTAssertFalse(builder.protect(0x40_0000, attributes: .kernelData))
+        try builder.map(0x40_0000, to: 0x90_0000, size: .size4K, attributes: MappingAttributes(access: .read, user: true))
+        XCTAssertEqual(builder.translate(0x40_0000)?.physical, 0x90_0000, "the slot can be reused")
+    }
+}
+
+final class PageTableWalkTests: XCTestCase {
+    func testForEachPageVisitsOnlyWhatIsMapped() throws {
+        var builder = PageTableBuilder(root: 0x1000, memory: FakeTables())
+        let pages: [VirtualAddress] = [0x40_0000, 0x40_1000, 0x7F00_0000_0000, 0x7FFF_FFFF_E000, 0x1000]
+        for (index, page) in pages.enumerated() {
+            try builder.map(page, to: UInt64(index + 1) * 0x10_0000, size: .size4K, attributes: MappingAttributes(access: .read, user: true))
+        }
+        var seen: [VirtualAddress] = []
+        builder.forEachPage(from: 0, to: KernelAddressSpace.userSpaceEnd) { virtual, _ in seen.append(virtual) }
+        XCTAssertEqual(seen, pages.sorted())
+        seen = []
+        builder.forEachPage(from: 0x40_1000, to: 0x7F00_0000_1000) { virtual, entry in
+            seen.append(virtual)
+            XCTAssertTrue(entry.isPresent)
+        }
+        XCTAssertEqual(seen, [0x40_1000, 0x7F00_0000_0000])
+    }
+}

@@ -40,8 +40,9 @@ public enum IPC {
     /// `thread` (current) faulted in user mode: its exception handler gets the fault as a call on the
     /// thread's behalf, and the thread waits, `.faulted`, for the reply.
     public static func sendFault(_ thread: ThreadPointer, to endpoint: EndpointPointer, badge: UInt64,
-                                 scheduler: inout Scheduler) {
+                                 toPager: Bool = false, scheduler: inout Scheduler) {
         thread.pointee.state = .faulted
+        thread.pointee.faultToPager = toPager
         if let handler = endpoint.pointee.receivers.dequeue() {
             handler.pointee.queuedOn = nil
             deliver(from: thread, to: handler, badge: badge, canGrant: false)
@@ -189,17 +190,44 @@ public enum IPC {
                                                            count: length - MessageTag.registerWords)
         }
         if tag.items > 0 {
-            var failed = !canGrant
-            if canGrant {
-                for item in 0..<tag.items {
-                    let kindWord = messageRegister(sender, tag.words + 2 * item)
-                    let selector = messageRegister(sender, tag.words + 2 * item + 1)
-                    if !transferCapability(kindWord: kindWord, selector: selector, from: sender, to: receiver) { failed = true }
-                }
-            }
-            tag = tag.with(transferFailed: failed)
+            let window = Flexpage(raw: receiver.pointee.utcb?[UTCBLayout.receiveWindow / 8] ?? 0)
+            tag = tag.with(transferFailed: !transferItems(tag, from: sender, to: receiver, window: window, canGrant: canGrant))
         }
         receiver.pointee.context.rsi = tag.raw
+    }
+
+    /// The kernel's memory code, which carries out map and grant items (set at boot; host tests set a fake).
+    /// Arguments: kind (TypedItem.mapKind or grantKind), placement, rights, sender, receiver. True if done.
+    nonisolated(unsafe) public static var transferMemory: ((UInt64, MemoryPlacement, PageRights, ThreadPointer, ThreadPointer) -> Bool)?
+
+    /// Carries out every typed item of `sender`'s message; false if any failed. Capabilities need the grant
+    /// right on the endpoint; memory items need a receive window. `hotSpot`, if given, replaces the items'
+    /// own (a page fault's address decides where the pager's pages go).
+    static func transferItems(_ tag: MessageTag, from sender: ThreadPointer, to receiver: ThreadPointer,
+                              window: Flexpage, canGrant: Bool, hotSpot: UInt64? = nil) -> Bool {
+        var succeeded = true
+        for item in 0..<tag.items {
+            let kindWord = messageRegister(sender, tag.words + 2 * item)
+            let value = messageRegister(sender, tag.words + 2 * item + 1)
+            switch kindWord & 0xFF {
+            case TypedItem.capabilityKind:
+                if !canGrant || !transferCapability(kindWord: kindWord, selector: value, from: sender, to: receiver) {
+                    succeeded = false
+                }
+            case TypedItem.mapKind, TypedItem.grantKind:
+                let page = Flexpage(raw: value)
+                guard window.raw != 0,
+                      let placement = MemoryPlacement(send: page, window: window, hotSpot: hotSpot ?? kindWord),
+                      let transfer = transferMemory,
+                      transfer(kindWord & 0xFF, placement, page.rights, sender, receiver) else {
+                    succeeded = false
+                    continue
+                }
+            default:
+                succeeded = false
+            }
+        }
+        return succeeded
     }
 
     static func messageRegister(_ thread: ThreadPointer, _ index: Int) -> UInt64 {
@@ -219,6 +247,13 @@ public enum IPC {
 
     private static func deliverFault(from thread: ThreadPointer, to handler: ThreadPointer) {
         let context = thread.pointee.context
+        if thread.pointee.faultToPager {
+            // Error code bit 1: a write; bit 4: an instruction fetch.
+            let access: PageRights = context.errorCode & 2 != 0 ? .write : context.errorCode & 16 != 0 ? .execute : .read
+            handler.pointee.context.rsi = MessageTag(label: KernelMessageLabel.pageFault, words: 3).raw
+            handler.pointee.context.registerMessage = (thread.pointee.faultAddress, UInt64(access.rawValue), context.rip, 0)
+            return
+        }
         handler.pointee.context.rsi = MessageTag(label: KernelMessageLabel.exception, words: 6).raw
         handler.pointee.context.registerMessage = (context.vector, context.errorCode, context.rip, context.rsp)
         handler.pointee.utcb?[4] = thread.pointee.faultAddress
@@ -229,6 +264,17 @@ public enum IPC {
     /// any other reply restarts it where it faulted.
     private static func resumeFromFault(_ thread: ThreadPointer, reply handler: ThreadPointer) {
         let tag = MessageTag(raw: handler.pointee.context.rsi)
+        if thread.pointee.faultToPager {
+            // The pager's reply maps into the whole address space, placed by the fault address.
+            thread.pointee.faultToPager = false
+            thread.pointee.faultVector = 0
+            let everything = Flexpage(base: 0, order: Flexpage.maximumOrder, rights: .all)
+            if tag.items > 0 && tag.isValid {
+                _ = transferItems(tag, from: handler, to: thread, window: everything, canGrant: false,
+                                  hotSpot: thread.pointee.faultAddress)
+            }
+            return
+        }
         if tag.label == KernelMessageLabel.resume && tag.words >= 1 {
             let rip = handler.pointee.context.rdx
             if rip < KernelAddressSpace.userSpaceEnd { thread.pointee.context.rip = rip }

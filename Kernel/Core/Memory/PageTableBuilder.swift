@@ -86,6 +86,61 @@ public struct PageTableBuilder<Memory: PageTableMemory> {
         }
     }
 
+    /// Removes the 4 KiB mapping of `virtual` and returns what it was (nil if there was none). Page tables
+    /// left empty stay in place for the next mapping.
+    @discardableResult
+    public mutating func unmap(_ virtual: VirtualAddress) -> PageTableEntry? {
+        guard let (table, index) = leafSlot(virtual) else { return nil }
+        let old = memory.entry(in: table, at: index)
+        memory.setEntry(in: table, at: index, to: .empty)
+        return old
+    }
+
+    /// Changes the attributes of the 4 KiB mapping of `virtual`; false if it is not mapped.
+    public mutating func protect(_ virtual: VirtualAddress, attributes: MappingAttributes) -> Bool {
+        guard let (table, index) = leafSlot(virtual) else { return false }
+        let old = memory.entry(in: table, at: index)
+        memory.setEntry(in: table, at: index, to: .leaf(old.address, size: .size4K, attributes: attributes))
+        return true
+    }
+
+    /// Calls `body` with every present 4 KiB leaf in [start, end), skipping absent tables whole: the cost
+    /// follows what is mapped, not the size of the range.
+    public func forEachPage(from start: VirtualAddress, to end: VirtualAddress, _ body: (VirtualAddress, PageTableEntry) -> Void) {
+        walk(table: root, level: 4, base: 0, start: start, end: end, body)
+    }
+
+    private func walk(table: PhysicalAddress, level: Int, base: VirtualAddress, start: VirtualAddress, end: VirtualAddress,
+                      _ body: (VirtualAddress, PageTableEntry) -> Void) {
+        let span: UInt64 = 1 << (12 + 9 * UInt64(level - 1))
+        for index in 0..<512 {
+            let low = base + UInt64(index) * span
+            if low >= end { return }
+            if low + span <= start { continue }
+            let entry = memory.entry(in: table, at: index)
+            guard entry.isPresent else { continue }
+            if level == 1 {
+                body(low, entry)
+            } else if !entry.isLeaf(level: level) {
+                walk(table: entry.address, level: level - 1, base: low, start: start, end: end, body)
+            }
+        }
+    }
+
+    /// The page table and index of the present 4 KiB leaf for `virtual`.
+    private func leafSlot(_ virtual: VirtualAddress) -> (PhysicalAddress, Int)? {
+        var table = root
+        var level = 4
+        while level > 1 {
+            let entry = memory.entry(in: table, at: pageTableIndex(virtual, level: level))
+            guard entry.isPresent, !entry.isLeaf(level: level) else { return nil }
+            table = entry.address
+            level -= 1
+        }
+        let index = pageTableIndex(virtual, level: 1)
+        return memory.entry(in: table, at: index).isPresent ? (table, index) : nil
+    }
+
     /// The physical address and attributes `virtual` translates to, or nil if it is not mapped.
     public func translate(_ virtual: VirtualAddress) -> (physical: PhysicalAddress, attributes: MappingAttributes, size: PageSize)? {
         var table = root

@@ -15,9 +15,6 @@ public struct PageTableEntry: Equatable, Sendable {
     public static let largePage: UInt64 = 1 << 7
     public static let global: UInt64 = 1 << 8
     public static let noExecute: UInt64 = 1 << 63
-    /// Software bit (ignored by the MMU): the holder may give execute rights to this page to others
-    /// although it cannot execute it itself (the root task's memory pool).
-    public static let grantExecute: UInt64 = 1 << 10
     /// Bits 12..51: the physical frame (4 KiB tables and pages; large pages use the high part of it).
     public static let addressMask: UInt64 = 0x000F_FFFF_FFFF_F000
 
@@ -42,7 +39,6 @@ public struct PageTableEntry: Equatable, Sendable {
         if attributes.user { raw |= user }
         if attributes.global { raw |= global }
         if attributes.cache == .uncached { raw |= cacheDisable | writeThrough }
-        if attributes.mayGrantExecute { raw |= grantExecute }
         if size != .size4K { raw |= largePage }
         return PageTableEntry(raw: raw)
     }
@@ -64,8 +60,7 @@ public struct PageTableEntry: Equatable, Sendable {
             access: access,
             user: raw & PageTableEntry.user != 0,
             global: raw & PageTableEntry.global != 0,
-            cache: raw & PageTableEntry.cacheDisable != 0 ? .uncached : .writeBack,
-            mayGrantExecute: raw & PageTableEntry.grantExecute != 0)
+            cache: raw & PageTableEntry.cacheDisable != 0 ? .uncached : .writeBack)
     }
 }
 
@@ -89,15 +84,12 @@ public struct MappingAttributes: Equatable, Sendable {
     public var user: Bool
     public var global: Bool
     public var cache: CachePolicy
-    public var mayGrantExecute: Bool
 
-    public init(access: MemoryAccess, user: Bool = false, global: Bool = false, cache: CachePolicy = .writeBack,
-                mayGrantExecute: Bool = false) {
+    public init(access: MemoryAccess, user: Bool = false, global: Bool = false, cache: CachePolicy = .writeBack) {
         self.access = access
         self.user = user
         self.global = global
         self.cache = cache
-        self.mayGrantExecute = mayGrantExecute
     }
 
     public static let kernelText = MappingAttributes(access: .readExecute, global: true)

@@ -44,6 +44,10 @@ public struct Thread {
     public var faultAddress: UInt64 = 0
     /// Where faults go (an endpoint capability, copied at configuration time).
     public var exceptionHandler = Capability.empty
+    /// Where page faults go, if set (an endpoint capability).
+    public var pager = Capability.empty
+    /// The pending fault went to the pager (its reply maps memory) rather than to the exception handler.
+    public var faultToPager = false
     /// The vector of the last fault while `.faulted` / `.stopped` after a fault.
     public var faultVector: UInt64 = 0
     /// The console line this thread is writing (debugWrite), printed when complete.
@@ -120,6 +124,9 @@ public struct Task {
 /// its quota out of its parent's, so no task can use more kernel memory than it was given.
 public struct Factory {
     public var framesLeft: UInt64
+    /// Mapping-database nodes already paid for (a frame buys `nodesPerFrame`).
+    public var nodeCredits: UInt64 = 0
+    public static let nodesPerFrame: UInt64 = 64
 
     public init(framesLeft: UInt64) {
         self.framesLeft = framesLeft
@@ -128,6 +135,16 @@ public struct Factory {
     public mutating func charge(_ frames: UInt64) -> Bool {
         guard framesLeft >= frames else { return false }
         framesLeft -= frames
+        return true
+    }
+
+    /// Pays for one mapping node (the mappings a task receives are charged to the factory that made it).
+    public mutating func chargeNode() -> Bool {
+        if nodeCredits == 0 {
+            guard charge(1) else { return false }
+            nodeCredits = Factory.nodesPerFrame
+        }
+        nodeCredits -= 1
         return true
     }
 

@@ -15,6 +15,7 @@ public struct NativeTask: Sendable, Hashable {
         NativeTask(name: "ping", product: "Ping"),
         NativeTask(name: "pong", product: "Pong"),
         NativeTask(name: "fputest", product: "FPUTest"),
+        NativeTask(name: "memtest", product: "MemTest"),
     ]
 
     /// The tasks a standard image boots: the root task and the IPC ping-pong pair.
