@@ -132,3 +132,16 @@ final class FastPathTests: IPCTestCase {
         XCTAssertEqual(server.pointee.caller, client, "nothing changed")
     }
 }
+
+extension FastPathTests {
+    func testASenderSetTransferFailedBitNeverArrives() {
+        let (client, server) = (thread(), thread())
+        give(client, rights: .send)
+        waiting(server)
+        run(client)
+        enter(client, .call, tag: MessageTag(label: 5, words: 2).with(transferFailed: true))
+        XCTAssertTrue(FastPath.handle(client, scheduler: &scheduler))
+        XCTAssertFalse(MessageTag(raw: server.pointee.context.rsi).transferFailed)
+        XCTAssertEqual(MessageTag(raw: server.pointee.context.rsi).words, 2)
+    }
+}

@@ -65,12 +65,14 @@ public enum FastPath {
         return true
     }
 
-    /// Tag, MR0-MR3 and badge into the receiver's saved registers (its syscall's results).
+    /// Tag, MR0-MR3 and badge into the receiver's saved registers (its syscall's results). The
+    /// transferFailed bit is the kernel's report on a delivery: one the sender set is cleared, as on the
+    /// general path.
     @inline(__always)
     static func transfer(from sender: ThreadPointer, to receiver: ThreadPointer, tag: UInt64, badge: UInt64) {
         receiver.pointee.context.rax = SyscallError.ok.rawValue
         receiver.pointee.context.rdi = badge
-        receiver.pointee.context.rsi = tag
+        receiver.pointee.context.rsi = MessageTag(raw: tag).with(transferFailed: false).raw
         receiver.pointee.context.rdx = sender.pointee.context.rdx
         receiver.pointee.context.r10 = sender.pointee.context.r10
         receiver.pointee.context.r8 = sender.pointee.context.r8

@@ -16,10 +16,14 @@ public struct NativeTask: Sendable, Hashable {
         NativeTask(name: "pong", product: "Pong"),
         NativeTask(name: "fputest", product: "FPUTest"),
         NativeTask(name: "memtest", product: "MemTest"),
+        NativeTask(name: "ipctest", product: "IPCTest"),
+        NativeTask(name: "abusetest", product: "AbuseTest"),
+        NativeTask(name: "schedtest", product: "SchedTest"),
     ]
 
-    /// The tasks a standard image boots: the root task and the IPC ping-pong pair.
-    public static let standardSet: [String] = ["roottask", "pong", "ping"]
+    /// The tasks a standard image boots: the root task, the IPC ping-pong pair and the memory test
+    /// (whose page-fault and mapping figures `swiftlet bench` reports).
+    public static let standardSet: [String] = ["roottask", "pong", "ping", "memtest"]
 
     public static func named(_ name: String) -> NativeTask? {
         all.first { $0.name == name }

@@ -1,0 +1,52 @@
+import SwiftletTools
+import XCTest
+
+/// The `abusetest` task: every system call with invalid arguments, each answered by its specific error
+/// code, then at least 100,000 seeded random raw calls while a thread pair does echo IPC beside them.
+final class AbuseTaskTests: SystemTestCase {
+    static let fuzzSummary = #"^fuzz: (\d+) calls, seed 0x[0-9a-f]+, kernel alive"#
+
+    func checkAbuseTest(_ result: RunResult, file: StaticString = #filePath, line: UInt = #line) {
+        assertTasksPassed(["abusetest"], in: result, file: file, line: line)
+        let calls = integer(matching: Self.fuzzSummary, in: result, file: file, line: line)
+        XCTAssertGreaterThanOrEqual(calls ?? 0, 100_000, "fuzzed calls", file: file, line: line)
+        assertLine(containing: "fuzz:   unknown codes: 0", in: result, file: file, line: line)
+        assertLine(containing: "abusetest: PASS fuzz: every result a known error code that fits the call", in: result,
+                   file: file, line: line)
+        assertLine(containing: "abusetest: PASS echo beside the fuzzer:", "0 wrong", in: result, file: file, line: line)
+        assertLine(containing: "abusetest: PASS syscall 1 selector 256 -> selector out of range", in: result, file: file, line: line)
+        assertLine(containing: "abusetest: PASS mapPages writable and executable -> invalid argument", in: result, file: file, line: line)
+        assertLine(containing: "abusetest: PASS create a thread with priority 101 > own 100 -> priority too high", in: result,
+                   file: file, line: line)
+    }
+
+    /// The fuzzer's result histogram, which the seed alone decides.
+    func histogram(_ result: RunResult) -> [String] {
+        result.consoleLines.filter { $0.hasPrefix("fuzz:   ") || $0.hasPrefix("fuzz: per syscall") }
+    }
+
+    func testInvalidArgumentsAndFuzzOnQEMU() throws {
+        checkAbuseTest(try bootTasks(["abusetest"]))
+    }
+
+    func testInvalidArgumentsAndFuzzOnBochsVMXModel() throws {
+        checkAbuseTest(try bootTasks(["abusetest"], on: .bochs, deterministic: true))
+    }
+
+    /// On the AMD model too; and the same seed gives the same results on both emulators.
+    func testInvalidArgumentsAndFuzzOnBochsRyzenRepeatsQEMUHistogram() throws {
+        let ryzen = try bootTasks(["abusetest"], on: .bochs, cpu: "ryzen", deterministic: true)
+        checkAbuseTest(ryzen)
+        let qemu = try bootTasks(["abusetest"])
+        XCTAssertFalse(histogram(ryzen).isEmpty)
+        XCTAssertEqual(histogram(ryzen), histogram(qemu), "the fuzzer's results differ between runs with the same seed")
+    }
+
+    /// The kernel survives the fuzzer while tasks in other address spaces (ping and pong) do their IPC.
+    func testFuzzBesidePingPongInOtherTasks() throws {
+        let result = try bootTasks(["pong", "ping", "abusetest"])
+        assertTasksPassed(["pong", "ping", "abusetest"], in: result)
+        XCTAssertGreaterThanOrEqual(integer(matching: Self.fuzzSummary, in: result) ?? 0, 100_000)
+        assertLine(containing: "bench: ipc.roundtrip.instructions", in: result)
+    }
+}

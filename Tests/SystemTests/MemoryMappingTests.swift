@@ -1,0 +1,35 @@
+import SwiftletTools
+import XCTest
+
+/// Memory by mapping (the memtest task): the mapping database through mapPages and IPC map items,
+/// recursive revocation A→B→C, a pager answering page faults, on both emulators.
+final class MemoryMappingTests: SystemTestCase {
+    let configuration = ImageConfiguration(tasks: ["roottask", "memtest"])
+
+    func check(_ result: RunResult, file: StaticString = #filePath, line: UInt = #line) {
+        assertCleanBoot(result, file: file, line: line)
+        for fragment in ["map a page read-write into B", "unmap the write right: B keeps read, A keeps all",
+                         "unmap: B and C lose the page, A keeps it", "A maps to B, B maps to C, C reads 0x5EED",
+                         "A revokes: B and C lose the page", "C's read of the revoked page faults to its pager",
+                         "the pager maps another page; C reads 0xBEEF", "served 64 page faults",
+                         "map 2 MiB (512 pages) into B", "unmap them in one call"] {
+            assertLine(containing: "memtest: PASS", fragment, in: result, file: file, line: line)
+        }
+        XCTAssertFalse(result.console.contains("memtest: FAIL"), "a memtest check failed", file: file, line: line)
+        assertLine(containing: "memtest: 0 failures", in: result, file: file, line: line)
+        assertLine(containing: "bench: pagefault.roundtrip.instructions", in: result, file: file, line: line)
+        assertLine(containing: "roottask: task", "done, passed", in: result, file: file, line: line)
+    }
+
+    func testMappingRevocationAndPagerOnQEMU() throws {
+        check(try boot(configuration))
+    }
+
+    func testMappingRevocationAndPagerOnBochsVMXModel() throws {
+        check(try boot(configuration, on: .bochs, deterministic: true))
+    }
+
+    func testMappingRevocationAndPagerOnBochsRyzen() throws {
+        check(try boot(configuration, on: .bochs, cpu: "ryzen", deterministic: true))
+    }
+}

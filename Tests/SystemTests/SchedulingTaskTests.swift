@@ -1,0 +1,27 @@
+import SwiftletTools
+import XCTest
+
+/// The `schedtest` task: a periodic priority-100 thread beside a spinning priority-20 thread wakes within
+/// one timeslice (10 ticks of 1 ms) of its requested time, and equal priorities share the CPU round-robin.
+/// Deterministic runs: the measured times are then the guest's own, whatever the host's load.
+final class SchedulingTaskTests: SystemTestCase {
+    static let timesliceMicroseconds = 10_000
+
+    func checkSchedTest(_ result: RunResult, file: StaticString = #filePath, line: UInt = #line) {
+        assertTasksPassed(["schedtest"], in: result, file: file, line: line)
+        let lateness = integer(matching: #"^sched: max lateness (-?\d+) us"#, in: result, file: file, line: line)
+        XCTAssertLessThan(lateness ?? Int.max, Self.timesliceMicroseconds, "max lateness beside the spinner",
+                          file: file, line: line)
+        assertLine(containing: "schedtest: PASS the low-priority thread spun while the high-priority thread slept", in: result,
+                   file: file, line: line)
+        assertLine(containing: "schedtest: PASS round robin: each ran in several slices", in: result, file: file, line: line)
+    }
+
+    func testPeriodicThreadBesideSpinnerOnQEMU() throws {
+        checkSchedTest(try bootTasks(["schedtest"], deterministic: true))
+    }
+
+    func testPeriodicThreadBesideSpinnerOnBochsVMXModel() throws {
+        checkSchedTest(try bootTasks(["schedtest"], on: .bochs, deterministic: true))
+    }
+}
