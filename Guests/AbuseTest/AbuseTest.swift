@@ -670,7 +670,9 @@ func expected(_ c: RawCall) -> SyscallError? {
         || c.number == threadControl || c.number == taskControl || c.number == machineControl
     if selectorFirst && c.rdi >= 256 { return .selectorOutOfRange }
     if c.number == capabilityControl {
-        guard c.rsi >= 1 && c.rsi <= 3 else { return .invalidArgument }
+        guard c.rsi >= 1 && c.rsi <= 4 else { return .invalidArgument }
+        // saveCaller (4) names a destination slot and first needs a caller, which the fuzzer never has.
+        if c.rsi == CapabilityOperation.saveCaller.rawValue { return .noCaller }
         if c.rdi >= 256 { return .selectorOutOfRange }
     }
     return nil

@@ -119,4 +119,6 @@ public enum KernelMessageLabel {
     /// write or execute was attempted), MR2 RIP. The pager replies with a map or grant item (its whole
     /// address space is the receive window, the hot spot is the fault address); the thread then retries.
     public static let pageFault: UInt64 = 0xFFFF_FFFF_0002
+    /// An interrupt fired: MR0 = its line (global system interrupt); the badge is the one given at binding.
+    public static let interrupt: UInt64 = 0xFFFF_FFFF_0003
 }

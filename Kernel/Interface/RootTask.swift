@@ -1,13 +1,15 @@
 /// What the kernel gives the root task, and where: the root task's view of the machine at start.
 ///
 /// Capability slots: 1 its own task, 2 its own thread, 3 a factory holding the kernel-memory quota,
-/// 4 the machine. Memory: its ELF segments, a stack, its UTCB, the boot-information page, the boot
+/// 4 the machine, 5 the interrupt controller. Memory: its ELF segments, a stack, its UTCB, the boot-information page, the boot
 /// modules (read-only) and a pool of free memory it may use and map into the tasks it creates.
 public enum RootTaskLayout {
     public static let taskSlot: UInt64 = 1
     public static let threadSlot: UInt64 = 2
     public static let factorySlot: UInt64 = 3
     public static let machineSlot: UInt64 = 4
+    /// Hands out interrupt objects; the root task also holds every I/O port the kernel does not use.
+    public static let interruptControllerSlot: UInt64 = 5
     /// The first slot the root task may use freely.
     public static let firstFreeSlot: UInt64 = 8
 

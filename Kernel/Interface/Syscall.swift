@@ -13,7 +13,7 @@ public enum Syscall: UInt64, Sendable {
     case send = 3
     /// Wait for a message on an endpoint.
     case wait = 4
-    /// Reply without waiting.
+    /// Reply without waiting: to the caller just received (RDI = 0) or through a saved reply capability.
     case reply = 5
     /// Give up the rest of the timeslice.
     case yield = 6
@@ -34,8 +34,12 @@ public enum Syscall: UInt64, Sendable {
     /// away (all three: the mappings go); RSI bit 0 = the caller's own mappings too, not only what was
     /// derived from them (recursively: A→B→C loses C when A unmaps).
     case unmap = 13
+    /// Operations on an interrupt capability (RSI = InterruptOperation).
+    case interruptControl = 14
+    /// Operations on the caller's I/O ports (RSI = PortOperation).
+    case portControl = 15
 
-    public static let count: UInt64 = 14
+    public static let count: UInt64 = 16
     public static let unmapOwn: UInt64 = 1
     public static let debugWriteContinues: UInt64 = 1 << 63
     public static let debugWriteChunk = 32
@@ -113,6 +117,11 @@ public enum ObjectType: UInt8, Sendable, Equatable {
     case endpoint = 3
     case factory = 4
     case machine = 5
+    /// Hands out interrupt objects, each line once (the root task has it).
+    case interruptController = 6
+    case interrupt = 7
+    /// A saved right to reply to one particular call (see CapabilityOperation.saveCaller).
+    case reply = 8
 }
 
 /// Rights a capability carries; derived capabilities can only lose rights.
@@ -168,10 +177,33 @@ public enum CapabilityOperation: UInt64, Sendable {
     case delete = 2
     /// Out: MR0 = object type, MR1 = rights, MR2 = badge.
     case identify = 3
+    /// RDI = destination slot: keeps the right to reply to the caller just received, so the server can
+    /// receive other messages first and answer later with `reply` on that slot (used once).
+    case saveCaller = 4
 }
 
 public enum MachineOperation: UInt64, Sendable {
     case powerOff = 1
+}
+
+/// Operations of `interruptControl`. Create an interrupt with `create(factory, .interrupt, slot,
+/// (controller selector, ISA IRQ, 0))` or `(controller, line, 1)` for a global system interrupt line.
+public enum InterruptOperation: UInt64, Sendable {
+    /// MR0 = endpoint selector (receive right: the caller waits there), MR1 = badge. Unmasks the line.
+    case bind = 1
+    /// The driver has handled the interrupt: unmask the line.
+    case acknowledge = 2
+    case unbind = 3
+}
+
+/// Operations of `taskControl` for I/O ports, and of the IPC item that carries them.
+public enum PortOperation: UInt64, Sendable {
+    /// RDI = task, MR0 = first port, MR1 = count: gives the task ports the caller holds.
+    case give = 1
+    /// RDI = task, MR0 = first port, MR1 = count: takes them away again.
+    case take = 2
+    /// RDI = task, MR0 = port. Out: MR0 = 1 if the task may use it.
+    case query = 3
 }
 
 /// Thread states as `readState` reports them.

@@ -20,22 +20,28 @@ enum DescriptorTables {
     nonisolated(unsafe) private(set) static var kernelEntryStack = UnsafeMutableRawPointer(bitPattern: 8)!
 
     static func install() -> Bool {
-        guard let gdtFrame = KernelMemory.allocateFrame(), let idtFrame = KernelMemory.allocateFrame() else { return false }
+        guard let gdtFrame = KernelMemory.allocateFrame(), let idtFrame = KernelMemory.allocateFrame(),
+              let tss = KernelMemory.mapFreshKernelPages(TaskStateSegment.pages) else { return false }
         PhysicalMemory.zeroFrame(gdtFrame.address)
         PhysicalMemory.zeroFrame(idtFrame.address)
         let gdt = KernelPage(physical: gdtFrame.adopt())
         let idt = KernelPage(physical: idtFrame.adopt())
-        kernelEntryStack = PhysicalMemory.pointer(gdt.physical) + tssOffset + 4
-        installGDT(gdt)
+        kernelEntryStack = tss + 4
+        installGDT(gdt, tss: tss)
+        IOPorts.install(taskStateSegment: tss)
         installIDT(idt)
         return true
     }
 
-    // The TSS shares the GDT's page, after the eight descriptors.
-    private static let tssOffset = 64
-    private static let tssSize: UInt64 = 104
+    /// The 64-bit TSS (104 bytes) followed by the I/O permission bitmap (8 KiB, one bit per port) and
+    /// its terminating byte: three pages, virtually contiguous, since the CPU reads it by linear address.
+    enum TaskStateSegment {
+        static let size = 104
+        static let pages: UInt64 = 3
+        static let limit = UInt64(size + IOPorts.bitmapBytes)
+    }
 
-    private static func installGDT(_ page: KernelPage) {
+    private static func installGDT(_ page: KernelPage, tss base: UnsafeMutableRawPointer) {
         let present: UInt64 = 1 << 47
         let code64: UInt64 = present | (1 << 44) | (1 << 43) | (1 << 41) | (1 << 53)   // P S E R L
         let data: UInt64 = present | (1 << 44) | (1 << 41) | (1 << 54)                 // P S W D
@@ -47,21 +53,17 @@ enum DescriptorTables {
         page.store(data | userDPL, atWord: 4)
         page.store(code64 | userDPL, atWord: 5)
 
-        let tss = page.virtual + UInt64(tssOffset)
-        let limit = tssSize - 1
+        let tss = UInt64(UInt(bitPattern: base))
+        let limit = TaskStateSegment.limit
         let low = (limit & 0xFFFF) | ((tss & 0xFF_FFFF) << 16) | (UInt64(0x89) << 40)
             | ((limit >> 16) & 0xF) << 48 | ((tss >> 24) & 0xFF) << 56
         page.store(low, atWord: 6)
         page.store(tss >> 32, atWord: 7)
 
-        // TSS: RSP0 (for ring 3 → 0; set per thread later) and IST1; no I/O bitmap yet (offset = size).
+        // TSS: RSP0 (for ring 3 → 0; set per thread later) and IST1. The I/O bitmap is IOPorts' business.
         let image = kernel_image_layout()
-        let tssWord = tssOffset / 8
-        page.store(image.stackTop << 32, atWord: tssWord)                 // RSP0 low at byte 4
-        page.store(image.stackTop >> 32, atWord: tssWord + 1)           // RSP0 high
-        page.store(image.interruptStackTop << 32, atWord: tssWord + 4)    // IST1 at byte 36
-        page.store(image.interruptStackTop >> 32, atWord: tssWord + 5)
-        page.store(UInt16(tssSize), atByte: tssOffset + 102)
+        base.storeBytes(of: image.stackTop, toByteOffset: 4, as: UInt64.self)
+        base.storeBytes(of: image.interruptStackTop, toByteOffset: 36, as: UInt64.self)
 
         var pointer = DescriptorTablePointer(limit: UInt16(8 * 8 - 1), base: page.virtual)
         x86_lgdt(&pointer)

@@ -28,6 +28,8 @@ func handleInterrupt(_ frame: UnsafeMutablePointer<InterruptFrame>) {
     case InterruptVector.timer:
         LocalAPIC.timerInterrupt()
         System.timerTick()
+    case Interrupts.vectorBase..<(Interrupts.vectorBase + UInt64(Interrupts.maximumLines)):
+        Interrupts.fired(vector: vector)
     case InterruptVector.spurious, InterruptVector.legacyPIC:
         break
     default:

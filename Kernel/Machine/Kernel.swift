@@ -49,6 +49,7 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
 
     LegacyPIC.disable()
     guard LocalAPIC.initialize() else { panic("timer: this CPU has no local APIC") }
+    log(Interrupts.initialize(rsdp: bootInfo.rsdp))
     let calibration = LocalAPIC.calibrate()
     LocalAPIC.startPeriodicTimer(hz: UInt64(options.timerHz), calibration: calibration)
     let wanted: UInt64 = 10

@@ -93,6 +93,24 @@ enum KernelMemory {
         return nil
     }
 
+    /// `pages` fresh, zeroed frames mapped read-write (NX) one after another in the kernel's window.
+    static func mapFreshKernelPages(_ pages: UInt64) -> UnsafeMutableRawPointer? {
+        var tables = PageTableBuilder(root: kernelRoot, memory: DirectMappedPageTables())
+        let virtual = nextDeviceAddress
+        for page in 0..<pages {
+            guard let frame = allocateFrame() else { return nil }
+            let physical = frame.adopt()
+            PhysicalMemory.zeroFrame(physical)
+            do throws(MappingError) {
+                try tables.map(virtual + page * 4096, to: physical, size: .size4K, attributes: .kernelData)
+            } catch {
+                return nil
+            }
+        }
+        nextDeviceAddress += pages * 4096
+        return UnsafeMutableRawPointer(bitPattern: UInt(virtual))
+    }
+
     /// Maps `size` bytes of device registers at `physical` uncached and returns their virtual address.
     static func mapDevice(_ physical: PhysicalAddress, size: UInt64) -> VirtualAddress? {
         let start = alignDown(physical, 4096)

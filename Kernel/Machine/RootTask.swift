@@ -69,6 +69,8 @@ enum RootTask {
         _ = caps.insert(KernelObjects.capability(.thread, thread, rights: .control), at: RootTaskLayout.threadSlot)
         _ = caps.insert(KernelObjects.capability(.factory, factory, rights: .control), at: RootTaskLayout.factorySlot)
         _ = caps.insert(Capability(type: .machine, object: 1, rights: .control), at: RootTaskLayout.machineSlot)
+        _ = caps.insert(Capability(type: .interruptController, object: 1, rights: .control), at: RootTaskLayout.interruptControllerSlot)
+        guard IOPorts.grantAll(to: task) else { return .outOfMemory }
 
         log("roottask: \(module.range.size) bytes, entry \(hex: image.entry), priority \(priority), \(frames) frames of kernel memory in its factory")
         System.scheduler.start(thread)

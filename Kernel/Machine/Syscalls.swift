@@ -36,6 +36,8 @@ enum Syscalls {
         case .capabilityControl: return capabilityControl(thread)
         case .machineControl: return machineControl(thread)
         case .unmap: return unmap(thread)
+        case .interruptControl: return interruptControl(thread)
+        case .portControl: return portControl(thread)
         }
     }
 
@@ -114,6 +116,25 @@ enum Syscalls {
 
     private static func reply(_ thread: ThreadPointer) -> SyscallError? {
         if let error = checkMessage(thread) { return error }
+        if thread.pointee.context.rdi != 0 { return replyThroughCapability(thread) }
+        thread.pointee.context.rax = SyscallError.ok.rawValue
+        let result = IPC.reply(thread, scheduler: &System.scheduler, switchToCaller: false)
+        return result == .ok ? nil : result
+    }
+
+    /// Reply to a caller saved with `saveCaller`: once, and only while that same call still waits.
+    private static func replyThroughCapability(_ thread: ThreadPointer) -> SyscallError? {
+        let selector = thread.pointee.context.rdi
+        let capability: Capability
+        switch space(thread).lookup(selector, type: .reply, rights: .send) {
+        case .success(let found): capability = found
+        case .failure(let error): return error
+        }
+        _ = space(thread).delete(selector)
+        let caller = object(capability, as: Thread.self)
+        guard caller.pointee.state == .waitingForReply, caller.pointee.callee == thread,
+              caller.pointee.callCount & Capability.maximumBadge == capability.badge else { return .noCaller }
+        thread.pointee.caller = caller
         thread.pointee.context.rax = SyscallError.ok.rawValue
         let result = IPC.reply(thread, scheduler: &System.scheduler, switchToCaller: false)
         return result == .ok ? nil : result
@@ -165,7 +186,9 @@ enum Syscalls {
             created = KernelObjects.newFactory(frames: c.r10, from: factory).map { KernelObjects.capability(.factory, $0, rights: .control) }
         case .thread:
             created = createThread(thread, factory: factory)
-        case .empty, .machine:
+        case .interrupt:
+            created = createInterrupt(thread, factory: factory)
+        case .empty, .machine, .interruptController, .reply:
             return .invalidArgument
         }
         switch created {
@@ -193,6 +216,24 @@ enum Syscalls {
             created.pointee.utcbAddress = c.r9
             return KernelObjects.capability(.thread, created, rights: .control)
         }
+    }
+
+    /// R10 = interrupt controller, R8 = ISA IRQ (R9 = 0) or IOAPIC line (R9 = 1).
+    private static func createInterrupt(_ creator: ThreadPointer, factory: FactoryPointer) -> Result<Capability, SyscallError> {
+        let c = creator.pointee.context
+        if case .failure(let error) = space(creator).lookup(c.r10, type: .interruptController, rights: .control) {
+            return .failure(error)
+        }
+        guard c.r9 <= 1 else { return .failure(.invalidArgument) }
+        let line: Int
+        if c.r9 == 1 {
+            guard c.r8 < UInt64(Interrupts.maximumLines) else { return .failure(.invalidArgument) }
+            line = Int(c.r8)
+        } else {
+            guard let routed = Interrupts.line(forISA: c.r8) else { return .failure(.invalidArgument) }
+            line = routed
+        }
+        return Interrupts.issue(line: line, factory: factory).map { KernelObjects.capability(.interrupt, $0, rights: .control) }
     }
 
     /// The frame behind the page-aligned user address `address` in `task`.
@@ -345,6 +386,51 @@ enum Syscalls {
         return .ok
     }
 
+    // MARK: Interrupts and I/O ports
+
+    private static func interruptControl(_ thread: ThreadPointer) -> SyscallError? {
+        let c = thread.pointee.context
+        let interrupt: InterruptPointer
+        switch space(thread).lookup(c.rdi, type: .interrupt, rights: .control) {
+        case .success(let capability): interrupt = object(capability, as: Interrupt.self)
+        case .failure(let error): return error
+        }
+        guard let operation = InterruptOperation(rawValue: c.rsi) else { return .invalidArgument }
+        switch operation {
+        case .bind:
+            guard c.r10 <= Capability.maximumBadge else { return .invalidArgument }
+            switch space(thread).lookup(c.rdx, type: .endpoint, rights: .receive) {
+            case .success(let capability): Interrupts.bind(interrupt, to: object(capability, as: Endpoint.self), badge: c.r10)
+            case .failure(let error): return error
+            }
+        case .acknowledge:
+            guard interrupt.pointee.endpoint != nil else { return .invalidThreadState }
+            Interrupts.acknowledge(interrupt)
+        case .unbind:
+            Interrupts.bind(interrupt, to: nil, badge: 0)
+        }
+        return .ok
+    }
+
+    /// RDI = task (control), RSI = operation, MR0 = first port, MR1 = count.
+    private static func portControl(_ thread: ThreadPointer) -> SyscallError? {
+        let c = thread.pointee.context
+        let task: TaskPointer
+        switch space(thread).lookup(c.rdi, type: .task, rights: .control) {
+        case .success(let capability): task = object(capability, as: Task.self)
+        case .failure(let error): return error
+        }
+        guard let operation = PortOperation(rawValue: c.rsi) else { return .invalidArgument }
+        switch operation {
+        case .give: return IOPorts.give(from: thread.pointee.task!, to: task, first: c.rdx, count: c.r10)
+        case .take: return IOPorts.take(from: task, first: c.rdx, count: c.r10)
+        case .query:
+            guard c.rdx < 65536 else { return .invalidArgument }
+            thread.pointee.context.rdx = IOPorts.allowed(task, Int(c.rdx)) ? 1 : 0
+            return .ok
+        }
+    }
+
     // MARK: Memory
 
     /// Revokes what the caller derived from its pages in the flexpage (and its own mappings with `unmapOwn`).
@@ -375,6 +461,14 @@ enum Syscalls {
         let c = thread.pointee.context
         let caps = space(thread)
         guard let operation = CapabilityOperation(rawValue: c.rsi) else { return .invalidArgument }
+        if operation == .saveCaller {
+            guard let caller = thread.pointee.caller else { return .noCaller }
+            let error = caps.insert(Capability(type: .reply, object: UInt64(UInt(bitPattern: caller)), rights: .send,
+                                               badge: caller.pointee.callCount & Capability.maximumBadge), at: c.rdi)
+            guard error == .ok else { return error }
+            thread.pointee.caller = nil        // the caller stays waiting for a reply through the capability
+            return .ok
+        }
         let capability: Capability
         switch caps.slot(c.rdi) {
         case .success(let found): capability = found
@@ -387,6 +481,8 @@ enum Syscalls {
             return caps.insert(capability.derived(rights: Rights(rawValue: UInt8(c.r10)), badge: c.r8), at: c.rdx)
         case .delete:
             return caps.delete(c.rdi)
+        case .saveCaller:
+            return .invalidArgument
         case .identify:
             thread.pointee.context.rdx = UInt64(capability.type.rawValue)
             thread.pointee.context.r10 = UInt64(capability.rights.rawValue)

@@ -16,7 +16,9 @@ enum System {
         }
         let thread = scheduler.current!
         PerCPU.setCurrent(UnsafeMutableRawPointer(thread))     // the context is the TCB's first field
-        AddressSpace.activate(thread.pointee.task!.pointee.pageTableRoot)
+        let task = thread.pointee.task!
+        AddressSpace.activate(task.pointee.pageTableRoot)
+        IOPorts.switched(to: task)
         FPU.switched(to: thread)
     }
 

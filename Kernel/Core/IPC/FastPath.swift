@@ -37,6 +37,7 @@ public enum FastPath {
         if receiver.pointee.inTimeoutList { scheduler.timeouts.remove(receiver) }
         transfer(from: caller, to: receiver, tag: tag, badge: capability.badge)
         caller.pointee.state = .waitingForReply
+        caller.pointee.callCount &+= 1
         caller.pointee.callee = receiver
         receiver.pointee.caller = caller
         scheduler.switchFast(to: receiver)
@@ -51,7 +52,7 @@ public enum FastPath {
               let capability = server.pointee.task!.pointee.capabilities.fastLookup(
                 server.pointee.context.rdi, type: .endpoint, rights: .receive) else { return false }
         let endpoint = EndpointPointer(bitPattern: UInt(capability.object))!
-        guard endpoint.pointee.senders.isEmpty else { return false }
+        guard !endpoint.pointee.hasPending else { return false }
         let highestReady = scheduler.ready.highestPriority ?? -1
         guard Int(caller.pointee.priority) >= highestReady else { return false }
 

@@ -16,6 +16,7 @@ public enum IPC {
             sender.pointee.context.rax = SyscallError.ok.rawValue
             if call {
                 sender.pointee.state = .waitingForReply
+                sender.pointee.callCount &+= 1
                 sender.pointee.callee = receiver
                 receiver.pointee.caller = sender
                 scheduler.switchDirectly(to: receiver)
@@ -58,9 +59,35 @@ public enum IPC {
         scheduler.currentBlocked()
     }
 
+    /// An interrupt fired for `interrupt`: a message to a thread waiting on its endpoint, or pending until
+    /// one waits there. (The line stays masked until the driver acknowledges it.)
+    public static func signal(_ interrupt: InterruptPointer, scheduler: inout Scheduler) {
+        guard let endpoint = interrupt.pointee.endpoint, !interrupt.pointee.pending else { return }
+        if let receiver = endpoint.pointee.receivers.dequeue() {
+            receiver.pointee.queuedOn = nil
+            deliverInterrupt(interrupt, to: receiver)
+            scheduler.wake(receiver)
+        } else {
+            interrupt.pointee.pending = true
+            endpoint.pointee.appendPending(interrupt)
+        }
+    }
+
+    static func deliverInterrupt(_ interrupt: InterruptPointer, to receiver: ThreadPointer) {
+        receiver.pointee.context.rax = SyscallError.ok.rawValue
+        receiver.pointee.context.rdi = interrupt.pointee.badge
+        receiver.pointee.context.rsi = MessageTag(label: KernelMessageLabel.interrupt, words: 1).raw
+        receiver.pointee.context.registerMessage = (UInt64(interrupt.pointee.line), 0, 0, 0)
+    }
+
     /// `receiver` (current) waits on `endpoint`.
     public static func wait(_ receiver: ThreadPointer, on endpoint: EndpointPointer, timeout: Timeout,
                             scheduler: inout Scheduler) {
+        if let interrupt = endpoint.pointee.takePending() {
+            interrupt.pointee.pending = false
+            deliverInterrupt(interrupt, to: receiver)
+            return
+        }
         if let sender = endpoint.pointee.senders.dequeue() {
             sender.pointee.queuedOn = nil
             scheduler.timeouts.remove(sender)
@@ -68,6 +95,7 @@ public enum IPC {
             switch sender.pointee.state {
             case .sending(call: true):
                 sender.pointee.state = .waitingForReply
+                sender.pointee.callCount &+= 1
                 sender.pointee.callee = receiver
                 receiver.pointee.caller = sender
             case .faulted:
@@ -116,7 +144,7 @@ public enum IPC {
         guard thread.pointee.caller != nil else {
             return wait(thread, on: endpoint, timeout: timeout, scheduler: &scheduler)
         }
-        if endpoint.pointee.senders.isEmpty && !timeout.isZero {
+        if !endpoint.pointee.hasPending && !timeout.isZero {
             // The common server case: block, and give the CPU straight to the caller.
             thread.pointee.state = .receiving
             thread.pointee.queuedOn = endpoint

@@ -37,6 +37,8 @@ public struct Thread {
     public var caller: ThreadPointer?
     /// While `.waitingForReply` (or `.faulted` with a handler): the thread whose reply it waits for.
     public var callee: ThreadPointer?
+    /// Counts this thread's calls, so a saved reply capability answers only the call it was saved for.
+    public var callCount: UInt64 = 0
     /// Badge of the capability the pending send or call used, and whether it may carry capabilities.
     public var sendBadge: UInt64 = 0
     public var sendCanGrant = false
@@ -97,12 +99,51 @@ public enum ThreadState: Equatable {
     }
 }
 
-/// An IPC endpoint: senders and receivers waiting for a partner, FIFO. At most one of the queues is non-empty.
+/// An IPC endpoint: senders and receivers waiting for a partner, FIFO. At most one of the queues is
+/// non-empty. Interrupts bound to the endpoint that fired while nobody waited queue up here too.
 public struct Endpoint {
     public var senders = ThreadQueue()
     public var receivers = ThreadQueue()
+    public var pendingInterrupts: InterruptPointer?
+    public var pendingInterruptsTail: InterruptPointer?
 
     public init() {}
+
+    /// Something a receiver would get at once: a queued sender or a pending interrupt.
+    public var hasPending: Bool { !senders.isEmpty || pendingInterrupts != nil }
+
+    public mutating func appendPending(_ interrupt: InterruptPointer) {
+        interrupt.pointee.nextPending = nil
+        if let tail = pendingInterruptsTail { tail.pointee.nextPending = interrupt } else { pendingInterrupts = interrupt }
+        pendingInterruptsTail = interrupt
+    }
+
+    public mutating func takePending() -> InterruptPointer? {
+        guard let first = pendingInterrupts else { return nil }
+        pendingInterrupts = first.pointee.nextPending
+        if pendingInterrupts == nil { pendingInterruptsTail = nil }
+        first.pointee.nextPending = nil
+        return first
+    }
+}
+
+public typealias InterruptPointer = UnsafeMutablePointer<Interrupt>
+
+/// An interrupt line (an IOAPIC input) given to a driver. When it fires the kernel masks it and sends a
+/// message to the bound endpoint (or keeps it pending until a thread waits there); the driver
+/// acknowledges it to unmask the line again.
+public struct Interrupt {
+    /// The global system interrupt number.
+    public var line: UInt32
+    public var endpoint: EndpointPointer?
+    public var badge: UInt64 = 0
+    /// Fired and not yet delivered.
+    public var pending = false
+    public var nextPending: InterruptPointer?
+
+    public init(line: UInt32) {
+        self.line = line
+    }
 }
 
 /// A task: an address space and a capability space.
@@ -113,6 +154,10 @@ public struct Task {
     /// The factory that created the task (nil for the root task): the page tables its mappings need are
     /// charged to it, so filling an address space cannot exhaust kernel memory for others.
     public var factory: UnsafeMutablePointer<Factory>?
+    /// The task's I/O permission bitmap (ports 0-32767 and 32768-65535, one frame each; a set bit denies
+    /// the port, as the CPU reads it), or 0 for a task without ports.
+    public var ioBitmapLow: PhysicalAddress = 0
+    public var ioBitmapHigh: PhysicalAddress = 0
 
     public init(pageTableRoot: PhysicalAddress, capabilities: CapabilitySpace) {
         self.pageTableRoot = pageTableRoot
@@ -155,7 +200,8 @@ public struct Factory {
         case .task: return 3             // task, PML4 and capability space (page tables below it come from the pool)
         case .endpoint: return 1
         case .factory: return 1
-        case .empty, .machine: return 0
+        case .interrupt: return 1
+        case .empty, .machine, .interruptController, .reply: return 0
         }
     }
 }
