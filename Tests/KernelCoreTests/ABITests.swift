@@ -37,7 +37,10 @@ final class SyscallABITests: XCTestCase {
         XCTAssertEqual(ObjectType.endpoint.rawValue, 3)
         XCTAssertEqual(ObjectType.factory.rawValue, 4)
         XCTAssertEqual(ObjectType.machine.rawValue, 5)
-        XCTAssertNil(ObjectType(rawValue: 6))
+        XCTAssertEqual(ObjectType.interruptController.rawValue, 6)
+        XCTAssertEqual(ObjectType.interrupt.rawValue, 7)
+        XCTAssertEqual(ObjectType.reply.rawValue, 8)
+        XCTAssertNil(ObjectType(rawValue: 9))
 
         XCTAssertEqual(Rights.send.rawValue, 1)
         XCTAssertEqual(Rights.receive.rawValue, 2)
