@@ -14,6 +14,39 @@ enum Root {
     static let deadline = Timeout.microseconds(300_000_000)
 }
 
+/// Starts the serial driver with COM1's ports, its interrupt and the console endpoint to serve.
+func startSerialDriver(_ module: BootInformation.Module, index: Int, launcher: inout TaskLauncher, console: UInt64,
+                       tscKHz: UInt64) -> Bool {
+    let interrupt = launcher.takeSlot()
+    guard SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: console) == .ok,
+          SystemCall.create(RootTaskLayout.factorySlot, .interrupt, into: interrupt,
+                            (RootTaskLayout.interruptControllerSlot, 4, 0)) == .ok else {
+        log("roottask: no console: cannot create its endpoint or COM1's interrupt")
+        return false
+    }
+    switch launcher.load(module.bytes, priority: Root.taskPriority, kernelFrames: Root.taskKernelFrames, argument: tscKHz) {
+    case .failure(let failure):
+        log("roottask: serial driver not started: \(failure.description)")
+        return false
+    case .success(let driver):
+        let ports = SystemCall.ports(driver.task, .give, first: 0x3F8, count: 8).error
+        let granted = launcher.give(console, to: driver, at: ConsoleProtocol.serviceSlot, rights: .receive) == .ok
+            && launcher.give(interrupt, to: driver, at: ConsoleProtocol.interruptSlot, rights: .control) == .ok
+        let error = launcher.start(driver)
+        log("roottask: started serial (\(module.bytes.count) bytes) with ports 0x3f8-0x3ff (\(ports.name)) and IRQ 4: \(error.name)")
+        return error == .ok && ports == .ok && granted
+    }
+}
+
+/// Tells the console which name goes with a client's badge.
+func registerName(_ name: ByteString, badge: UInt64, console: UInt64) {
+    var words: (UInt64, UInt64, UInt64, UInt64) = (badge, 0, 0, 0)
+    for index in 0..<min(name.bytes.count, 24) {
+        ConsoleProtocol.setByte(&words, 8 + index, name.bytes[index])
+    }
+    _ = SystemCall.send(console, MessageTag(label: ConsoleProtocol.name, words: 4), words, timeout: .microseconds(1_000_000))
+}
+
 @_cdecl("task_main")
 func rootMain(bootInformation: UInt64, utcb: UInt64) {
     guard let info = BootInformation(address: bootInformation) else {
@@ -32,10 +65,18 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
         return
     }
 
+    // The serial driver, if there is one, starts first: it owns COM1 and serves every other task's console.
+    let console = launcher.takeSlot()
+    var consoleReady = false
+    for index in 0..<info.moduleCount where info.module(index).name.equals("serial") {
+        consoleReady = startSerialDriver(info.module(index), index: index, launcher: &launcher, console: console,
+                                         tscKHz: info.tscKHz)
+    }
+
     var started = 0
     for index in 0..<info.moduleCount {
         let module = info.module(index)
-        if module.name.equals("roottask") { continue }
+        if module.name.equals("roottask") || module.name.equals("serial") { continue }
         let badged = launcher.takeSlot()
         guard SystemCall.capability(reports, .copy, (badged, UInt64(Rights.send.rawValue), UInt64(index + 1), 0)).succeeded else {
             continue
@@ -47,6 +88,12 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
             _ = launcher.give(badged, to: launched, at: Report.reportSlot, rights: .send)
             _ = launcher.give(shared, to: launched, at: Report.sharedSlot, rights: .all)
             _ = launcher.give(secondShared, to: launched, at: Report.secondSharedSlot, rights: .all)
+            if consoleReady {
+                let client = launcher.takeSlot()
+                _ = SystemCall.capability(console, .copy, (client, UInt64(Rights.send.rawValue), UInt64(index + 1), 0))
+                _ = launcher.give(client, to: launched, at: ConsoleProtocol.clientSlot, rights: .send)
+                registerName(module.name, badge: UInt64(index + 1), console: console)
+            }
             let error = launcher.start(launched)
             log("roottask: started \(module.name) (\(module.bytes.count) bytes): \(error.name)")
             if error == .ok { started += 1 }

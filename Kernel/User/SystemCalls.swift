@@ -103,6 +103,25 @@ public enum SystemCall {
         return (error(result), PageRights(rawValue: UInt8(truncatingIfNeeded: result.rdx)))
     }
 
+    public static func interrupt(_ interrupt: UInt64, _ operation: InterruptOperation,
+                                 _ words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)) -> SyscallError {
+        error(invoke(.interruptControl, interrupt, operation.rawValue, words))
+    }
+
+    public static func ports(_ task: UInt64, _ operation: PortOperation, first: UInt64, count: UInt64 = 1) -> Message {
+        message(invoke(.portControl, task, operation.rawValue, (first, count, 0, 0)))
+    }
+
+    /// Keeps the right to reply to the caller just received in `slot` (see CapabilityOperation.saveCaller).
+    public static func saveCaller(into slot: UInt64) -> SyscallError {
+        error(invoke(.capabilityControl, slot, CapabilityOperation.saveCaller.rawValue))
+    }
+
+    /// Replies through a saved reply capability (which is used up).
+    public static func reply(through slot: UInt64, _ tag: MessageTag, _ words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)) -> SyscallError {
+        error(invoke(.reply, slot, tag.raw, words))
+    }
+
     public static func powerOff(_ machine: UInt64) -> SyscallError {
         error(invoke(.machineControl, machine, MachineOperation.powerOff.rawValue))
     }

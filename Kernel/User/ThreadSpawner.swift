@@ -18,6 +18,12 @@ public struct ThreadSpawner {
     /// Creates and starts a thread running `body(argument, utcb)` at `priority`; its capability goes into
     /// `slot`. When `body` returns the thread stops.
     public mutating func spawn(_ body: Body, argument: UInt64, priority: UInt8, slot: UInt64) -> SyscallError {
+        let error = spawnStopped(body, argument: argument, priority: priority, slot: slot)
+        return error == .ok ? SystemCall.thread(slot, .start).error : error
+    }
+
+    /// The same, but the thread is left to be configured (exception handler, pager) and started.
+    public mutating func spawnStopped(_ body: Body, argument: UInt64, priority: UInt8, slot: UInt64) -> SyscallError {
         guard used < ThreadSpawner.maximumThreads else { return .quotaExceeded }
         let base = user_thread_pages() + used * ThreadSpawner.pagesPerThread * 4096
         used += 1
@@ -29,9 +35,7 @@ public struct ThreadSpawner {
                                             priority: priority, utcb: base)
         guard error == .ok else { return error }
         let stackTop = base + ThreadSpawner.pagesPerThread * 4096
-        error = SystemCall.thread(slot, .setEntry, (user_thread_trampoline(), stackTop, 0, 0)).error
-        guard error == .ok else { return error }
-        return SystemCall.thread(slot, .start).error
+        return SystemCall.thread(slot, .setEntry, (user_thread_trampoline(), stackTop, 0, 0)).error
     }
 }
 

@@ -16,14 +16,17 @@ public struct NativeTask: Sendable, Hashable {
         NativeTask(name: "pong", product: "Pong"),
         NativeTask(name: "fputest", product: "FPUTest"),
         NativeTask(name: "memtest", product: "MemTest"),
+        NativeTask(name: "serial", product: "SerialDriver"),
+        NativeTask(name: "consoletest", product: "ConsoleTest"),
+        NativeTask(name: "porttest", product: "PortTest"),
         NativeTask(name: "ipctest", product: "IPCTest"),
         NativeTask(name: "abusetest", product: "AbuseTest"),
         NativeTask(name: "schedtest", product: "SchedTest"),
     ]
 
-    /// The tasks a standard image boots: the root task, the IPC ping-pong pair and the memory test
-    /// (whose page-fault and mapping figures `swiftlet bench` reports).
-    public static let standardSet: [String] = ["roottask", "pong", "ping", "memtest"]
+    /// The tasks a standard image boots: the root task, the serial driver (every other task's console),
+    /// the IPC ping-pong pair and the memory test (whose figures `swiftlet bench` reports).
+    public static let standardSet: [String] = ["roottask", "serial", "pong", "ping", "memtest"]
 
     public static func named(_ name: String) -> NativeTask? {
         all.first { $0.name == name }

@@ -16,6 +16,9 @@ struct EmulatorSupervisor<Source: ConsoleSource> {
     let files: RunFiles
     /// Receives a copy of the console, so every run folder has the full transcript.
     let transcript: FileHandle
+    /// Where typed console input goes (the emulator's serial input), if the run has any.
+    var inputDescriptor: Int32? = nil
+    var inputSent = false
 
     /// How long to keep reading after `kernel: halted` before stopping the emulator.
     static var haltGrace: TimeInterval { 1 }
@@ -28,6 +31,7 @@ struct EmulatorSupervisor<Source: ConsoleSource> {
         var end: Date?
         while true {
             drain(into: &monitor)
+            typeInputIfDue(monitor)
             let now = Date()
             if !child.isRunning {
                 drain(into: &monitor)
@@ -58,6 +62,14 @@ struct EmulatorSupervisor<Source: ConsoleSource> {
         return RunResult(outcome: outcome, console: monitor.text, duration: ended.timeIntervalSince(start),
                          emulator: configuration.emulator, runDirectory: files.directory,
                          timeout: configuration.timeout, emulatorMessages: files.emulatorMessages())
+    }
+
+    private mutating func typeInputIfDue(_ monitor: ConsoleMonitor) {
+        guard !inputSent, let input = configuration.consoleInput, let descriptor = inputDescriptor,
+              monitor.text.contains(input.trigger) else { return }
+        inputSent = true
+        let bytes = Array(input.text.utf8)
+        _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
     }
 
     private mutating func drain(into monitor: inout ConsoleMonitor) {

@@ -48,7 +48,14 @@ public struct QEMURunner: Sendable {
         }
         // Keep both ends out of other children; spawn duplicates the write end into QEMU explicitly.
         pipeEnds.forEach { _ = fcntl($0, F_SETFD, FD_CLOEXEC) }
-        let streams = ChildProcess.Streams(input: interactive ? STDIN_FILENO : nullDevice,
+        // Typed input, if the run has any, goes through a pipe of its own into QEMU's stdin (the serial port).
+        var inputEnds: [Int32] = [-1, -1]
+        if !interactive && configuration.consoleInput != nil {
+            guard pipe(&inputEnds) == 0 else { throw SwiftletError.hostFailure("cannot create a pipe: errno \(errno)") }
+            inputEnds.forEach { _ = fcntl($0, F_SETFD, FD_CLOEXEC) }
+        }
+        defer { inputEnds.filter { $0 >= 0 }.forEach { close($0) } }
+        let streams = ChildProcess.Streams(input: interactive ? STDIN_FILENO : (inputEnds[0] >= 0 ? inputEnds[0] : nullDevice),
                                            output: pipeEnds[1], error: emulatorOutput)
         let child: ChildProcess
         do {
@@ -69,6 +76,7 @@ public struct QEMURunner: Sendable {
 
         var supervisor = EmulatorSupervisor(child: child, source: source, configuration: configuration,
                                             files: files, transcript: transcript)
+        supervisor.inputDescriptor = inputEnds[1] >= 0 ? inputEnds[1] : nil
         return supervisor.supervise()
     }
 }

@@ -18,6 +18,9 @@ public struct RunConfiguration: Sendable {
     public var consoleSink: (@Sendable (Data) -> Void)?
     /// Lets another thread ask the run to stop early (e.g. on Ctrl-C).
     public var stopRequest: StopRequest?
+    /// Keys to type into the serial port once the console shows a line (QEMU only: Bochs's serial port
+    /// here is a file).
+    public var consoleInput: ConsoleInput?
 
     public init(emulator: Emulator = .qemu, cpuModel: String? = nil, memoryMiB: Int = 256,
                 deterministic: Bool = false, timeout: TimeInterval = 60, interactive: Bool = false,
@@ -34,4 +37,15 @@ public struct RunConfiguration: Sendable {
     }
 
     public var effectiveCPUModel: String { cpuModel ?? emulator.defaultCPUModel }
+}
+
+/// Text typed into the guest's serial port when `trigger` first appears on the console.
+public struct ConsoleInput: Sendable {
+    public var trigger: String
+    public var text: String
+
+    public init(after trigger: String, type text: String) {
+        self.trigger = trigger
+        self.text = text
+    }
 }

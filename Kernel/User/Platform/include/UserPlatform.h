@@ -79,3 +79,13 @@ static inline __attribute__((always_inline)) int user_cpu_has_avx(void) {
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
     return (c >> 28) & 1;
 }
+
+/// Port I/O, for driver tasks that were given the ports (otherwise the CPU raises #GP).
+static inline __attribute__((always_inline)) void user_outb(uint16_t port, uint8_t value) {
+    __asm__ volatile("outb %0, %1" :: "a"(value), "Nd"(port));
+}
+static inline __attribute__((always_inline)) uint8_t user_inb(uint16_t port) {
+    uint8_t value;
+    __asm__ volatile("inb %1, %0" : "=a"(value) : "Nd"(port));
+    return value;
+}

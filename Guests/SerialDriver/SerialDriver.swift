@@ -1,0 +1,172 @@
+import SwiftletABI
+import SwiftletUser
+import UserPlatform
+
+/// The serial driver: the only task with COM1's ports (0x3F8-0x3FF) and its interrupt, offering a
+/// console service to the other tasks (ConsoleProtocol). Output is collected per client until a line is
+/// complete, then printed as `[name] line`; input comes by interrupt and goes to the latest reader.
+enum Serial {
+    static let base: UInt16 = 0x3F8
+    static let data = base, interruptEnable = base + 1, fifoControl = base + 2, lineControl = base + 3
+    static let modemControl = base + 4, lineStatus = base + 5
+    static let maximumClients = 8
+    static let inputCapacity = 256
+    /// Where the reply capability of a blocked reader is kept.
+    static let readerSlot: UInt64 = 20
+}
+
+struct Client {
+    var badge: UInt64 = 0
+    var name: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    var line = LogLine()
+}
+
+struct Driver {
+    var clients = InlineArray<8, Client>(repeating: Client())
+    var clientCount = 0
+    var input = InlineArray<256, UInt8>(repeating: 0)
+    var inputStart = 0, inputCount = 0
+    var readerWaiting = false
+    var interrupts: UInt64 = 0
+
+    /// 115200 8N1, FIFO with a one-byte trigger, receive interrupts routed out by OUT2.
+    func initialize() {
+        user_outb(Serial.interruptEnable, 0)
+        user_outb(Serial.lineControl, 0x80)
+        user_outb(Serial.data, 1)
+        user_outb(Serial.interruptEnable, 0)
+        user_outb(Serial.lineControl, 0x03)
+        user_outb(Serial.fifoControl, 0x07)
+        user_outb(Serial.modemControl, 0x0B)
+        while user_inb(Serial.lineStatus) & 1 != 0 { _ = user_inb(Serial.data) }
+        user_outb(Serial.interruptEnable, 0x01)
+    }
+
+    func put(_ byte: UInt8) {
+        while user_inb(Serial.lineStatus) & 0x20 == 0 { user_pause() }
+        user_outb(Serial.data, byte)
+    }
+
+    func print(_ line: LogLine) {
+        line.forEachByte(put)
+        put(UInt8(ascii: "\r"))
+        put(UInt8(ascii: "\n"))
+    }
+
+    mutating func client(_ badge: UInt64) -> Int {
+        for index in 0..<clientCount where clients[index].badge == badge { return index }
+        if clientCount < Serial.maximumClients {
+            clients[clientCount] = Client(badge: badge)
+            clientCount += 1
+            return clientCount - 1
+        }
+        return Serial.maximumClients - 1        // more clients than slots share the last one
+    }
+
+    /// Appends a client's bytes; prints each completed line with the client's name.
+    mutating func write(_ badge: UInt64, _ words: (UInt64, UInt64, UInt64, UInt64), count: Int) {
+        let index = client(badge)
+        for position in 0..<min(count, ConsoleProtocol.chunk) {
+            let byte = ConsoleProtocol.byte(words, position)
+            if byte == UInt8(ascii: "\n") {
+                let name = clients[index].name
+                var line: LogLine = "["
+                appendName(name, badge: badge, to: &line)
+                line.append("] ")
+                clients[index].line.forEachByte { line.append($0) }
+                print(line)
+                clients[index].line = LogLine()
+            } else {
+                clients[index].line.append(byte >= 0x20 && byte < 0x7F ? byte : UInt8(ascii: "?"))
+            }
+        }
+    }
+
+    func appendName(_ name: (UInt64, UInt64, UInt64), badge: UInt64, to line: inout LogLine) {
+        var any = false
+        for index in 0..<24 {
+            let word = index < 8 ? name.0 : index < 16 ? name.1 : name.2
+            let byte = UInt8(truncatingIfNeeded: word >> (UInt64(index % 8) * 8))
+            if byte == 0 { break }
+            line.append(byte)
+            any = true
+        }
+        if !any {
+            line.append("task ")
+            line.appendDecimal(badge)
+        }
+    }
+
+    /// Moves what the UART received into the input buffer.
+    mutating func receive() {
+        while user_inb(Serial.lineStatus) & 1 != 0 {
+            let byte = user_inb(Serial.data)
+            if inputCount < Serial.inputCapacity {
+                input[(inputStart + inputCount) % Serial.inputCapacity] = byte
+                inputCount += 1
+            }
+        }
+    }
+
+    /// Up to 32 bytes of input as a read reply.
+    mutating func takeInput() -> (MessageTag, (UInt64, UInt64, UInt64, UInt64)) {
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        let count = min(inputCount, ConsoleProtocol.chunk)
+        for index in 0..<count {
+            ConsoleProtocol.setByte(&words, index, input[(inputStart + index) % Serial.inputCapacity])
+        }
+        inputStart = (inputStart + count) % Serial.inputCapacity
+        inputCount -= count
+        return (MessageTag(label: ConsoleProtocol.label(ConsoleProtocol.read, count: count), words: 4), words)
+    }
+}
+
+@_cdecl("task_main")
+func serialMain(tscKHz: UInt64, utcb: UInt64) {
+    var driver = Driver()
+    driver.initialize()
+    var error = SystemCall.interrupt(ConsoleProtocol.interruptSlot, .bind, (ConsoleProtocol.serviceSlot, 0, 0, 0))
+    if error == .ok { error = SystemCall.interrupt(ConsoleProtocol.interruptSlot, .acknowledge) }
+    driver.print("[serial] console service on COM1 (ports 0x3f8-0x3ff, interrupt bound: \(error.name))")
+
+    var message = SystemCall.wait(ConsoleProtocol.serviceSlot)
+    while true {
+        var reply: (MessageTag, (UInt64, UInt64, UInt64, UInt64))? = nil
+        if message.succeeded {
+            switch ConsoleProtocol.operation(message.tag.label) {
+            case _ where message.tag.label == KernelMessageLabel.interrupt:
+                driver.interrupts += 1
+                driver.receive()
+                _ = SystemCall.interrupt(ConsoleProtocol.interruptSlot, .acknowledge)
+                if driver.readerWaiting && driver.inputCount > 0 {
+                    let (tag, words) = driver.takeInput()
+                    _ = SystemCall.reply(through: Serial.readerSlot, tag, words)
+                    driver.readerWaiting = false
+                }
+            case ConsoleProtocol.write:
+                driver.write(message.badge, message.words, count: ConsoleProtocol.count(message.tag.label))
+                reply = (MessageTag(label: 0), (0, 0, 0, 0))
+            case ConsoleProtocol.read:
+                if driver.inputCount > 0 {
+                    reply = driver.takeInput()
+                } else {
+                    // Focus moves to this reader; an earlier one that still waits gets an empty answer.
+                    if driver.readerWaiting {
+                        _ = SystemCall.reply(through: Serial.readerSlot, MessageTag(label: ConsoleProtocol.read))
+                    }
+                    driver.readerWaiting = SystemCall.saveCaller(into: Serial.readerSlot) == .ok
+                }
+            case ConsoleProtocol.name:
+                let index = driver.client(message.words.0)
+                driver.clients[index].name = (message.words.1, message.words.2, message.words.3)
+            default:
+                reply = (MessageTag(label: 0), (0, 0, 0, 0))
+            }
+        }
+        if let (tag, words) = reply {
+            message = SystemCall.replyWait(ConsoleProtocol.serviceSlot, tag, words)
+        } else {
+            message = SystemCall.wait(ConsoleProtocol.serviceSlot)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+/// The console service of the serial driver task, spoken over IPC on the console endpoint.
+///
+/// Every task the root task starts holds a send capability to it in slot `ConsoleProtocol.clientSlot`,
+/// badged with the task's number, so the driver knows who writes: output is line-buffered per client and
+/// printed as `[name] text`. Input arrives by interrupt and goes to the client that asked for it (the
+/// one with focus: the latest reader).
+public enum ConsoleProtocol {
+    public static let clientSlot: UInt64 = 7
+    /// The driver's own slots: the console endpoint (receive) and its serial interrupt.
+    public static let serviceSlot: UInt64 = 8
+    public static let interruptSlot: UInt64 = 9
+
+    /// Call: up to 32 bytes in MR0-MR3; the count in the label's bits 8-15. A line ends at '\n'.
+    public static let write: UInt64 = 1
+    /// Call: the reply carries up to 32 bytes of input in MR0-MR3, the count in the label's bits 8-15.
+    /// It comes when there is input (interrupt-driven): the driver keeps the caller's reply capability.
+    public static let read: UInt64 = 2
+    /// Send, from the root task: MR0 = a client's badge, MR1-MR3 = its name (up to 24 bytes).
+    public static let name: UInt64 = 3
+
+    public static let chunk = 32
+
+    public static func label(_ operation: UInt64, count: Int) -> UInt64 { operation | UInt64(count & 0xFF) << 8 }
+    public static func operation(_ label: UInt64) -> UInt64 { label & 0xFF }
+    public static func count(_ label: UInt64) -> Int { Int((label >> 8) & 0xFF) }
+
+    /// Byte `index` (0-31) of four message words.
+    public static func byte(_ words: (UInt64, UInt64, UInt64, UInt64), _ index: Int) -> UInt8 {
+        let word: UInt64
+        switch index / 8 {
+        case 0: word = words.0
+        case 1: word = words.1
+        case 2: word = words.2
+        default: word = words.3
+        }
+        return UInt8(truncatingIfNeeded: word >> (UInt64(index % 8) * 8))
+    }
+
+    /// Puts `byte` at `index` (0-31) of four message words.
+    public static func setByte(_ words: inout (UInt64, UInt64, UInt64, UInt64), _ index: Int, _ byte: UInt8) {
+        let shifted = UInt64(byte) << (UInt64(index % 8) * 8)
+        switch index / 8 {
+        case 0: words.0 |= shifted
+        case 1: words.1 |= shifted
+        case 2: words.2 |= shifted
+        default: words.3 |= shifted
+        }
+    }
+}

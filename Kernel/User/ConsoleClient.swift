@@ -1,0 +1,32 @@
+import SwiftletABI
+
+/// The serial driver's console service, from a client's side (slot 7 of every task the root task starts).
+public enum ConsoleClient {
+    /// Writes `line` and ends it: the driver prints it as one `[name] line`.
+    public static func write(_ line: LogLine) -> SyscallError {
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var count = 0
+        func flush() -> SyscallError {
+            let answer = SystemCall.call(ConsoleProtocol.clientSlot,
+                                         MessageTag(label: ConsoleProtocol.label(ConsoleProtocol.write, count: count), words: 4), words)
+            words = (0, 0, 0, 0)
+            count = 0
+            return answer.error
+        }
+        for index in 0..<(line.count + 1) {
+            ConsoleProtocol.setByte(&words, count, index < line.count ? line[index] : UInt8(ascii: "\n"))
+            count += 1
+            if count == ConsoleProtocol.chunk || index == line.count {
+                let error = flush()
+                if error != .ok { return error }
+            }
+        }
+        return .ok
+    }
+
+    /// Waits for input typed on the console (while this client has focus) and returns up to 32 bytes.
+    public static func read(timeout: Timeout = .infinite) -> (error: SyscallError, bytes: (UInt64, UInt64, UInt64, UInt64), count: Int) {
+        let answer = SystemCall.call(ConsoleProtocol.clientSlot, MessageTag(label: ConsoleProtocol.read), timeout: timeout)
+        return (answer.error, answer.words, ConsoleProtocol.count(answer.tag.label))
+    }
+}
