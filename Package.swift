@@ -71,7 +71,9 @@ if bareMetal {
                 name: "SwiftletCommand",
                 dependencies: ["SwiftletTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 path: "tools/SwiftletCommand"),
-            .testTarget(name: "KernelCoreTests", dependencies: ["KernelCore", "SwiftletABI"], path: "Tests/KernelCoreTests"),
+            // libfdt from Debian, to cross-check the device-tree reader the root task uses.
+            .systemLibrary(name: "CLibFDT", path: "Tests/CLibFDT", providers: [.apt(["libfdt-dev"])]),
+            .testTarget(name: "KernelCoreTests", dependencies: ["KernelCore", "SwiftletABI", "CLibFDT"], path: "Tests/KernelCoreTests"),
             .testTarget(name: "SystemTests", dependencies: ["SwiftletTools"], path: "Tests/SystemTests"),
         ])
 }

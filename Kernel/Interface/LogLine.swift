@@ -29,6 +29,14 @@ public struct LogLine: ExpressibleByStringInterpolation {
         if truncated { body(UInt8(ascii: "~")) }
     }
 
+    /// Drops everything after the first `length` bytes (to unwind a path, say).
+    public mutating func truncate(to length: Int) {
+        if length < count {
+            count = max(0, length)
+            truncated = false
+        }
+    }
+
     public mutating func append(_ byte: UInt8) {
         guard count < LogLine.capacity else {
             truncated = true

@@ -1,0 +1,137 @@
+import CLibFDT
+import Foundation
+import XCTest
+@testable import SwiftletABI
+
+/// The device-tree reader the root task uses, checked against dtc (which writes the blobs) and libfdt
+/// (which reads them): the same nodes, properties and values, and clear errors for broken blobs.
+final class DeviceTreeTests: XCTestCase {
+    static let source = """
+        /dts-v1/;
+        / {
+            compatible = "swiftlet,system";
+            tasks {
+                serial { module = "serial"; priority = <100>; io-ports = <0x3f8 8>; interrupts = <4>; };
+                ping { module = "ping"; priority = <90>; kernel-memory = <64>; };
+                empty { };
+            };
+            other { flag; list = <1 2 3>; };
+        };
+        """
+
+    /// Compiles device-tree source with dtc.
+    static func compile(_ source: String) throws -> [UInt8] {
+        let directory = FileManager.default.temporaryDirectory
+        let input = directory.appendingPathComponent("swiftlet-\(UUID().uuidString).dts")
+        let output = input.deletingPathExtension().appendingPathExtension("dtb")
+        try source.write(to: input, atomically: true, encoding: .utf8)
+        defer {
+            try? FileManager.default.removeItem(at: input)
+            try? FileManager.default.removeItem(at: output)
+        }
+        let dtc = Process()
+        dtc.executableURL = URL(fileURLWithPath: "/usr/bin/dtc")
+        dtc.arguments = ["-q", "-I", "dts", "-O", "dtb", "-o", output.path, input.path]
+        try dtc.run()
+        dtc.waitUntilExit()
+        XCTAssertEqual(dtc.terminationStatus, 0, "dtc failed")
+        return Array(try Data(contentsOf: output))
+    }
+
+    func parse(_ blob: [UInt8]) throws(DeviceTree.Failure) -> (DeviceTree, UnsafeMutableRawBufferPointer) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.count, alignment: 8)
+        buffer.copyBytes(from: blob)
+        var path = LogLine()
+        return (try DeviceTree(validating: UnsafeRawBufferPointer(buffer), path: &path), buffer)
+    }
+
+    func text(_ string: ByteString) -> String { String(decoding: string.bytes, as: UTF8.self) }
+
+    func testReadsWhatDtcWrote() throws {
+        let (tree, buffer) = try parse(try Self.compile(Self.source))
+        defer { buffer.deallocate() }
+        let tasks = try XCTUnwrap(tree.child("tasks", of: tree.root))
+        var names: [String] = []
+        tree.forEach(in: tasks, property: { _, _ in }, child: { names.append(self.text(tree.name(of: $0))) })
+        XCTAssertEqual(names, ["serial", "ping", "empty"])
+        let serial = try XCTUnwrap(tree.child("serial", of: tasks))
+        XCTAssertEqual(text(DeviceTree.text(try XCTUnwrap(tree.property("module", of: serial)))), "serial")
+        let ports = try XCTUnwrap(tree.property("io-ports", of: serial))
+        XCTAssertEqual(DeviceTree.cell(ports, 0), 0x3F8)
+        XCTAssertEqual(DeviceTree.cell(ports, 1), 8)
+        XCTAssertNil(DeviceTree.cell(ports, 2))
+        XCTAssertNil(tree.property("missing", of: serial))
+        let other = try XCTUnwrap(tree.child("other", of: tree.root))
+        XCTAssertEqual(tree.property("flag", of: other)?.count, 0, "an empty property is present with no value")
+    }
+
+    /// Every node and property our reader sees is exactly what libfdt sees.
+    func testAgreesWithLibFDT() throws {
+        let blob = try Self.compile(Self.source)
+        let (tree, buffer) = try parse(blob)
+        defer { buffer.deallocate() }
+        var ours: [String] = []
+        func visit(_ node: DeviceTree.Node, _ path: String) {
+            ours.append("node \(path)")
+            tree.forEach(in: node, property: { name, value in
+                ours.append("prop \(path) \(self.text(name)) \(Array(value))")
+            }, child: { visit($0, path == "/" ? "/" + self.text(tree.name(of: $0)) : path + "/" + self.text(tree.name(of: $0))) })
+        }
+        visit(tree.root, "/")
+
+        var theirs: [String] = []
+        blob.withUnsafeBytes { raw in
+            let fdt = raw.baseAddress!
+            XCTAssertEqual(fdt_check_header(fdt), 0)
+            var depth: Int32 = 0
+            var node = fdt_next_node(fdt, -1, &depth)
+            while node >= 0 {
+                var path = [CChar](repeating: 0, count: 256)
+                fdt_get_path(fdt, node, &path, 256)
+                let pathText = String(cString: path)
+                theirs.append("node \(pathText)")
+                var property = fdt_first_property_offset(fdt, node)
+                var props: [String] = []
+                while property >= 0 {
+                    var length: Int32 = 0
+                    var namePointer: UnsafePointer<CChar>?
+                    let value = fdt_getprop_by_offset(fdt, property, &namePointer, &length)
+                    let bytes = Array(UnsafeRawBufferPointer(start: value, count: Int(length)))
+                    props.append("prop \(pathText) \(String(cString: namePointer!)) \(bytes)")
+                    property = fdt_next_property_offset(fdt, property)
+                }
+                theirs += props
+                node = fdt_next_node(fdt, node, &depth)
+            }
+        }
+        // libfdt lists a node's properties right after it, as ours does; both walk depth first.
+        XCTAssertEqual(ours, theirs)
+    }
+
+    func testBrokenBlobsAreRejectedNamingTheNode() throws {
+        let good = try Self.compile(Self.source)
+        var badMagic = good
+        badMagic[0] = 0
+        XCTAssertThrowsError(try parse(badMagic)) { XCTAssertEqual($0 as? DeviceTree.Failure, .badHeader) }
+        XCTAssertThrowsError(try parse(Array(good.prefix(40)))) { XCTAssertEqual($0 as? DeviceTree.Failure, .badHeader) }
+
+        // Corrupt the first property of /tasks/ping: its length now runs past the structure block.
+        let structure = Int(DeviceTree.be32(good.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[0..<64]) }, 8)!)
+        var broken = good
+        let marker = Array("ping".utf8) + [0]
+        let at = try XCTUnwrap((structure..<(good.count - 5)).first { Array(good[$0..<($0 + 5)]) == marker })
+        let property = (at + 5 + 3) & ~3
+        XCTAssertEqual(Array(broken[property..<(property + 4)]), [0, 0, 0, 3], "a PROP token follows the name")
+        broken.replaceSubrange((property + 4)..<(property + 8), with: [0x7F, 0xFF, 0xFF, 0xFF])
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: broken.count, alignment: 8)
+        defer { buffer.deallocate() }
+        buffer.copyBytes(from: broken)
+        var path = LogLine()
+        XCTAssertThrowsError(try DeviceTree(validating: UnsafeRawBufferPointer(buffer), path: &path)) {
+            XCTAssertEqual($0 as? DeviceTree.Failure, .badStructure)
+        }
+        var bytes: [UInt8] = []
+        path.forEachByte { bytes.append($0) }
+        XCTAssertEqual(String(decoding: bytes, as: UTF8.self), "/tasks/ping", "the error names the node")
+    }
+}
