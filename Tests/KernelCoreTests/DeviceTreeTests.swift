@@ -135,3 +135,63 @@ final class DeviceTreeTests: XCTestCase {
         XCTAssertEqual(String(decoding: bytes, as: UTF8.self), "/tasks/ping", "the error names the node")
     }
 }
+
+final class SystemConfigurationTests: XCTestCase {
+    func configuration(_ tasks: String, modules: Set<String> = ["serial", "ping", "pong"]) throws -> Result<SystemConfiguration, SystemConfiguration.Failure> {
+        let blob = try DeviceTreeTests.compile("/dts-v1/;\n/ { compatible = \"swiftlet,system\"; tasks { \(tasks) }; };")
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.count, alignment: 8)
+        buffer.copyBytes(from: blob)       // kept for the test's lifetime: the configuration points into it
+        var path = LogLine()
+        let tree = try DeviceTree(validating: UnsafeRawBufferPointer(buffer), path: &path)
+        do throws(SystemConfiguration.Failure) {
+            return .success(try SystemConfiguration(tree) { modules.contains(String(decoding: $0.bytes, as: UTF8.self)) })
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    func text(_ line: LogLine) -> String {
+        var bytes: [UInt8] = []
+        line.forEachByte { bytes.append($0) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    func testAGoodConfiguration() throws {
+        let config = try configuration("""
+            serial { module = "serial"; priority = <120>; io-ports = <0x3f8 8 0x2f8 8>; interrupts = <4 3>; console-server; kernel-memory = <64>; };
+            ping { module = "ping"; };
+            """).get()
+        XCTAssertEqual(config.taskCount, 2)
+        let serial = config.tasks[0]
+        XCTAssertEqual(serial.priority, 120)
+        XCTAssertEqual(serial.kernelMemory, 64)
+        XCTAssertEqual(serial.portRanges, 2)
+        XCTAssertEqual(serial.ports[1].first, 0x2F8)
+        XCTAssertEqual(serial.ports[1].count, 8)
+        XCTAssertEqual(serial.interruptCount, 2)
+        XCTAssertEqual(serial.interrupts[1], 3)
+        XCTAssertTrue(serial.consoleServer)
+        XCTAssertEqual(config.tasks[1].priority, 100, "the default")
+        XCTAssertFalse(config.tasks[1].consoleServer)
+    }
+
+    func testEveryMistakeNamesItsNode() throws {
+        let cases: [(String, String, String)] = [
+            ("a { module = \"ping\"; priority = <300>; };", "/tasks/a", "priority must be one cell, at most 200"),
+            ("b { module = \"nope\"; };", "/tasks/b", "its module is not among the boot modules"),
+            ("c { priority = <1>; };", "/tasks/c", "no module property"),
+            ("d { module = \"ping\"; colour = \"blue\"; };", "/tasks/d", "unknown property or child node"),
+            ("e { module = \"ping\"; io-ports = <0xfff0 0x20>; };", "/tasks/e", "an io-ports range is empty or goes past port 0xffff"),
+            ("f { module = \"ping\"; interrupts = <16>; };", "/tasks/f", "an interrupt is not an ISA IRQ (0-15)"),
+            ("ok { module = \"ping\"; }; g { module = \"pong\"; kernel-memory = <1>; };", "/tasks/g", "kernel-memory must be one cell, 8 to 65536 frames"),
+        ]
+        for (tasks, path, reason) in cases {
+            guard case .failure(let failure) = try configuration(tasks) else {
+                XCTFail("accepted: \(tasks)")
+                continue
+            }
+            XCTAssertEqual(text(failure.path), path, tasks)
+            XCTAssertEqual(failure.reason.description, reason, tasks)
+        }
+    }
+}

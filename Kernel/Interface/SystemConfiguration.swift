@@ -1,0 +1,132 @@
+/// The system configuration: which tasks the root task starts and what each may have — its priority,
+/// kernel memory, I/O ports and interrupts, and whether it serves the console. Written as device-tree
+/// source (`Guests/*.dts`), compiled by dtc, loaded as the boot module `config`:
+///
+///     / { compatible = "swiftlet,system";
+///         tasks { serial { module = "serial"; priority = <100>; io-ports = <0x3f8 8>; interrupts = <4>;
+///                          console-server; };
+///                 ping { module = "ping"; }; }; };
+///
+/// Everything is checked before anything starts; an error names the node it is about.
+public struct SystemConfiguration {
+    public static let maximumTasks = 16
+    public static let maximumPriority: UInt32 = 200
+
+    public struct Task {
+        public var node: ByteString
+        public var module: ByteString
+        public var priority: UInt8 = 100
+        public var kernelMemory: UInt64 = 256
+        public var ports = InlineArray<4, (first: UInt16, count: UInt16)>(repeating: (0, 0))
+        public var portRanges = 0
+        public var interrupts = InlineArray<4, UInt8>(repeating: 0)
+        public var interruptCount = 0
+        public var consoleServer = false
+    }
+
+    public struct Failure: Error {
+        public var path: LogLine
+        public var reason: StaticString
+    }
+
+    public private(set) var tasks = InlineArray<16, Task>(repeating: Task(node: ByteString(UnsafeRawBufferPointer(start: nil, count: 0)),
+                                                                         module: ByteString(UnsafeRawBufferPointer(start: nil, count: 0))))
+    public private(set) var taskCount = 0
+
+    /// Reads and checks `tree`; `moduleExists` says whether a boot module of a name was loaded.
+    public init(_ tree: DeviceTree, moduleExists: (ByteString) -> Bool) throws(Failure) {
+        func fail(_ path: LogLine, _ reason: StaticString) -> Failure { Failure(path: path, reason: reason) }
+        guard let compatible = tree.property("compatible", of: tree.root),
+              DeviceTree.text(compatible).equals("swiftlet,system") else {
+            throw fail("/", "compatible must be \"swiftlet,system\"")
+        }
+        guard let list = tree.child("tasks", of: tree.root) else { throw fail("/", "no tasks node") }
+        var failure: Failure?
+        var parsed = InlineArray<16, Task>(repeating: tasks[0])
+        var count = 0
+        tree.forEach(in: list, property: { _, _ in }, child: { node in
+            guard failure == nil else { return }
+            let name = tree.name(of: node)
+            let path: LogLine = "/tasks/\(name)"
+            guard count < SystemConfiguration.maximumTasks else {
+                failure = fail(path, "more than 16 tasks")
+                return
+            }
+            switch SystemConfiguration.task(tree, node, name: name, moduleExists: moduleExists) {
+            case .success(let task):
+                parsed[count] = task
+                count += 1
+            case .failure(let problem):
+                failure = fail(path, problem.reason)
+            }
+        })
+        if let failure { throw failure }
+        tasks = parsed
+        taskCount = count
+    }
+
+    private static func task(_ tree: DeviceTree, _ node: DeviceTree.Node, name: ByteString,
+                             moduleExists: (ByteString) -> Bool) -> Result<Task, StaticFailure> {
+        guard let moduleValue = tree.property("module", of: node) else { return .failure(StaticFailure("no module property")) }
+        let module = DeviceTree.text(moduleValue)
+        guard module.bytes.count > 0, moduleExists(module) else { return .failure(StaticFailure("its module is not among the boot modules")) }
+        var task = Task(node: name, module: module)
+        var unknown = false
+        var bad: StaticString?
+        tree.forEach(in: node, property: { key, value in
+            if key.equals("module") { return }
+            if key.equals("priority") {
+                guard value.count == 4, let priority = DeviceTree.cell(value, 0), priority <= maximumPriority else {
+                    bad = "priority must be one cell, at most 200"
+                    return
+                }
+                task.priority = UInt8(priority)
+            } else if key.equals("kernel-memory") {
+                guard value.count == 4, let frames = DeviceTree.cell(value, 0), frames >= 8, frames <= 65536 else {
+                    bad = "kernel-memory must be one cell, 8 to 65536 frames"
+                    return
+                }
+                task.kernelMemory = UInt64(frames)
+            } else if key.equals("io-ports") {
+                guard value.count > 0, value.count % 8 == 0, value.count / 8 <= 4 else {
+                    bad = "io-ports must be up to four <first count> pairs"
+                    return
+                }
+                for pair in 0..<(value.count / 8) {
+                    let first = DeviceTree.cell(value, pair * 2)!, count = DeviceTree.cell(value, pair * 2 + 1)!
+                    guard count > 0, first < 65536, count <= 65536 - first else {
+                        bad = "an io-ports range is empty or goes past port 0xffff"
+                        return
+                    }
+                    task.ports[pair] = (UInt16(first), UInt16(count & 0xFFFF))
+                }
+                task.portRanges = value.count / 8
+            } else if key.equals("interrupts") {
+                guard value.count > 0, value.count % 4 == 0, value.count / 4 <= 4 else {
+                    bad = "interrupts must be up to four ISA IRQ numbers"
+                    return
+                }
+                for index in 0..<(value.count / 4) {
+                    guard let irq = DeviceTree.cell(value, index), irq < 16 else {
+                        bad = "an interrupt is not an ISA IRQ (0-15)"
+                        return
+                    }
+                    task.interrupts[index] = UInt8(irq)
+                }
+                task.interruptCount = value.count / 4
+            } else if key.equals("console-server") {
+                task.consoleServer = true
+            } else {
+                unknown = true
+            }
+        }, child: { _ in unknown = true })
+        if let bad { return .failure(StaticFailure(bad)) }
+        if unknown { return .failure(StaticFailure("unknown property or child node")) }
+        return .success(task)
+    }
+
+    struct StaticFailure: Error {
+        var reason: StaticString
+        init(_ reason: StaticString) { self.reason = reason }
+    }
+}
