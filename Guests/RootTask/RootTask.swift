@@ -8,33 +8,118 @@ import SwiftletUser
 /// (send only, badged with the task's number), slots 5 and 6 = endpoints shared by all tasks (all
 /// rights). Its argument (RDI) is the TSC frequency in kHz. A task reports with label `Report.done`.
 enum Root {
-    static let taskPriority: UInt8 = 100
-    static let taskKernelFrames: UInt64 = 256
     /// Give up waiting for reports after this long.
     static let deadline = Timeout.microseconds(300_000_000)
 }
 
-/// Starts the serial driver with COM1's ports, its interrupt and the console endpoint to serve.
-func startSerialDriver(_ module: BootInformation.Module, index: Int, launcher: inout TaskLauncher, console: UInt64,
-                       tscKHz: UInt64) -> Bool {
-    let interrupt = launcher.takeSlot()
-    guard SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: console) == .ok,
-          SystemCall.create(RootTaskLayout.factorySlot, .interrupt, into: interrupt,
-                            (RootTaskLayout.interruptControllerSlot, 4, 0)) == .ok else {
-        log("roottask: no console: cannot create its endpoint or COM1's interrupt")
-        return false
+/// What the root task starts: the tasks of the configuration module, or, without one, every boot module
+/// (the one named `serial` as the console server with COM1).
+struct Plan {
+    var tasks = InlineArray<16, SystemConfiguration.Task>(repeating: SystemConfiguration.Task(
+        node: ByteString(UnsafeRawBufferPointer(start: nil, count: 0)), module: ByteString(UnsafeRawBufferPointer(start: nil, count: 0))))
+    var count = 0
+
+    static func make(_ info: BootInformation) -> Plan? {
+        var plan = Plan()
+        for index in 0..<info.moduleCount where info.module(index).name.equals("config") {
+            return fromConfiguration(info.module(index), info)
+        }
+        for index in 0..<info.moduleCount where plan.count < 16 {
+            let name = info.module(index).name
+            if name.equals("roottask") { continue }
+            var task = SystemConfiguration.Task(node: name, module: name)
+            if name.equals("serial") {
+                task.consoleServer = true
+                task.ports[0] = (0x3F8, 8)
+                task.portRanges = 1
+                task.interrupts[0] = 4
+                task.interruptCount = 1
+            }
+            plan.tasks[plan.count] = task
+            plan.count += 1
+        }
+        log("roottask: no configuration module; starting every boot module")
+        return plan
     }
-    switch launcher.load(module.bytes, priority: Root.taskPriority, kernelFrames: Root.taskKernelFrames, argument: tscKHz) {
+
+    static func fromConfiguration(_ module: BootInformation.Module, _ info: BootInformation) -> Plan? {
+        var path = LogLine()
+        let tree: DeviceTree
+        do throws(DeviceTree.Failure) {
+            tree = try DeviceTree(validating: module.bytes, path: &path)
+        } catch {
+            log("roottask: configuration error at \(path.count > 0 ? path : "/"): \(error.description); nothing started")
+            return nil
+        }
+        let configuration: SystemConfiguration
+        do throws(SystemConfiguration.Failure) {
+            configuration = try SystemConfiguration(tree) { name in
+                for index in 0..<info.moduleCount where info.module(index).name.equals(name) { return true }
+                return false
+            }
+        } catch {
+            log("roottask: configuration error at \(error.path): \(error.reason); nothing started")
+            return nil
+        }
+        var plan = Plan()
+        for index in 0..<configuration.taskCount {
+            plan.tasks[index] = configuration.tasks[index]
+        }
+        plan.count = configuration.taskCount
+        log("roottask: configuration: \(plan.count) tasks")
+        return plan
+    }
+}
+
+/// The root task's view of what it has set up for the tasks it starts.
+struct Services {
+    var reports: UInt64 = 0, shared: UInt64 = 0, secondShared: UInt64 = 0, console: UInt64 = 0
+    var consoleReady = false
+}
+
+/// Loads `task`, gives it its configured rights and the common capabilities, and starts it.
+func start(_ task: SystemConfiguration.Task, number: UInt64, info: BootInformation, launcher: inout TaskLauncher,
+           services: inout Services) -> Bool {
+    var image: BootInformation.Module?
+    for index in 0..<info.moduleCount where info.module(index).name.equals(task.module) { image = info.module(index) }
+    guard let module = image else { return false }
+    switch launcher.load(module.bytes, priority: task.priority, kernelFrames: task.kernelMemory, argument: info.tscKHz) {
     case .failure(let failure):
-        log("roottask: serial driver not started: \(failure.description)")
+        log("roottask: \(task.node) not started: \(failure.description)")
         return false
-    case .success(let driver):
-        let ports = SystemCall.ports(driver.task, .give, first: 0x3F8, count: 8).error
-        let granted = launcher.give(console, to: driver, at: ConsoleProtocol.serviceSlot, rights: .receive) == .ok
-            && launcher.give(interrupt, to: driver, at: ConsoleProtocol.interruptSlot, rights: .control) == .ok
-        let error = launcher.start(driver)
-        log("roottask: started serial (\(module.bytes.count) bytes) with ports 0x3f8-0x3ff (\(ports.name)) and IRQ 4: \(error.name)")
-        return error == .ok && ports == .ok && granted
+    case .success(let launched):
+        var granted = true
+        for range in 0..<task.portRanges {
+            let (first, count) = task.ports[range]
+            granted = granted && SystemCall.ports(launched.task, .give, first: UInt64(first), count: UInt64(count)).error == .ok
+        }
+        for index in 0..<task.interruptCount {
+            let slot = launcher.takeSlot()
+            granted = granted && SystemCall.create(RootTaskLayout.factorySlot, .interrupt, into: slot,
+                                                   (RootTaskLayout.interruptControllerSlot, UInt64(task.interrupts[index]), 0)) == .ok
+                && launcher.give(slot, to: launched, at: ConsoleProtocol.interruptSlot + UInt64(index), rights: .control) == .ok
+        }
+        if task.consoleServer {
+            granted = granted && launcher.give(services.console, to: launched, at: ConsoleProtocol.serviceSlot, rights: .receive) == .ok
+        } else {
+            let badged = launcher.takeSlot()
+            _ = SystemCall.capability(services.reports, .copy, (badged, UInt64(Rights.send.rawValue), number, 0))
+            _ = launcher.give(badged, to: launched, at: Report.reportSlot, rights: .send)
+            if services.consoleReady {
+                let client = launcher.takeSlot()
+                _ = SystemCall.capability(services.console, .copy, (client, UInt64(Rights.send.rawValue), number, 0))
+                _ = launcher.give(client, to: launched, at: ConsoleProtocol.clientSlot, rights: .send)
+                registerName(task.node, badge: number, console: services.console)
+            }
+        }
+        _ = launcher.give(services.shared, to: launched, at: Report.sharedSlot, rights: .all)
+        _ = launcher.give(services.secondShared, to: launched, at: Report.secondSharedSlot, rights: .all)
+        let error = launcher.start(launched)
+        var rights: LogLine = ""
+        if task.portRanges > 0 { rights = " with ports \(hex: task.ports[0].first)+\(task.ports[0].count)" }
+        if task.interruptCount > 0 { rights.append(" and IRQ "); rights.appendDecimal(UInt64(task.interrupts[0])) }
+        log("roottask: started \(task.node) (\(module.bytes.count) bytes, priority \(task.priority))\(rights): \(granted ? error.name : "rights not granted" as StaticString)")
+        return error == .ok && granted
     }
 }
 
@@ -54,55 +139,39 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
         return
     }
     log("roottask: running in user mode; \(info.moduleCount) boot modules, \(info.memoryPool.pages) pages of memory, timer \(info.timerHz) Hz")
+    guard let plan = Plan.make(info) else {
+        _ = SystemCall.powerOff(RootTaskLayout.machineSlot)
+        return
+    }
     let pool = PagePool(base: info.memoryPool.base, pages: info.memoryPool.pages)
     var launcher = TaskLauncher(factory: RootTaskLayout.factorySlot, ownTask: RootTaskLayout.taskSlot, pool: pool,
                                 firstFreeSlot: RootTaskLayout.firstFreeSlot)
-    let reports = launcher.takeSlot(), shared = launcher.takeSlot(), secondShared = launcher.takeSlot()
-    guard SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: reports) == .ok,
-          SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: shared) == .ok,
-          SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: secondShared) == .ok else {
+    var services = Services()
+    services.reports = launcher.takeSlot()
+    services.shared = launcher.takeSlot()
+    services.secondShared = launcher.takeSlot()
+    services.console = launcher.takeSlot()
+    for slot in [services.reports, services.shared, services.secondShared, services.console] as [UInt64]
+        where SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: slot) != .ok {
         log("roottask: cannot create endpoints; stopping")
         return
     }
 
-    // The serial driver, if there is one, starts first: it owns COM1 and serves every other task's console.
-    let console = launcher.takeSlot()
-    var consoleReady = false
-    for index in 0..<info.moduleCount where info.module(index).name.equals("serial") {
-        consoleReady = startSerialDriver(info.module(index), index: index, launcher: &launcher, console: console,
-                                         tscKHz: info.tscKHz)
+    // Console servers first: every other task writes through them.
+    for index in 0..<plan.count where plan.tasks[index].consoleServer {
+        services.consoleReady = start(plan.tasks[index], number: UInt64(index + 1), info: info, launcher: &launcher,
+                                      services: &services) || services.consoleReady
     }
-
     var started = 0
-    for index in 0..<info.moduleCount {
-        let module = info.module(index)
-        if module.name.equals("roottask") || module.name.equals("serial") { continue }
-        let badged = launcher.takeSlot()
-        guard SystemCall.capability(reports, .copy, (badged, UInt64(Rights.send.rawValue), UInt64(index + 1), 0)).succeeded else {
-            continue
-        }
-        switch launcher.load(module.bytes, priority: Root.taskPriority, kernelFrames: Root.taskKernelFrames, argument: info.tscKHz) {
-        case .failure(let failure):
-            log("roottask: module \(module.name) not started: \(failure.description)")
-        case .success(let launched):
-            _ = launcher.give(badged, to: launched, at: Report.reportSlot, rights: .send)
-            _ = launcher.give(shared, to: launched, at: Report.sharedSlot, rights: .all)
-            _ = launcher.give(secondShared, to: launched, at: Report.secondSharedSlot, rights: .all)
-            if consoleReady {
-                let client = launcher.takeSlot()
-                _ = SystemCall.capability(console, .copy, (client, UInt64(Rights.send.rawValue), UInt64(index + 1), 0))
-                _ = launcher.give(client, to: launched, at: ConsoleProtocol.clientSlot, rights: .send)
-                registerName(module.name, badge: UInt64(index + 1), console: console)
-            }
-            let error = launcher.start(launched)
-            log("roottask: started \(module.name) (\(module.bytes.count) bytes): \(error.name)")
-            if error == .ok { started += 1 }
+    for index in 0..<plan.count where !plan.tasks[index].consoleServer {
+        if start(plan.tasks[index], number: UInt64(index + 1), info: info, launcher: &launcher, services: &services) {
+            started += 1
         }
     }
 
     var finished = 0
     while finished < started {
-        let report = SystemCall.wait(reports, timeout: Root.deadline)
+        let report = SystemCall.wait(services.reports, timeout: Root.deadline)
         guard report.succeeded else {
             log("roottask: \(started - finished) tasks did not report: \(report.error.name)")
             break

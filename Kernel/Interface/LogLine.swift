@@ -124,6 +124,10 @@ public struct ByteString {
         self.bytes = bytes
     }
 
+    public func equals(_ other: ByteString) -> Bool {
+        other.bytes.count == bytes.count && zip(other.bytes, bytes).allSatisfy { $0 == $1 }
+    }
+
     public func equals(_ text: StaticString) -> Bool {
         text.withUTF8Buffer { expected in
             expected.count == bytes.count && zip(expected, bytes).allSatisfy { $0 == $1 }

@@ -22,6 +22,11 @@ public struct SystemConfiguration {
         public var interrupts = InlineArray<4, UInt8>(repeating: 0)
         public var interruptCount = 0
         public var consoleServer = false
+
+        public init(node: ByteString, module: ByteString) {
+            self.node = node
+            self.module = module
+        }
     }
 
     public struct Failure: Error {

@@ -105,6 +105,10 @@ private func reportModules(_ bootInfo: Multiboot2Info) {
     log("modules: \(count)")
     for module in bootInfo.modules {
         let bytes = PhysicalMemory.bytes(module.range)
+        if bytes.count >= 4 && UInt32(bigEndian: bytes.loadUnaligned(as: UInt32.self)) == 0xD00D_FEED {
+            log("  module \(module.name): \(module.range.size) bytes at \(hex: module.range.start), flattened device tree (for the root task)")
+            continue
+        }
         do throws(ELFError) {
             let image = try ELF64Image(validating: bytes)
             log("  module \(module.name): \(module.range.size) bytes at \(hex: module.range.start), ELF64 x86-64 entry \(hex: image.entry)")

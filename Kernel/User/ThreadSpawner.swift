@@ -31,7 +31,7 @@ public struct ThreadSpawner {
         utcb[register: ThreadSpawner.recordFunction] = UInt64(UInt(bitPattern: unsafeBitCast(body, to: UnsafeRawPointer.self)))
         utcb[register: ThreadSpawner.recordArgument] = argument
         utcb[register: ThreadSpawner.recordOwnSlot] = slot
-        var error = SystemCall.createThread(RootTaskLayout.factorySlot, into: slot, task: RootTaskLayout.taskSlot,
+        let error = SystemCall.createThread(RootTaskLayout.factorySlot, into: slot, task: RootTaskLayout.taskSlot,
                                             priority: priority, utcb: base)
         guard error == .ok else { return error }
         let stackTop = base + ThreadSpawner.pagesPerThread * 4096

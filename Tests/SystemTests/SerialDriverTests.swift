@@ -7,7 +7,7 @@ final class SerialDriverTests: SystemTestCase {
     func testOutputOfSeveralClientsIsTaggedPerClient() throws {
         let result = try boot(ImageConfiguration(tasks: ["roottask", "serial", "pong", "ping"]))
         assertCleanBoot(result)
-        assertLine(containing: "roottask: started serial", "ports 0x3f8-0x3ff (ok)", "IRQ 4: ok", in: result)
+        assertLine(containing: "roottask: started serial", "with ports 0x3f8+8 and IRQ 4: ok", in: result)
         assertLine(containing: "[serial] console service on COM1", "interrupt bound: ok", in: result)
         assertLine(containing: "[ping] IPC round trip", "0 failures", in: result)
         assertLine(containing: "roottask: all done", in: result)

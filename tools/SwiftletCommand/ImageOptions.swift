@@ -17,13 +17,20 @@ struct ImageOptions: ParsableArguments {
                                valueName: "NAME"))
     var tasks: [String] = []
 
-    var isStandard: Bool { commandLine.isEmpty && modules.isEmpty && tasks.isEmpty }
+    @Option(name: .customLong("config"),
+            help: ArgumentHelp("The system configuration (device-tree source; default Guests/system.dts, or none with --task).",
+                               valueName: "DTS"))
+    var systemConfiguration: String?
+
+    var isStandard: Bool { commandLine.isEmpty && modules.isEmpty && tasks.isEmpty && systemConfiguration == nil }
 
     func configuration() throws -> ImageConfiguration {
         let base = CallerDirectory.url
         return ImageConfiguration(
             commandLine: commandLine,
             tasks: tasks.isEmpty ? NativeTask.standardSet : tasks,
-            modules: try modules.map { try BootModule(argument: $0, relativeTo: base) })
+            modules: try modules.map { try BootModule(argument: $0, relativeTo: base) },
+            configuration: systemConfiguration.map { $0.hasPrefix("/") ? $0 : base.appendingPathComponent($0).path }
+                ?? (tasks.isEmpty ? ImageConfiguration.standardConfiguration : nil))
     }
 }

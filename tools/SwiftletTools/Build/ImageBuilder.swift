@@ -22,7 +22,24 @@ public struct ImageBuilder: Sendable {
             }
             return try BootModule(source: repository.taskELF(task), name: name)
         }
-        return tasks + configuration.modules
+        var config: [BootModule] = []
+        if let source = configuration.configuration {
+            config = [try BootModule(source: try compileConfiguration(source, variant: configuration.variantName), name: "config")]
+        }
+        return tasks + config + configuration.modules
+    }
+
+    /// dtc turns the configuration's device-tree source into the blob the root task reads; its errors
+    /// (with line numbers) stop the build.
+    func compileConfiguration(_ source: String, variant: String) throws -> URL {
+        let input = source.hasPrefix("/") ? URL(fileURLWithPath: source) : repository.root.appendingPathComponent(source)
+        guard FileManager.default.fileExists(atPath: input.path) else {
+            throw SwiftletError.invalidArgument("configuration \(input.path) does not exist")
+        }
+        let output = repository.workDirectory.appendingPathComponent("config/\(variant).dtb")
+        try FileManager.default.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try ExternalCommand(try HostTool.dtc.locate(), ["-q", "-I", "dts", "-O", "dtb", "-o", output.path, input.path]).runQuietly()
+        return output
     }
 
     /// Builds the ISO for `configuration` around `kernel`, at `output` or the default place.

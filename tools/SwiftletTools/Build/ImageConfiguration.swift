@@ -9,20 +9,28 @@ public struct ImageConfiguration: Sendable, Hashable {
     public var commandLine: String
     public var tasks: [String]
     public var modules: [BootModule]
+    /// Device-tree source of the system configuration (relative to the repository or absolute), compiled
+    /// with dtc into the module `config`; nil: no configuration, the root task starts every module.
+    public var configuration: String?
 
-    public init(commandLine: String = "", tasks: [String] = NativeTask.standardSet, modules: [BootModule] = []) {
+    public init(commandLine: String = "", tasks: [String] = NativeTask.standardSet, modules: [BootModule] = [],
+                configuration: String? = nil) {
         self.commandLine = commandLine
         self.tasks = tasks
         self.modules = modules
+        self.configuration = configuration
     }
 
-    public static let standard = ImageConfiguration()
+    /// The standard system: the tasks and rights of Guests/system.dts.
+    public static let standard = ImageConfiguration(configuration: standardConfiguration)
+    public static let standardConfiguration = "Guests/system.dts"
 
     /// "swiftlet" for the standard image; otherwise "swiftlet-" and a hash of the configuration.
     public var variantName: String {
         if self == .standard { return "swiftlet" }
         var text = "cmdline=\(commandLine)\n"
         if tasks != NativeTask.standardSet { text += "tasks=\(tasks.joined(separator: ","))\n" }
+        if let configuration { text += "config=\(configuration)\n" }
         for module in modules {
             text += "module=\(module.name)@\(module.source.path)\n"
         }

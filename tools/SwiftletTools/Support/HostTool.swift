@@ -14,9 +14,10 @@ public struct HostTool: Sendable, Hashable {
     public static let xorriso = HostTool(name: "xorriso", package: "xorriso")
     /// grub-mkrescue calls mformat to make the EFI system partition inside the ISO.
     public static let mformat = HostTool(name: "mformat", package: "mtools")
+    public static let dtc = HostTool(name: "dtc", package: "device-tree-compiler")
 
     /// The tools needed to turn a kernel into a bootable ISO.
-    public static let imageTools: [HostTool] = [grubMkrescue, xorriso, mformat]
+    public static let imageTools: [HostTool] = [grubMkrescue, xorriso, mformat, dtc]
     /// Every tool any subcommand uses.
     public static let all: [HostTool] = imageTools + [qemu, bochs]
 

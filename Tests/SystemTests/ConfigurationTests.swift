@@ -1,0 +1,51 @@
+import Foundation
+import SwiftletTools
+import XCTest
+
+/// The system configuration (device tree, read by the root task): it decides what starts with which
+/// rights, and a malformed one stops the boot with a message naming the node.
+final class ConfigurationTests: SystemTestCase {
+    func configuration(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Configurations/\(name).dts").path
+    }
+
+    func testTheStandardConfigurationStartsItsTasksWithTheirRights() throws {
+        let result = try boot()
+        assertCleanBoot(result)
+        assertLine(containing: "module config:", "flattened device tree", in: result)
+        assertLine(containing: "roottask: configuration: 4 tasks", in: result)
+        assertLine(containing: "roottask: started serial", "with ports 0x3f8+8 and IRQ 4: ok", in: result)
+        assertLine(containing: "[ping] IPC round trip", in: result)
+    }
+
+    func testAnotherConfigurationGivesOtherPriorities() throws {
+        let result = try boot(ImageConfiguration(tasks: ["roottask", "serial", "pong", "ping"],
+                                                 configuration: configuration("two-consoles")))
+        assertCleanBoot(result)
+        assertLine(containing: "roottask: configuration: 3 tasks", in: result)
+        assertLine(containing: "roottask: started ping", "priority 120", in: result)
+        XCTAssertFalse(result.console.contains("started memtest"))
+    }
+
+    func testABadPriorityStopsTheBootNamingTheNode() throws {
+        let result = try boot(ImageConfiguration(tasks: ["roottask", "pong", "ping"], configuration: configuration("bad-priority")))
+        assertCleanBoot(result)
+        assertLine(containing: "roottask: configuration error at /tasks/ping: priority must be one cell, at most 200; nothing started",
+                   in: result)
+        XCTAssertFalse(result.console.contains("roottask: started"))
+    }
+
+    func testAMissingModuleStopsTheBootNamingTheNode() throws {
+        let result = try boot(ImageConfiguration(tasks: ["roottask"], configuration: configuration("missing-module")))
+        assertCleanBoot(result)
+        assertLine(containing: "roottask: configuration error at /tasks/network: its module is not among the boot modules", in: result)
+    }
+
+    func testSourceDtcCannotReadIsABuildError() throws {
+        let broken = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlet-broken.dts")
+        try "/dts-v1/;\n/ { tasks { ping { module = \"ping\" } };\n".write(to: broken, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try SystemImages.image(ImageConfiguration(tasks: ["roottask"], configuration: broken.path))) { error in
+            XCTAssertTrue("\(error)".contains("dtc"), "the error names the tool: \(error)")
+        }
+    }
+}
