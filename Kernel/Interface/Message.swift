@@ -71,6 +71,13 @@ public enum TypedItem {
     public static let capabilityKind: UInt64 = 1
     public static let mapKind: UInt64 = 2
     public static let grantKind: UInt64 = 3
+    /// I/O ports: word 1 = first port (bits 0-15) | count (bits 16-32). The sender must hold them all;
+    /// the receiver gets them in its I/O permission bitmap (and the sender keeps them).
+    public static let portsKind: UInt64 = 4
+
+    public static func ports(first: UInt16, count: UInt32) -> (UInt64, UInt64) {
+        (portsKind, UInt64(first) | UInt64(count) << 16)
+    }
 
     public static func capability(_ selector: UInt64, rights: Rights) -> (UInt64, UInt64) {
         (capabilityKind | UInt64(rights.rawValue) << 8, selector)

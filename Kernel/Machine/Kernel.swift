@@ -68,6 +68,9 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
     IPC.transferMemory = { kind, placement, rights, sender, receiver in
         UserMemory.transfer(kind: kind, placement: placement, rights: rights, sender: sender, receiver: receiver)
     }
+    IPC.transferPorts = { first, count, sender, receiver in
+        IOPorts.give(from: sender.pointee.task!, to: receiver.pointee.task!, first: first, count: count) == .ok
+    }
     if let error = RootTask.load(bootInfo, timerHz: UInt64(options.timerHz), tscKHz: calibration.tscHz / 1000) {
         log("roottask: not started: \(error.description)")
         Power.off()

@@ -926,3 +926,25 @@ final class DetachTests: IPCTestCase {
         XCTAssertNil(faulting.pointee.callee)
     }
 }
+
+final class PortItemTests: IPCTestCase {
+    func testPortItemsGoThroughTheKernelsPortCode() {
+        var seen: [(UInt64, UInt64)] = []
+        IPC.transferPorts = { first, count, _, _ in
+            seen.append((first, count))
+            return first != 0x80
+        }
+        defer { IPC.transferPorts = nil }
+        let (client, server) = (thread(), thread())
+        waiting(server)
+        run(client)
+        let (k0, v0) = TypedItem.ports(first: 0x3F8, count: 8)
+        let (k1, v1) = TypedItem.ports(first: 0x80, count: 1)
+        client.pointee.context.rsi = MessageTag(label: 1, words: 0, items: 2).raw
+        client.pointee.context.registerMessage = (k0, v0, k1, v1)
+        IPC.send(client, to: endpoint, badge: 0, call: false, canGrant: false, timeout: .infinite, scheduler: &scheduler)
+        XCTAssertEqual(seen.map(\.0), [0x3F8, 0x80])
+        XCTAssertEqual(seen.map(\.1), [8, 1])
+        XCTAssertTrue(MessageTag(raw: server.pointee.context.rsi).transferFailed, "the second item failed")
+    }
+}

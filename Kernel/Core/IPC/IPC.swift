@@ -227,6 +227,8 @@ public enum IPC {
     /// The kernel's memory code, which carries out map and grant items (set at boot; host tests set a fake).
     /// Arguments: kind (TypedItem.mapKind or grantKind), placement, rights, sender, receiver. True if done.
     nonisolated(unsafe) public static var transferMemory: ((UInt64, MemoryPlacement, PageRights, ThreadPointer, ThreadPointer) -> Bool)?
+    /// The kernel's I/O-port code, which carries out port items: first port, count, sender, receiver.
+    nonisolated(unsafe) public static var transferPorts: ((UInt64, UInt64, ThreadPointer, ThreadPointer) -> Bool)?
 
     /// Carries out every typed item of `sender`'s message; false if any failed. Capabilities need the grant
     /// right on the endpoint; memory items need a receive window. `hotSpot`, if given, replaces the items'
@@ -248,6 +250,11 @@ public enum IPC {
                       let placement = MemoryPlacement(send: page, window: window, hotSpot: hotSpot ?? kindWord),
                       let transfer = transferMemory,
                       transfer(kindWord & 0xFF, placement, page.rights, sender, receiver) else {
+                    succeeded = false
+                    continue
+                }
+            case TypedItem.portsKind:
+                guard let transfer = transferPorts, transfer(value & 0xFFFF, (value >> 16) & 0x1_FFFF, sender, receiver) else {
                     succeeded = false
                     continue
                 }
