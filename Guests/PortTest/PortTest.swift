@@ -25,6 +25,9 @@ func portTestMain(tscKHz: UInt64, utcb: UInt64) {
     check(SystemCall.create(RootTaskLayout.factorySlot, .interrupt, into: PortTest.scratch, (Report.sharedSlot, 4, 0)) == .wrongObjectType,
           "an interrupt needs the interrupt controller")
     check(SystemCall.interrupt(Report.sharedSlot, .acknowledge) == .wrongObjectType, "an endpoint is not an interrupt")
+    check(SystemCall.takeMemory(at: 0xB8000, pages: 1, device: true) == .wrongObjectType
+          && SystemCall.takeMemory(at: 0x100_0000, pages: 1, device: false) == .wrongObjectType,
+          "physical memory is sigma0's: its slot here holds a factory")
 
     // Faults go to the exception handler: a port access without the right (#GP), then unmapped memory (#PF).
     _ = SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: PortTest.handlerEndpoint)

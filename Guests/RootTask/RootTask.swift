@@ -26,7 +26,8 @@ struct Plan {
         }
         for index in 0..<info.moduleCount where plan.count < 16 {
             let name = info.module(index).name
-            if name.equals("roottask") { continue }
+            // The kernel started these two; anything that is not an ELF task is skipped by the launcher.
+            if name.equals("roottask") || name.equals("sigma0") { continue }
             var task = SystemConfiguration.Task(node: name, module: name)
             if name.equals("serial") {
                 task.consoleServer = true
@@ -132,6 +133,36 @@ func registerName(_ name: ByteString, badge: UInt64, console: UInt64) {
     _ = SystemCall.send(console, MessageTag(label: ConsoleProtocol.name, words: 4), words, timeout: .microseconds(1_000_000))
 }
 
+/// With a sigma0, the memory pool is asked for: 2 MiB at a time, mapped into the pool's place. Device
+/// memory is handed out once: a page of the VGA text buffer is asked for twice to show it.
+func fillPoolFromSigma0(_ info: BootInformation, utcb: UTCB) -> Bool {
+    let chunk: UInt64 = 512
+    var address = info.memoryPool.base
+    while address < info.memoryPool.base + info.memoryPool.pages * 4096 {
+        utcb.receiveWindow = Flexpage(base: address, order: 21, rights: .all)
+        let answer = SystemCall.call(RootTaskLayout.sigma0Slot, MessageTag(label: Sigma0.allocate, words: 1), (chunk, 0, 0, 0))
+        guard answer.succeeded, answer.tag.label == Sigma0.allocate, !answer.tag.transferFailed else {
+            log("roottask: sigma0 refused memory at \(hex: address): \(answer.error.name), label \(hex: answer.tag.label)")
+            return false
+        }
+        address += chunk * 4096
+    }
+    let window: UInt64 = 0x0000_7000_0000_0000
+    utcb.receiveWindow = Flexpage(base: window, order: 12, rights: .all)
+    let first = SystemCall.call(RootTaskLayout.sigma0Slot, MessageTag(label: Sigma0.device, words: 2), (0xB8000, 1, 0, 0))
+    utcb.receiveWindow = Flexpage(base: window + 4096, order: 12, rights: .all)
+    let second = SystemCall.call(RootTaskLayout.sigma0Slot, MessageTag(label: Sigma0.device, words: 2), (0xB8000, 1, 0, 0))
+    let onceOnly = first.tag.label == Sigma0.device && second.tag.label == Sigma0.refused
+        && second.words.0 == SyscallError.slotOccupied.rawValue
+    utcb.receiveWindow = Flexpage(raw: 0)
+    // sigma0 is also this task's pager: touching a page nobody mapped faults to it and gets a fresh page.
+    let untouched = UnsafeMutablePointer<UInt64>(bitPattern: UInt(0x0000_6F00_0000_0000))!
+    untouched.pointee = 0x600D
+    log("roottask: a page fault at 0x6f0000000000 was answered by sigma0 (read back \(hex: untouched.pointee))")
+    log("roottask: \(info.memoryPool.pages) pages of memory from sigma0; device page 0xb8000 given once: \(onceOnly ? "yes, a second request was refused" as StaticString : "NO")")
+    return true
+}
+
 @_cdecl("task_main")
 func rootMain(bootInformation: UInt64, utcb: UInt64) {
     guard let info = BootInformation(address: bootInformation) else {
@@ -139,6 +170,12 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
         return
     }
     log("roottask: running in user mode; \(info.moduleCount) boot modules, \(info.memoryPool.pages) pages of memory, timer \(info.timerHz) Hz")
+    if SystemCall.capability(RootTaskLayout.sigma0Slot, .identify).words.0 == UInt64(ObjectType.endpoint.rawValue) {
+        guard fillPoolFromSigma0(info, utcb: UTCB(address: utcb)) else {
+            _ = SystemCall.powerOff(RootTaskLayout.machineSlot)
+            return
+        }
+    }
     guard let plan = Plan.make(info) else {
         _ = SystemCall.powerOff(RootTaskLayout.machineSlot)
         return

@@ -10,6 +10,8 @@ public enum RootTaskLayout {
     public static let machineSlot: UInt64 = 4
     /// Hands out interrupt objects; the root task also holds every I/O port the kernel does not use.
     public static let interruptControllerSlot: UInt64 = 5
+    /// sigma0's endpoint, when there is a sigma0 (the root task's pager; ask it for memory).
+    public static let sigma0Slot: UInt64 = 6
     /// The first slot the root task may use freely.
     public static let firstFreeSlot: UInt64 = 8
 
@@ -66,4 +68,24 @@ public enum PingPong {
     public static let quit: UInt64 = 2
     /// Priority of pong's second server thread, on the second shared endpoint (ping runs at 100).
     public static let lowPriority: UInt8 = 50
+}
+
+/// sigma0, the root pager: the first owner of the physical memory the kernel does not keep, handing each
+/// frame out once. Its slots: 1 task, 2 thread, 3 physical memory, 4 its endpoint (receive). Its
+/// boot-information page: magic, then the RAM range it may give out (start, end).
+public enum Sigma0 {
+    public static let physicalMemorySlot: UInt64 = 3
+    public static let endpointSlot: UInt64 = 4
+    public static let priority: UInt8 = 250
+    public enum Word {
+        public static let ramStart = 1
+        public static let ramEnd = 2
+        public static let ramFrames = 3
+    }
+    /// Call: MR0 = pages (a power of two up to 512); the reply maps a naturally aligned run of that size.
+    public static let allocate: UInt64 = 1
+    /// Call: MR0 = physical address, MR1 = pages (power of two, aligned): device memory, mapped once.
+    public static let device: UInt64 = 2
+    /// Reply label when a request cannot be met (MR0 = the SyscallError).
+    public static let refused: UInt64 = 0xFF
 }

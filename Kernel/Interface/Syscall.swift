@@ -38,8 +38,10 @@ public enum Syscall: UInt64, Sendable {
     case interruptControl = 14
     /// Operations on the caller's I/O ports (RSI = PortOperation).
     case portControl = 15
+    /// Physical memory (RDI = the physical-memory capability, RSI = MemoryOperation).
+    case memoryControl = 16
 
-    public static let count: UInt64 = 16
+    public static let count: UInt64 = 17
     public static let unmapOwn: UInt64 = 1
     public static let debugWriteContinues: UInt64 = 1 << 63
     public static let debugWriteChunk = 32
@@ -122,6 +124,8 @@ public enum ObjectType: UInt8, Sendable, Equatable {
     case interrupt = 7
     /// A saved right to reply to one particular call (see CapabilityOperation.saveCaller).
     case reply = 8
+    /// The right to take physical memory (sigma0's): RAM the kernel handed over, and device memory.
+    case physicalMemory = 9
 }
 
 /// Rights a capability carries; derived capabilities can only lose rights.
@@ -194,6 +198,14 @@ public enum InterruptOperation: UInt64, Sendable {
     /// The driver has handled the interrupt: unmask the line.
     case acknowledge = 2
     case unbind = 3
+}
+
+/// Operations of `memoryControl`.
+public enum MemoryOperation: UInt64, Sendable {
+    /// MR0 = physical address, MR1 = pages, MR2 = 1 for device memory (mapped uncached), 0 for RAM.
+    /// Maps the frames into the caller at the same address, each at most once ever: a frame already
+    /// taken gives `slotOccupied`; RAM the kernel kept, or device memory that is RAM, `invalidAddress`.
+    case take = 1
 }
 
 /// Operations of `taskControl` for I/O ports, and of the IPC item that carries them.

@@ -19,11 +19,13 @@ enum AddressSpace {
 
     /// Maps one user page; new page tables are charged to `factory` if one is given.
     static func map(in root: PhysicalAddress, _ virtual: VirtualAddress, to physical: PhysicalAddress,
-                    access: MemoryAccess, chargingTo factory: UnsafeMutablePointer<Factory>? = nil) -> MappingError? {
+                    access: MemoryAccess, uncached: Bool = false,
+                    chargingTo factory: UnsafeMutablePointer<Factory>? = nil) -> MappingError? {
         guard virtual < KernelAddressSpace.userMappableEnd else { return .nonCanonical }
         var tables = PageTableBuilder(root: root, memory: DirectMappedPageTables(factory: factory))
         do throws(MappingError) {
-            try tables.map(virtual, to: physical, size: .size4K, attributes: MappingAttributes(access: access, user: true))
+            try tables.map(virtual, to: physical, size: .size4K,
+                           attributes: MappingAttributes(access: access, user: true, cache: uncached ? .uncached : .writeBack))
         } catch {
             return error
         }

@@ -71,7 +71,8 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
     IPC.transferPorts = { first, count, sender, receiver in
         IOPorts.give(from: sender.pointee.task!, to: receiver.pointee.task!, first: first, count: count) == .ok
     }
-    if let error = RootTask.load(bootInfo, timerHz: UInt64(options.timerHz), tscKHz: calibration.tscHz / 1000) {
+    let sigma0 = Sigma0Task.load(bootInfo)
+    if let error = RootTask.load(bootInfo, timerHz: UInt64(options.timerHz), tscKHz: calibration.tscHz / 1000, pager: sigma0) {
         log("roottask: not started: \(error.description)")
         Power.off()
     }

@@ -18,6 +18,35 @@ enum KernelMemory {
 
     static var freeFrames: UInt64 { frames.freeFrames }
 
+    /// The address above the lowest `count` free frames (where the kernel's share of RAM ends).
+    static func addressAfterFreeFrames(_ count: UInt64) -> PhysicalAddress? {
+        var seen: UInt64 = 0
+        var frame: PhysicalAddress = 0
+        while frame < physicalLimit {
+            if frames.isFree(address: frame) {
+                seen += 1
+                if seen == count { return frame + 4096 }
+            }
+            frame += 4096
+        }
+        return nil
+    }
+
+    /// Takes every free frame in [start, end) out of the allocator for good, calling `body` with each.
+    static func takeFreeFrames(from start: PhysicalAddress, to end: PhysicalAddress, _ body: (PhysicalAddress) -> Void) -> UInt64 {
+        var taken: UInt64 = 0
+        var frame = start
+        while frame < end {
+            if frames.isFree(address: frame) {
+                frames.reserve(PhysicalRange(start: frame, size: 4096))
+                body(frame)
+                taken += 1
+            }
+            frame += 4096
+        }
+        return taken
+    }
+
     enum InitializationError {
         case noUsableMemory, tooManyReservedRanges, noRoomForBitmap
 

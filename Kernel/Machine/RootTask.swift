@@ -8,7 +8,7 @@ enum RootTask {
     static let moduleName: StaticString = "roottask"
     static let priority: UInt8 = 200
 
-    enum LoadError {
+    enum LoadError: Error {
         case noModule, badELF(ELFError), writableAndExecutable, segmentOutsideUserSpace, outOfMemory
 
         var description: StaticString {
@@ -22,57 +22,78 @@ enum RootTask {
         }
     }
 
-    static func load(_ bootInfo: Multiboot2Info, timerHz: UInt64, tscKHz: UInt64) -> LoadError? {
+    /// A task from the boot module `name`: its ELF segments, a stack and a UTCB (RootTaskLayout's places),
+    /// and its thread, ready to start with RDI = the boot-information page and RSI = the UTCB.
+    static func loadBootTask(_ bootInfo: Multiboot2Info, named name: StaticString, priority: UInt8)
+        -> Result<(task: TaskPointer, thread: ThreadPointer, size: UInt64, entry: UInt64), LoadError> {
         var found: BootModule?
-        for module in bootInfo.modules where module.name.equals(moduleName) { found = module }
-        guard let module = found else { return .noModule }
+        for module in bootInfo.modules where module.name.equals(name) { found = module }
+        guard let module = found else { return .failure(.noModule) }
         let image: ELF64Image
         do throws(ELFError) {
             image = try ELF64Image(validating: PhysicalMemory.bytes(module.range))
         } catch {
-            return .badELF(error)
+            return .failure(.badELF(error))
         }
         let task: TaskPointer
         switch KernelObjects.newTask(factory: nil) {
         case .success(let created): task = created
-        case .failure: return .outOfMemory
+        case .failure: return .failure(.outOfMemory)
         }
-        let root = task.pointee.pageTableRoot
-        if let error = loadSegments(image, from: module, into: task) { return error }
-
+        if let error = loadSegments(image, from: module, into: task) { return .failure(error) }
         let stackBase = RootTaskLayout.stackTop - RootTaskLayout.stackPages * 4096
         guard mapFresh(into: task, stackBase, pages: RootTaskLayout.stackPages, rights: [.read, .write]),
-              mapFresh(into: task, RootTaskLayout.utcb, pages: 1, rights: [.read, .write]),
-              // The pool carries every right, so the root task can hand out code pages to the tasks it starts.
-              mapFresh(into: task, RootTaskLayout.memoryPool, pages: RootTaskLayout.memoryPoolPages, rights: .all),
-              mapModules(bootInfo, into: task),
-              let info = bootInformationPage(bootInfo, timerHz: timerHz, tscKHz: tscKHz, factoryFrames: factoryQuota),
-              UserMemory.mapOwned(info, into: task, at: RootTaskLayout.bootInfo, rights: .read) else { return .outOfMemory }
-
+              mapFresh(into: task, RootTaskLayout.utcb, pages: 1, rights: [.read, .write]) else { return .failure(.outOfMemory) }
         let thread: ThreadPointer
         switch KernelObjects.newThread(in: task, priority: priority, factory: nil) {
         case .success(let created): thread = created
-        case .failure: return .outOfMemory
+        case .failure: return .failure(.outOfMemory)
         }
-        let utcb = AddressSpace.translate(in: root, RootTaskLayout.utcb)!.physical
+        let utcb = AddressSpace.translate(in: task.pointee.pageTableRoot, RootTaskLayout.utcb)!.physical
         thread.pointee.utcb = PhysicalMemory.object(at: utcb, as: UInt64.self)
         thread.pointee.utcbAddress = RootTaskLayout.utcb
         thread.pointee.context.rip = image.entry
         thread.pointee.context.rsp = RootTaskLayout.stackTop
         thread.pointee.context.rdi = RootTaskLayout.bootInfo
         thread.pointee.context.rsi = RootTaskLayout.utcb
+        let caps = task.pointee.capabilities
+        _ = caps.insert(KernelObjects.capability(.task, task, rights: .control), at: RootTaskLayout.taskSlot)
+        _ = caps.insert(KernelObjects.capability(.thread, thread, rights: .control), at: RootTaskLayout.threadSlot)
+        return .success((task, thread, module.range.size, image.entry))
+    }
+
+    /// The root task. With a sigma0 (`pager` set) its memory pool comes from sigma0 on request;
+    /// without one the kernel maps the pool itself.
+    static func load(_ bootInfo: Multiboot2Info, timerHz: UInt64, tscKHz: UInt64, pager: Capability? = nil) -> LoadError? {
+        let loaded: (task: TaskPointer, thread: ThreadPointer, size: UInt64, entry: UInt64)
+        switch loadBootTask(bootInfo, named: moduleName, priority: priority) {
+        case .success(let result): loaded = result
+        case .failure(let error): return error
+        }
+        let (task, thread) = (loaded.task, loaded.thread)
+        // The pool carries every right, so the root task can hand out code pages to the tasks it starts.
+        if pager == nil {
+            guard mapFresh(into: task, RootTaskLayout.memoryPool, pages: RootTaskLayout.memoryPoolPages, rights: .all) else {
+                return .outOfMemory
+            }
+        }
+        guard mapModules(bootInfo, into: task),
+              let info = bootInformationPage(bootInfo, timerHz: timerHz, tscKHz: tscKHz, factoryFrames: factoryQuota),
+              UserMemory.mapOwned(info, into: task, at: RootTaskLayout.bootInfo, rights: .read) else { return .outOfMemory }
+        if let pager {
+            thread.pointee.pager = pager
+            _ = task.pointee.capabilities.insert(pager, at: RootTaskLayout.sigma0Slot)
+        }
 
         let frames = factoryQuota
         guard case .success(let factory) = KernelObjects.newFactory(frames: frames, from: nil) else { return .outOfMemory }
         let caps = task.pointee.capabilities
-        _ = caps.insert(KernelObjects.capability(.task, task, rights: .control), at: RootTaskLayout.taskSlot)
-        _ = caps.insert(KernelObjects.capability(.thread, thread, rights: .control), at: RootTaskLayout.threadSlot)
         _ = caps.insert(KernelObjects.capability(.factory, factory, rights: .control), at: RootTaskLayout.factorySlot)
         _ = caps.insert(Capability(type: .machine, object: 1, rights: .control), at: RootTaskLayout.machineSlot)
         _ = caps.insert(Capability(type: .interruptController, object: 1, rights: .control), at: RootTaskLayout.interruptControllerSlot)
         guard IOPorts.grantAll(to: task) else { return .outOfMemory }
 
-        log("roottask: \(module.range.size) bytes, entry \(hex: image.entry), priority \(priority), \(frames) frames of kernel memory in its factory")
+        log("roottask: \(loaded.size) bytes, entry \(hex: loaded.entry), priority \(priority), \(frames) frames of kernel memory in its factory")
         System.scheduler.start(thread)
         return nil
     }
@@ -112,7 +133,7 @@ enum RootTask {
     }
 
     /// Allocates, zeroes and gives the task `pages` fresh frames at `virtual`.
-    private static func mapFresh(into task: TaskPointer, _ virtual: VirtualAddress, pages: UInt64, rights: PageRights) -> Bool {
+    static func mapFresh(into task: TaskPointer, _ virtual: VirtualAddress, pages: UInt64, rights: PageRights) -> Bool {
         for page in 0..<pages {
             guard let frame = KernelMemory.allocateFrame() else { return false }
             let physical = frame.adopt()

@@ -38,6 +38,7 @@ enum Syscalls {
         case .unmap: return unmap(thread)
         case .interruptControl: return interruptControl(thread)
         case .portControl: return portControl(thread)
+        case .memoryControl: return Sigma0Task.control(thread)
         }
     }
 
@@ -188,7 +189,7 @@ enum Syscalls {
             created = createThread(thread, factory: factory)
         case .interrupt:
             created = createInterrupt(thread, factory: factory)
-        case .empty, .machine, .interruptController, .reply:
+        case .empty, .machine, .interruptController, .reply, .physicalMemory:
             return .invalidArgument
         }
         switch created {

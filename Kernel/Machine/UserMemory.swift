@@ -22,11 +22,12 @@ enum UserMemory {
 
     /// Gives `task` a page it is the first owner of (boot-time mappings: the root task's image, stack,
     /// pool; modules): a new tree in the database.
-    static func mapOwned(_ frame: PhysicalAddress, into task: TaskPointer, at virtual: VirtualAddress, rights: PageRights) -> Bool {
+    static func mapOwned(_ frame: PhysicalAddress, into task: TaskPointer, at virtual: VirtualAddress, rights: PageRights,
+                         uncached: Bool = false) -> Bool {
         guard case .success = database.insertRoot(frame: frame, space: space(task), virtual: virtual, rights: rights) else {
             return false
         }
-        return AddressSpace.map(in: task.pointee.pageTableRoot, virtual, to: frame, access: access(rights)) == nil
+        return AddressSpace.map(in: task.pointee.pageTableRoot, virtual, to: frame, access: access(rights), uncached: uncached) == nil
     }
 
     /// The database node behind `task`'s page at `virtual`.

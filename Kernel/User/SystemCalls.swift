@@ -122,6 +122,11 @@ public enum SystemCall {
         error(invoke(.reply, slot, tag.raw, words))
     }
 
+    /// sigma0's: takes physical frames (RAM handed over, or device memory) into its space at their address.
+    public static func takeMemory(at address: UInt64, pages: UInt64, device: Bool) -> SyscallError {
+        error(invoke(.memoryControl, Sigma0.physicalMemorySlot, MemoryOperation.take.rawValue, (address, pages, device ? 1 : 0, 0)))
+    }
+
     public static func powerOff(_ machine: UInt64) -> SyscallError {
         error(invoke(.machineControl, machine, MachineOperation.powerOff.rawValue))
     }

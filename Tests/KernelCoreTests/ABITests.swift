@@ -40,7 +40,8 @@ final class SyscallABITests: XCTestCase {
         XCTAssertEqual(ObjectType.interruptController.rawValue, 6)
         XCTAssertEqual(ObjectType.interrupt.rawValue, 7)
         XCTAssertEqual(ObjectType.reply.rawValue, 8)
-        XCTAssertNil(ObjectType(rawValue: 9))
+        XCTAssertEqual(ObjectType.physicalMemory.rawValue, 9)
+        XCTAssertNil(ObjectType(rawValue: 10))
 
         XCTAssertEqual(Rights.send.rawValue, 1)
         XCTAssertEqual(Rights.receive.rawValue, 2)

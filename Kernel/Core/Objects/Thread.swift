@@ -201,7 +201,7 @@ public struct Factory {
         case .endpoint: return 1
         case .factory: return 1
         case .interrupt: return 1
-        case .empty, .machine, .interruptController, .reply: return 0
+        case .empty, .machine, .interruptController, .reply, .physicalMemory: return 0
         }
     }
 }

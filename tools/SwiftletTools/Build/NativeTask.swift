@@ -19,14 +19,15 @@ public struct NativeTask: Sendable, Hashable {
         NativeTask(name: "serial", product: "SerialDriver"),
         NativeTask(name: "consoletest", product: "ConsoleTest"),
         NativeTask(name: "porttest", product: "PortTest"),
+        NativeTask(name: "sigma0", product: "Sigma0"),
         NativeTask(name: "ipctest", product: "IPCTest"),
         NativeTask(name: "abusetest", product: "AbuseTest"),
         NativeTask(name: "schedtest", product: "SchedTest"),
     ]
 
-    /// The tasks a standard image boots: the root task, the serial driver (every other task's console),
+    /// The tasks a standard image boots: sigma0 (the root pager), the root task, the serial driver (every other task's console),
     /// the IPC ping-pong pair and the memory test (whose figures `swiftlet bench` reports).
-    public static let standardSet: [String] = ["roottask", "serial", "pong", "ping", "memtest"]
+    public static let standardSet: [String] = ["sigma0", "roottask", "serial", "pong", "ping", "memtest"]
 
     public static func named(_ name: String) -> NativeTask? {
         all.first { $0.name == name }
