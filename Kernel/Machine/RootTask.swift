@@ -44,6 +44,7 @@ enum RootTask {
         let stackBase = RootTaskLayout.stackTop - RootTaskLayout.stackPages * 4096
         guard mapFresh(into: task, stackBase, pages: RootTaskLayout.stackPages, rights: [.read, .write]),
               mapFresh(into: task, RootTaskLayout.utcb, pages: 1, rights: [.read, .write]) else { return .failure(.outOfMemory) }
+        UserMemory.mapping(in: task, at: RootTaskLayout.utcb)?.pointee.pinned = true
         let thread: ThreadPointer
         switch KernelObjects.newThread(in: task, priority: priority, factory: nil) {
         case .success(let created): thread = created

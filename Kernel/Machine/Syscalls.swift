@@ -212,6 +212,8 @@ enum Syscalls {
         case .success(let physical): utcb = PhysicalMemory.object(at: physical, as: UInt64.self)
         case .failure(let error): return .failure(error)
         }
+        // The UTCB page stays where it is: no map or grant may replace it while the kernel uses it.
+        UserMemory.mapping(in: task, at: c.r9)?.pointee.pinned = true
         return KernelObjects.newThread(in: task, priority: UInt8(c.r8), factory: factory).map { created in
             created.pointee.utcb = utcb
             created.pointee.utcbAddress = c.r9

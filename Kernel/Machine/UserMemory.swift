@@ -84,7 +84,7 @@ enum UserMemory {
         guard let parent = mapping(in: source, at: from) else { return .notMapped }
         guard parent.pointee.rights.isSuperset(of: rights) else { return .rightsExceeded }
         if let existing = mapping(in: target, at: to) {
-            guard replace else { return .occupied }
+            guard replace, !existing.pointee.pinned else { return .occupied }
             if existing == parent { return nil }            // mapping a page onto itself changes nothing
             revoke(existing, includingSelf: true)
         } else if AddressSpace.translate(in: target.pointee.pageTableRoot, to) != nil {
@@ -104,8 +104,9 @@ enum UserMemory {
 
     /// Moves `source`'s page at `from` to `target` at `to` (the source loses it; what was derived from it stays).
     static func grant(from source: TaskPointer, at from: VirtualAddress, to target: TaskPointer, at to: VirtualAddress) -> Failure? {
-        guard let node = mapping(in: source, at: from) else { return .notMapped }
+        guard let node = mapping(in: source, at: from), !node.pointee.pinned else { return .notMapped }
         if let existing = mapping(in: target, at: to) {
+            guard !existing.pointee.pinned else { return .occupied }
             if existing == node { return nil }
             revoke(existing, includingSelf: true)
         } else if AddressSpace.translate(in: target.pointee.pageTableRoot, to) != nil {

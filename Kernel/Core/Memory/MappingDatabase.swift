@@ -12,6 +12,8 @@ public struct Mapping {
     public var virtual: VirtualAddress
     public var frame: PhysicalAddress
     public var rights: PageRights
+    /// A page the kernel relies on being there (a thread's UTCB): nothing may be mapped over it.
+    public var pinned = false
     public var parent: MappingPointer?
     public var firstChild: MappingPointer?
     public var nextSibling: MappingPointer?
