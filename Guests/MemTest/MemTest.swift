@@ -141,6 +141,12 @@ func memTestMain(tscKHz: UInt64, utcb utcbAddress: UInt64) {
     log("bench: map.2mib.instructions \(mapped - start)")
     log("bench: unmap.2mib.instructions \(unmapped - mapped)")
 
+    // 7. Past its heap the root task pages memory in on demand: this thread's pager is the root task.
+    let beyond = UnsafeMutablePointer<UInt64>(bitPattern: UInt(TaskLayout.heap + TaskLayout.heapPages * 4096 + 0x3000))!
+    let before = beyond.pointee
+    beyond.pointee = 0xFEED
+    check(before == 0 && beyond.pointee == 0xFEED, "a page past the heap is paged in by the root task")
+
     _ = SystemCall.thread(MemTest.threadB, .stop)
     _ = SystemCall.thread(MemTest.threadC, .stop)
     log("memtest: \(failures) failures")

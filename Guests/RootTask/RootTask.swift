@@ -76,6 +76,8 @@ struct Plan {
 struct Services {
     var reports: UInt64 = 0, shared: UInt64 = 0, secondShared: UInt64 = 0, console: UInt64 = 0
     var consoleReady = false
+    /// Each started task's first thread (root's slot), by task number, to stop it after a bad fault.
+    var threads = InlineArray<17, UInt64>(repeating: 0)
 }
 
 /// Loads `task`, gives it its configured rights and the common capabilities, and starts it.
@@ -106,6 +108,9 @@ func start(_ task: SystemConfiguration.Task, number: UInt64, info: BootInformati
             let badged = launcher.takeSlot()
             _ = SystemCall.capability(services.reports, .copy, (badged, UInt64(Rights.send.rawValue), number, 0))
             _ = launcher.give(badged, to: launched, at: Report.reportSlot, rights: .send)
+            // The root task pages the task's heap in on demand: its faults come here, badged like its reports.
+            granted = granted && SystemCall.thread(launched.thread, .setPager, (badged, 0, 0, 0)).error == .ok
+            if number < 17 { services.threads[Int(number)] = launched.thread }
             if services.consoleReady {
                 let client = launcher.takeSlot()
                 _ = SystemCall.capability(services.console, .copy, (client, UInt64(Rights.send.rawValue), number, 0))
@@ -207,17 +212,33 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
     }
 
     var finished = 0
+    var heapPages = launcher.pool       // what is left of the pool pages the tasks' heaps in
+    var pagedIn = 0
     while finished < started {
         let report = SystemCall.wait(services.reports, timeout: Root.deadline)
         guard report.succeeded else {
             log("roottask: \(started - finished) tasks did not report: \(report.error.name)")
             break
         }
+        if report.tag.label == KernelMessageLabel.pageFault {
+            let address = report.words.0
+            if address >= TaskLayout.heap + TaskLayout.heapPages * 4096, address < TaskLayout.heapLimit,
+               let page = heapPages.allocate(pages: 1) {
+                let (w0, w1) = TypedItem.map(Flexpage(base: page, order: 12, rights: [.read, .write]))
+                _ = SystemCall.reply(MessageTag(label: 0, items: 1), (w0, w1, 0, 0))
+                pagedIn += 1
+            } else {
+                log("roottask: task \(report.badge - 1) faulted at \(hex: address) (RIP \(hex: report.words.2)), outside what it may have; stopped")
+                if report.badge < 17 { _ = SystemCall.thread(services.threads[Int(report.badge)], .stop) }
+                finished += 1
+            }
+            continue
+        }
         guard report.tag.label == Report.done else { continue }
         finished += 1
         let verdict: StaticString = report.words.0 == 0 ? "passed" : "FAILED"
         log("roottask: task \(report.badge - 1) done, \(verdict) (\(finished)/\(started))")
     }
-    log("roottask: all done; powering off")
+    log("roottask: all done (\(pagedIn) pages paged in on demand); powering off")
     _ = SystemCall.powerOff(RootTaskLayout.machineSlot)
 }

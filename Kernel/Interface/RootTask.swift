@@ -47,9 +47,12 @@ public enum TaskLayout {
     public static let stackTop: UInt64 = 0x0000_7FFF_0000_0000
     public static let stackPages: UInt64 = 8
     public static let utcb: UInt64 = 0x0000_7FFE_0000_0000
-    /// Memory the root task maps into every task it starts (read, write; until tasks have pagers).
+    /// Memory the root task maps into every task it starts (read, write).
     public static let heap: UInt64 = 0x0000_1000_0000_0000
     public static let heapPages: UInt64 = 256
+    /// Above the heap, up to `heapLimit`, the root task pages memory in on demand: it is the pager of
+    /// every task's first thread. A fault anywhere else stops the thread.
+    public static let heapLimit: UInt64 = heap + 0x400_0000
 }
 
 /// How tasks started by the root task report back (to slot 4): label `done`, MR0 = number of failures.

@@ -12,13 +12,15 @@ final class MemoryMappingTests: SystemTestCase {
                          "unmap: B and C lose the page, A keeps it", "A maps to B, B maps to C, C reads 0x5EED",
                          "A revokes: B and C lose the page", "C's read of the revoked page faults to its pager",
                          "the pager maps another page; C reads 0xBEEF", "served 64 page faults",
-                         "map 2 MiB (512 pages) into B", "unmap them in one call"] {
+                         "map 2 MiB (512 pages) into B", "unmap them in one call",
+                         "a page past the heap is paged in by the root task"] {
             assertLine(containing: "memtest: PASS", fragment, in: result, file: file, line: line)
         }
         XCTAssertFalse(result.console.contains("memtest: FAIL"), "a memtest check failed", file: file, line: line)
         assertLine(containing: "memtest: 0 failures", in: result, file: file, line: line)
         assertLine(containing: "bench: pagefault.roundtrip.instructions", in: result, file: file, line: line)
         assertLine(containing: "roottask: task", "done, passed", in: result, file: file, line: line)
+        assertLine(containing: "roottask: all done (1 pages paged in on demand)", in: result, file: file, line: line)
     }
 
     func testMappingRevocationAndPagerOnQEMU() throws {

@@ -23,7 +23,7 @@ extension SystemTestCase {
         let passedTasks = result.consoleLines.filter { $0.hasPrefix("roottask: task ") && $0.contains(" done, passed") }
         XCTAssertEqual(passedTasks.count, tasks.count, "tasks reporting success: \(passedTasks)", file: file, line: line)
         XCTAssertFalse(result.console.contains(" done, FAILED"), "a task reported failures", file: file, line: line)
-        assertLine(containing: "roottask: all done; powering off", in: result, file: file, line: line)
+        assertLine(containing: "roottask: all done (", "pages paged in on demand); powering off", in: result, file: file, line: line)
         assertCleanBoot(result, file: file, line: line)
     }
 

@@ -19,7 +19,7 @@ final class UserModeTests: SystemTestCase {
         XCTAssertGreaterThanOrEqual(started, 2, file: file, line: line)
         XCTAssertEqual(result.consoleLines.filter { $0.contains("roottask: task") && $0.contains("done, passed") }.count, started,
                        "every task started reports success", file: file, line: line)
-        assertLine(containing: "roottask: all done; powering off", in: result, file: file, line: line)
+        assertLine(containing: "roottask: all done (", "pages paged in on demand); powering off", in: result, file: file, line: line)
     }
 
     func testPingPongOnQEMU() throws {
