@@ -160,3 +160,30 @@ extension Result {
         return nil
     }
 }
+
+/// Where the pages of a map or grant item land in the receive window.
+final class MemoryPlacementTests: XCTestCase {
+    func page(_ base: UInt64, _ order: Int) -> Flexpage { Flexpage(base: base, order: order, rights: .all) }
+
+    func testASmallerSendPageGoesWhereTheHotSpotPointsInTheWindow() {
+        // 4 KiB into a 2 MiB window, hot spot 0x13_5678 → the page containing window + 0x13_5000.
+        XCTAssertEqual(MemoryPlacement(send: page(0x7000, 12), window: page(0x4000_0000, 21), hotSpot: 0x13_5678),
+                       MemoryPlacement(source: 0x7000, destination: 0x4013_5000, pages: 1))
+        // 64 KiB into 2 MiB: aligned to 64 KiB within the window.
+        XCTAssertEqual(MemoryPlacement(send: page(0x10_0000, 16), window: page(0x4000_0000, 21), hotSpot: 0x1F_FFFF),
+                       MemoryPlacement(source: 0x10_0000, destination: 0x401F_0000, pages: 16))
+        // Same size: the whole window.
+        XCTAssertEqual(MemoryPlacement(send: page(0x20_0000, 21), window: page(0x4000_0000, 21), hotSpot: 0x12_3456),
+                       MemoryPlacement(source: 0x20_0000, destination: 0x4000_0000, pages: 512))
+    }
+
+    func testALargerSendPageGivesOnlyTheWindowSizedPartAroundTheHotSpot() {
+        XCTAssertEqual(MemoryPlacement(send: page(0x4000_0000, 30), window: page(0x7000, 12), hotSpot: 0x1234_5678),
+                       MemoryPlacement(source: 0x5234_5000, destination: 0x7000, pages: 1))
+    }
+
+    func testInvalidPagesPlaceNothing() {
+        XCTAssertNil(MemoryPlacement(send: Flexpage(base: 0x1000, order: 13, rights: .all), window: page(0, 21), hotSpot: 0))
+        XCTAssertNil(MemoryPlacement(send: page(0x1000, 12), window: Flexpage(raw: 0), hotSpot: 0))
+    }
+}

@@ -20,6 +20,7 @@ public struct NativeTask: Sendable, Hashable {
         NativeTask(name: "consoletest", product: "ConsoleTest"),
         NativeTask(name: "porttest", product: "PortTest"),
         NativeTask(name: "sigma0", product: "Sigma0"),
+        NativeTask(name: "rtctest", product: "RTCTest"),
         NativeTask(name: "ipctest", product: "IPCTest"),
         NativeTask(name: "abusetest", product: "AbuseTest"),
         NativeTask(name: "schedtest", product: "SchedTest"),
