@@ -46,7 +46,7 @@ func pingMain(tscKHz: UInt64, utcb utcbAddress: UInt64) {
     log("ping: \(iterations) round trips each; per round trip: 4 words \(short - empty), to a lower-priority thread \(cross - empty), 16 words \(long - empty) TSC ticks (loop overhead \(empty) subtracted)")
 
     // Through the serial driver's console service when there is one (the kernel console otherwise).
-    let summary: LogLine = "IPC round trip \(short - empty) instructions (4 words), \(long - empty) (16 words), \(failures) failures"
+    let summary: LogLine = "IPC round trip \(short - empty) TSC ticks for 4 words, \(long - empty) for 16 (instructions when deterministic), \(failures) failures"
     if ConsoleClient.write(summary) != .ok { log("ping: \(summary)") }
 
     _ = SystemCall.send(Report.sharedSlot, MessageTag(label: PingPong.quit))
