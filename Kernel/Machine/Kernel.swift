@@ -20,7 +20,7 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
     let options = KernelOptions.parse(commandLine) { issue in
         switch issue {
         case .unknownOption(let name):
-            log("cmdline: unknown option '\(name)' ignored (known: crash=, timer_hz=, fpu=)")
+            log("cmdline: unknown option '\(name)' ignored (known: crash=, timer_hz=, fpu=, virt_selftest)")
         case .badValue(let option, let value, let expected):
             log("cmdline: bad value '\(value)' for \(option)= ignored (expected \(expected))")
         }
@@ -59,6 +59,7 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
 
     log("boot: kernel path \(setupEnd - start - uartWaitAtSetupEnd) instructions (TSC ticks; instructions when deterministic; excludes \(uartWaitAtSetupEnd) waiting for the UART)")
     if let crash = options.crash { triggerCrash(crash) }
+    if options.virtualizationSelfTest { log(SVMSelfTest.run()) }
 
     guard PerCPU.layoutMatchesAssembly() else { panic("cpu: UserContext layout does not match the entry code") }
     PerCPU.initialize()

@@ -61,3 +61,26 @@ x86_rdmsr_safe_fault:
 x86_rdmsr_safe_recover:
     movl $-1, %eax
     ret
+
+/* void x86_svm_run(uint64_t vmcb_physical): enter the guest described by the VMCB until its next exit.
+ * The guest's general registers other than RAX are not kept (the self-test guest needs none); the host's
+ * callee-saved registers are. GIF is cleared around VMRUN as the APM recommends. */
+    .global x86_svm_run
+x86_svm_run:
+    pushq %rbx
+    pushq %rbp
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rdi, %rax
+    clgi
+    vmrun
+    stgi
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbp
+    popq %rbx
+    ret

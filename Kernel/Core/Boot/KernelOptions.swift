@@ -9,6 +9,8 @@ public struct KernelOptions: Equatable {
     public var timerHz: UInt32 = 1000
     /// FPU state switching (`fpu=lazy|eager`): on first use after a switch (#NM), or at every switch.
     public var eagerFPU = false
+    /// Run the virtualization backend's self-test guest at boot (`virt_selftest`).
+    public var virtualizationSelfTest = false
 
     public init() {}
 
@@ -46,6 +48,8 @@ public struct KernelOptions: Equatable {
                 case value.equals("stack"): options.crash = .stackOverflow
                 default: report(.badValue(option: "crash", value: value, expected: "pagefault, ud, gp, de or stack"))
                 }
+            } else if name.equals("virt_selftest") {
+                options.virtualizationSelfTest = true
             } else if name.equals("fpu") {
                 switch true {
                 case value.equals("lazy"): options.eagerFPU = false

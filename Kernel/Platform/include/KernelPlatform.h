@@ -104,6 +104,9 @@ extern char x86_rdmsr_safe_fault[], x86_rdmsr_safe_recover[];
 SWIFTLET_INLINE uint64_t x86_rdmsr_safe_fault_address(void) { return (uint64_t)x86_rdmsr_safe_fault; }
 SWIFTLET_INLINE uint64_t x86_rdmsr_safe_recover_address(void) { return (uint64_t)x86_rdmsr_safe_recover; }
 
+/// One VMRUN of the VMCB at this physical address (cpu.S).
+void x86_svm_run(uint64_t vmcb_physical);
+
 /// Deliberate faults for the kernel's crash=... switch (tests of the panic path), in cpu.S.
 void x86_trigger_invalid_opcode(void);
 void x86_trigger_general_protection(void);
