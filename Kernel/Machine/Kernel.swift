@@ -59,7 +59,9 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
 
     log("boot: kernel path \(setupEnd - start - uartWaitAtSetupEnd) instructions (TSC ticks; instructions when deterministic; excludes \(uartWaitAtSetupEnd) waiting for the UART)")
     if let crash = options.crash { triggerCrash(crash) }
-    if options.virtualizationSelfTest { log(SVMSelfTest.run()) }
+    if options.virtualizationSelfTest {
+        if case .vmx = CPU.probeVirtualization() { log(VMXSelfTest.run()) } else { log(SVMSelfTest.run()) }
+    }
 
     guard PerCPU.layoutMatchesAssembly() else { panic("cpu: UserContext layout does not match the entry code") }
     PerCPU.initialize()

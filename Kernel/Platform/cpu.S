@@ -84,3 +84,36 @@ x86_svm_run:
     popq %rbp
     popq %rbx
     ret
+
+/* uint64_t x86_vmx_enter(uint64_t resume): VMLAUNCH (resume = 0) or VMRESUME the current VMCS. The host
+ * state fields RSP and RIP are set here, so the exit lands at vmx_exit_landing with this stack. Returns
+ * 0 after a VM exit, 1 if the instruction itself failed (see the VM-instruction error field). */
+    .global x86_vmx_enter
+x86_vmx_enter:
+    pushq %rbx
+    pushq %rbp
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movl $0x6C14, %eax                     /* HOST_RSP */
+    vmwrite %rsp, %rax
+    leaq vmx_exit_landing(%rip), %rdx
+    movl $0x6C16, %eax                     /* HOST_RIP */
+    vmwrite %rdx, %rax
+    testq %rdi, %rdi
+    jnz 1f
+    vmlaunch
+    jmp 2f
+1:  vmresume
+2:  movl $1, %eax
+    jmp 3f
+vmx_exit_landing:
+    xorl %eax, %eax
+3:  popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbp
+    popq %rbx
+    ret

@@ -104,6 +104,38 @@ extern char x86_rdmsr_safe_fault[], x86_rdmsr_safe_recover[];
 SWIFTLET_INLINE uint64_t x86_rdmsr_safe_fault_address(void) { return (uint64_t)x86_rdmsr_safe_fault; }
 SWIFTLET_INLINE uint64_t x86_rdmsr_safe_recover_address(void) { return (uint64_t)x86_rdmsr_safe_recover; }
 
+/// VMX instructions. Each returns 0 on success, 1 on VMfailInvalid/VMfailValid (CF or ZF set).
+SWIFTLET_INLINE int x86_vmxon(uint64_t region) {
+    uint8_t failed;
+    __asm__ volatile("vmxon %1; setbe %0" : "=q"(failed) : "m"(region) : "cc", "memory");
+    return failed;
+}
+SWIFTLET_INLINE int x86_vmclear(uint64_t vmcs) {
+    uint8_t failed;
+    __asm__ volatile("vmclear %1; setbe %0" : "=q"(failed) : "m"(vmcs) : "cc", "memory");
+    return failed;
+}
+SWIFTLET_INLINE int x86_vmptrld(uint64_t vmcs) {
+    uint8_t failed;
+    __asm__ volatile("vmptrld %1; setbe %0" : "=q"(failed) : "m"(vmcs) : "cc", "memory");
+    return failed;
+}
+SWIFTLET_INLINE int x86_vmwrite(uint64_t field, uint64_t value) {
+    uint8_t failed;
+    __asm__ volatile("vmwrite %2, %1; setbe %0" : "=q"(failed) : "r"(field), "rm"(value) : "cc", "memory");
+    return failed;
+}
+SWIFTLET_INLINE uint64_t x86_vmread(uint64_t field) {
+    uint64_t value = 0;
+    __asm__ volatile("vmread %1, %0" : "=rm"(value) : "r"(field) : "cc", "memory");
+    return value;
+}
+SWIFTLET_INLINE void x86_vmxoff(void) { __asm__ volatile("vmxoff" ::: "cc", "memory"); }
+SWIFTLET_INLINE void x86_sgdt(struct DescriptorTablePointer *p) { __asm__ volatile("sgdt (%0)" :: "r"(p) : "memory"); }
+SWIFTLET_INLINE void x86_sidt(struct DescriptorTablePointer *p) { __asm__ volatile("sidt (%0)" :: "r"(p) : "memory"); }
+/// VMLAUNCH or VMRESUME; 0 after a VM exit, 1 if the entry instruction failed (cpu.S).
+uint64_t x86_vmx_enter(uint64_t resume);
+
 /// One VMRUN of the VMCB at this physical address (cpu.S).
 void x86_svm_run(uint64_t vmcb_physical);
 
