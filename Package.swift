@@ -42,7 +42,7 @@ if bareMetal {
         products: [.library(name: "Kernel", type: .static, targets: ["Kernel"])]
             + nativeTasks.map { .library(name: $0, type: .static, targets: [$0]) },
         targets: [
-            .target(name: "KernelPlatform", path: "Kernel/Platform", exclude: ["kernel.ld"],
+            .target(name: "KernelPlatform", path: "Kernel/Platform", exclude: ["kernel.ld", "memory_functions.inc"],
                     cSettings: freestandingC),
             .target(name: "SwiftletABI", path: "Kernel/Interface", swiftSettings: embeddedSwift),
             .target(name: "Kernel", dependencies: ["KernelPlatform", "SwiftletABI"], path: "Kernel",

@@ -187,11 +187,11 @@ func startChild(_ task: UInt64, thread: UInt64, body: @convention(c) (UInt64, UI
 func childB(argument: UInt64, utcbAddress: UInt64) {
     let utcb = UTCB(address: utcbAddress)
     utcb.receiveWindow = Flexpage(base: MemTest.windowB, order: 12, rights: .all)
-    var request = SystemCall.wait(4)
+    _ = SystemCall.wait(4)
     while true {
         let (w0, w1) = TypedItem.map(Flexpage(base: MemTest.windowB, order: 12, rights: .read))
         let answer = SystemCall.call(5, MessageTag(label: MemTest.pass, items: 1), (w0, w1, 0, 0))
-        request = SystemCall.replyWait(4, MessageTag(label: MemTest.result, words: 1), (answer.words.0, 0, 0, 0))
+        _ = SystemCall.replyWait(4, MessageTag(label: MemTest.result, words: 1), (answer.words.0, 0, 0, 0))
     }
 }
 

@@ -4,6 +4,25 @@
 
 #include "context.h"
 
+/* The general registers in UserContext order (the reverse of POP_REGISTERS). */
+.macro PUSH_REGISTERS
+    pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+.endm
+
 .macro POP_REGISTERS
     popq %r15
     popq %r14
@@ -47,21 +66,7 @@ isr_stub_\vector:
  * From user mode the CPU pushed it into the current thread's context (TSS.RSP0 points at its end); from
  * kernel mode it is on the kernel stack and the handler returns straight to the interrupted kernel code. */
 interrupt_common:
-    pushq %rax
-    pushq %rbx
-    pushq %rcx
-    pushq %rdx
-    pushq %rsi
-    pushq %rdi
-    pushq %rbp
-    pushq %r8
-    pushq %r9
-    pushq %r10
-    pushq %r11
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+    PUSH_REGISTERS
     cld
     testb $3, CONTEXT_CS(%rsp)
     jnz from_user
@@ -93,21 +98,7 @@ syscall_entry:
     pushq %rcx
     pushq $0
     pushq $CONTEXT_SYSCALL
-    pushq %rax
-    pushq %rbx
-    pushq %rcx
-    pushq %rdx
-    pushq %rsi
-    pushq %rdi
-    pushq %rbp
-    pushq %r8
-    pushq %r9
-    pushq %r10
-    pushq %r11
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+    PUSH_REGISTERS
     movq %rsp, %rdi
     movq %gs:PERCPU_KERNEL_STACK, %rsp
     call swiftlet_syscall
