@@ -78,6 +78,7 @@ enum SVMSelfTest {
             if reasons.count > 0 { reasons.append(", ") }
             reasons.appendHex(code)
             guard reason == .cpuid else {
+                log("bench: exit.cpuid.inkernel.instructions \(roundTrip)")
                 let rip = v.load(fromByteOffset: VMCBLayout.rip, as: UInt64.self)
                 let verdict: StaticString = reason == .hlt && cpuidExits == 2 ? "PASS" : "FAIL"
                 return "virt: SVM self-test \(verdict): real-mode guest exited \(reasons) (\(cpuidExits) CPUID, then \(reason == .hlt ? "HLT" as StaticString : "something else") at RIP \(hex: rip)); in-kernel VMRUN round trip \(roundTrip) TSC ticks"

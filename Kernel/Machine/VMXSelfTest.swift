@@ -123,6 +123,7 @@ enum VMXSelfTest {
             if reasons.count > 0 { reasons.append(", ") }
             reasons.appendDecimal(UInt64(basicReason & 0xFFFF))
             guard reason == .cpuid else {
+                log("bench: exit.cpuid.inkernel.instructions \(roundTrip)")
                 let verdict: StaticString = reason == .hlt && cpuidExits == 2 ? "PASS" : "FAIL"
                 return "virt: VMX self-test \(verdict): real-mode guest exited \(reasons) (\(cpuidExits) CPUID, then \(reason == .hlt ? "HLT" as StaticString : "something else") at RIP \(hex: read(.guestRIP))); in-kernel VM entry round trip \(roundTrip) TSC ticks"
             }

@@ -33,6 +33,7 @@ public enum BenchmarkSuite {
         DeterministicRun(emulator: .bochs),
         DeterministicRun(emulator: .qemu),
         FPUSwitching(),
+        InKernelExits(),
     ]
 
     /// Runs `benchmarks` one after another (the machine has two cores and an emulator wants one).
