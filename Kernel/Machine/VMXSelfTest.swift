@@ -63,7 +63,7 @@ enum VMXSelfTest {
         }
 
         guard x86_vmxon(region) == 0 else { return "virt: VMX self-test FAIL: VMXON failed" }
-        defer { __vmxoff() }
+        defer { x86_vmxoff() }
         guard x86_vmclear(vmcs) == 0, x86_vmptrld(vmcs) == 0 else { return "virt: VMX self-test FAIL: VMCLEAR/VMPTRLD failed" }
 
         var gdtr = DescriptorTablePointer(limit: 0, base: 0), idtr = DescriptorTablePointer(limit: 0, base: 0)
@@ -133,9 +133,4 @@ enum VMXSelfTest {
         }
         return "virt: VMX self-test FAIL: no HLT after \(reasons)"
     }
-}
-
-/// VMXOFF (no C wrapper needed for a single instruction without operands; kept beside its only user).
-private func __vmxoff() {
-    x86_vmxoff()
 }

@@ -2,6 +2,25 @@
     .text
     .code64
 
+/* The SysV callee-saved registers, around guest entries (the guest may leave anything in them). */
+.macro SAVE_CALLEE_SAVED
+    pushq %rbx
+    pushq %rbp
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+.endm
+
+.macro RESTORE_CALLEE_SAVED
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbp
+    popq %rbx
+.endm
+
 /* void x86_reload_segments(uint16_t code, uint16_t data): far return into the new code selector. */
     .global x86_reload_segments
 x86_reload_segments:
@@ -67,22 +86,12 @@ x86_rdmsr_safe_recover:
  * callee-saved registers are. GIF is cleared around VMRUN as the APM recommends. */
     .global x86_svm_run
 x86_svm_run:
-    pushq %rbx
-    pushq %rbp
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+    SAVE_CALLEE_SAVED
     movq %rdi, %rax
     clgi
     vmrun
     stgi
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %rbp
-    popq %rbx
+    RESTORE_CALLEE_SAVED
     ret
 
 /* uint64_t x86_vmx_enter(uint64_t resume): VMLAUNCH (resume = 0) or VMRESUME the current VMCS. The host
@@ -90,12 +99,7 @@ x86_svm_run:
  * 0 after a VM exit, 1 if the instruction itself failed (see the VM-instruction error field). */
     .global x86_vmx_enter
 x86_vmx_enter:
-    pushq %rbx
-    pushq %rbp
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+    SAVE_CALLEE_SAVED
     movl $0x6C14, %eax                     /* HOST_RSP */
     vmwrite %rsp, %rax
     leaq vmx_exit_landing(%rip), %rdx
@@ -110,10 +114,5 @@ x86_vmx_enter:
     jmp 3f
 vmx_exit_landing:
     xorl %eax, %eax
-3:  popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %rbp
-    popq %rbx
+3:  RESTORE_CALLEE_SAVED
     ret
