@@ -128,4 +128,9 @@ public enum KernelMessageLabel {
     public static let pageFault: UInt64 = 0xFFFF_FFFF_0002
     /// An interrupt fired: MR0 = its line (global system interrupt); the badge is the one given at binding.
     public static let interrupt: UInt64 = 0xFFFF_FFFF_0003
+    /// A vCPU left its guest: `VCPUMessage.words` words laid out as `VCPUMessage` says (word 0 the transfer
+    /// mask, word 1 the reason). The reply (any label) writes back the state its word 0 selects, may inject
+    /// an event or request an interrupt window, and resumes the guest; a reply of fewer than
+    /// `VCPUMessage.words` words resumes it unchanged.
+    public static let vmExit: UInt64 = 0xFFFF_FFFF_0004
 }

@@ -85,6 +85,8 @@ public enum SyscallError: UInt64, Error, Sendable, Equatable {
     case priorityTooHigh = 17
     /// A capability in the message could not be transferred.
     case transferFailed = 18
+    /// The CPU lacks what the operation needs (a VM without VMX or SVM).
+    case notSupported = 19
 
     public var name: StaticString {
         switch self {
@@ -107,6 +109,7 @@ public enum SyscallError: UInt64, Error, Sendable, Equatable {
         case .aborted: return "aborted"
         case .priorityTooHigh: return "priority too high"
         case .transferFailed: return "transfer failed"
+        case .notSupported: return "not supported"
         }
     }
 }
@@ -126,6 +129,12 @@ public enum ObjectType: UInt8, Sendable, Equatable {
     case reply = 8
     /// The right to take physical memory (sigma0's): RAM the kernel handed over, and device memory.
     case physicalMemory = 9
+    /// `create` only: a task whose address space is guest-physical (its page tables are the EPT/NPT);
+    /// the capability is a task capability.
+    case virtualMachine = 10
+    /// `create` only: a virtual CPU of the VM task in R10, at priority R8; the capability is a thread
+    /// capability. Its exits go to its exception handler as `KernelMessageLabel.vmExit` calls.
+    case virtualCPU = 11
 }
 
 /// Rights a capability carries; derived capabilities can only lose rights.
@@ -160,6 +169,9 @@ public enum ThreadOperation: UInt64, Sendable {
     case readState = 6
     /// MR0 = pager endpoint selector in the caller's space (0 = none: page faults go to the exception handler).
     case setPager = 7
+    /// vCPUs only: MR0 = exit reason (ExitReason raw value; 0 = every reason), MR1 = the TransferMask of
+    /// the guest state its exit messages carry.
+    case setExitMask = 8
 }
 
 /// Operations of `taskControl`. Arguments in MR0-MR3.

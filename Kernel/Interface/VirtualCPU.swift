@@ -27,6 +27,8 @@ public enum ExitReason: UInt16, Sendable, Equatable {
     case xsetbv = 18
     case initSignal = 19
     case startupSignal = 20
+    /// The vCPU was started: the first message, with the whole state, for the VMM to set the initial state.
+    case startup = 21
     /// An exit the neutral layer does not name; the raw code is in the message.
     case other = 0xFFFF
 

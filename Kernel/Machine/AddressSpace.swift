@@ -17,6 +17,14 @@ enum AddressSpace {
         return root
     }
 
+    /// An empty root: a VM's guest-physical space (the kernel half would give a guest the kernel's memory).
+    static func createEmpty() -> PhysicalAddress? {
+        guard let frame = KernelMemory.allocateFrame() else { return nil }
+        let root = frame.adopt()
+        PhysicalMemory.zeroFrame(root)
+        return root
+    }
+
     /// Maps one user page; new page tables are charged to `factory` if one is given.
     static func map(in root: PhysicalAddress, _ virtual: VirtualAddress, to physical: PhysicalAddress,
                     access: MemoryAccess, uncached: Bool = false,

@@ -18,6 +18,7 @@ enum DescriptorTables {
 
     /// TSS.RSP0: where the CPU pushes the frame of an interrupt taken in user mode (unaligned: byte 4).
     nonisolated(unsafe) private(set) static var kernelEntryStack = UnsafeMutableRawPointer(bitPattern: 8)!
+    nonisolated(unsafe) private static var gdtPointer = DescriptorTablePointer(limit: 0, base: 0)
 
     static func install() -> Bool {
         guard let gdtFrame = KernelMemory.allocateFrame(), let idtFrame = KernelMemory.allocateFrame(),
@@ -65,9 +66,18 @@ enum DescriptorTables {
         base.storeBytes(of: image.stackTop, toByteOffset: 4, as: UInt64.self)
         base.storeBytes(of: image.interruptStackTop, toByteOffset: 36, as: UInt64.self)
 
-        var pointer = DescriptorTablePointer(limit: UInt16(8 * 8 - 1), base: page.virtual)
-        x86_lgdt(&pointer)
+        gdtPointer = DescriptorTablePointer(limit: UInt16(8 * 8 - 1), base: page.virtual)
+        x86_lgdt(&gdtPointer)
         x86_reload_segments(Selector.kernelCode, Selector.kernelData)
+        x86_ltr(Selector.taskState)
+    }
+
+    /// A VMX exit sets GDTR's limit to 0xFFFF and TR's to 0x67, which hides the I/O permission bitmap.
+    /// Reload both: LTR needs the TSS descriptor marked available again.
+    static func reloadAfterVMExit() {
+        x86_lgdt(&gdtPointer)
+        let descriptor = UnsafeMutablePointer<UInt64>(bitPattern: UInt(gdtPointer.base))! + 6
+        descriptor.pointee &= ~(UInt64(1) << 41)                  // busy → available
         x86_ltr(Selector.taskState)
     }
 

@@ -70,6 +70,16 @@ enum FPU {
         if armed { x86_write_cr0(x86_read_cr0() | (1 << 3)) } else { x86_clts() }
     }
 
+    /// `thread`, a vCPU, is about to enter its guest: its state goes into the FPU now (the guest's own
+    /// CR0.TS governs the guest, so there is no trap to wait for).
+    static func claim(_ thread: ThreadPointer) {
+        if trapArmed {
+            x86_clts()
+            trapArmed = false
+        }
+        if owner != thread { swap(to: thread) }
+    }
+
     /// #NM from `thread`: save the owner's state, load this thread's.
     static func deviceNotAvailable(_ thread: ThreadPointer) {
         x86_clts()

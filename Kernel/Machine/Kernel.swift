@@ -67,6 +67,8 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
     PerCPU.initialize()
     FPU.initialize(eager: options.eagerFPU)
     log("fpu: \(FPU.description)")
+    guard GuestMode.layoutMatchesAssembly() else { panic("virt: VCPU layout does not match the entry stubs") }
+    log(GuestMode.initialize(CPU.probeVirtualization()))
     System.scheduler = Scheduler(hz: UInt64(options.timerHz))
     IPC.transferMemory = { kind, placement, rights, sender, receiver in
         UserMemory.transfer(kind: kind, placement: placement, rights: rights, sender: sender, receiver: receiver)

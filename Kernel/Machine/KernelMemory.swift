@@ -18,6 +18,26 @@ enum KernelMemory {
 
     static var freeFrames: UInt64 { frames.freeFrames }
 
+    /// `count` physically contiguous frames (boot time: the SVM permission maps), or nil.
+    static func allocateContiguous(_ count: UInt64) -> PhysicalAddress? {
+        var start: PhysicalAddress = 0, run: UInt64 = 0
+        for _ in 0..<64 {
+            guard let frame = frames.allocate() else { return nil }
+            let address = frame.adopt()
+            if run > 0 && address == start + run * 4096 {
+                run += 1
+            } else {
+                // Not adjacent: give back the run so far and start again here.
+                for index in 0..<run { frames.release(start + index * 4096) }
+                start = address
+                run = 1
+            }
+            if run == count { return start }
+        }
+        for index in 0..<run { frames.release(start + index * 4096) }
+        return nil
+    }
+
     /// The address above the lowest `count` free frames (where the kernel's share of RAM ends).
     static func addressAfterFreeFrames(_ count: UInt64) -> PhysicalAddress? {
         var seen: UInt64 = 0

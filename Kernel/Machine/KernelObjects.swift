@@ -30,14 +30,17 @@ enum KernelObjects {
         return .success(thread)
     }
 
-    static func newTask(factory: UnsafeMutablePointer<Factory>?) -> Result<TaskPointer, SyscallError> {
+    /// A task; `guestPhysical`: a VM, whose page tables are EPT/NPT and hold nothing of the kernel.
+    static func newTask(factory: UnsafeMutablePointer<Factory>?, guestPhysical: Bool = false) -> Result<TaskPointer, SyscallError> {
         guard charge(factory, .task) else { return .failure(.quotaExceeded) }
-        guard let root = AddressSpace.create(), let slots = KernelMemory.allocateFrame() else { return .failure(.quotaExceeded) }
+        guard let root = guestPhysical ? AddressSpace.createEmpty() : AddressSpace.create(),
+              let slots = KernelMemory.allocateFrame() else { return .failure(.quotaExceeded) }
         let storage = PhysicalMemory.object(at: slots.adopt(), as: Capability.self)
         guard let task = frameFor(Task(pageTableRoot: root, capabilities: CapabilitySpace(storage: storage))) else {
             return .failure(.quotaExceeded)
         }
         task.pointee.factory = factory
+        task.pointee.isVirtualMachine = guestPhysical
         return .success(task)
     }
 

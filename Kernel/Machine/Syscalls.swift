@@ -189,6 +189,10 @@ enum Syscalls {
             created = createThread(thread, factory: factory)
         case .interrupt:
             created = createInterrupt(thread, factory: factory)
+        case .virtualMachine:
+            created = GuestMode.newMachine(factory: factory).map { KernelObjects.capability(.task, $0, rights: .control) }
+        case .virtualCPU:
+            created = createVCPU(thread, factory: factory)
         case .empty, .machine, .interruptController, .reply, .physicalMemory:
             return .invalidArgument
         }
@@ -218,6 +222,21 @@ enum Syscalls {
             created.pointee.utcb = utcb
             created.pointee.utcbAddress = c.r9
             return KernelObjects.capability(.thread, created, rights: .control)
+        }
+    }
+
+    /// R10 = the VM (a task capability of a VM task), R8 = priority.
+    private static func createVCPU(_ creator: ThreadPointer, factory: FactoryPointer) -> Result<Capability, SyscallError> {
+        let c = creator.pointee.context
+        let machine: TaskPointer
+        switch space(creator).lookup(c.r10, type: .task, rights: .control) {
+        case .success(let capability): machine = object(capability, as: Task.self)
+        case .failure(let error): return .failure(error)
+        }
+        guard c.r8 <= 255 else { return .failure(.invalidArgument) }
+        guard c.r8 <= UInt64(creator.pointee.priority) else { return .failure(.priorityTooHigh) }
+        return GuestMode.newVCPU(in: machine, priority: UInt8(c.r8), factory: factory).map {
+            KernelObjects.capability(.thread, $0, rights: .control)
         }
     }
 
@@ -261,6 +280,7 @@ enum Syscalls {
         let state = target.pointee.state
         switch operation {
         case .setEntry:
+            guard target.pointee.vcpu == nil else { return .invalidArgument }       // its VMM sets a vCPU's state
             guard state == .inactive || state == .stopped else { return .invalidThreadState }
             guard c.rdx < KernelAddressSpace.userSpaceEnd, c.r10 < KernelAddressSpace.userSpaceEnd else { return .invalidAddress }
             target.pointee.context.rip = c.rdx
@@ -312,6 +332,11 @@ enum Syscalls {
             caller.pointee.context.rax = SyscallError.ok.rawValue
             stop(target)
             return nil
+        case .setExitMask:
+            guard let vcpu = target.pointee.vcpu, vcpu.pointee.setMask(TransferMask(rawValue: c.r10), for: c.rdx) else {
+                return .invalidArgument
+            }
+            return .ok
         case .readState:
             caller.pointee.context.rdx = state.code.rawValue
             caller.pointee.context.r10 = target.pointee.context.rip
@@ -364,7 +389,8 @@ enum Syscalls {
                                  pages: UInt64, rights: UInt64) -> SyscallError {
         guard rights <= 3 else { return .invalidArgument }
         let write = rights & 1 != 0, execute = rights & 2 != 0
-        guard !(write && execute) else { return .invalidArgument }
+        // Guest RAM must be writable and executable by the guest; a task's own memory never both at once.
+        guard !(write && execute) || task.pointee.isVirtualMachine else { return .invalidArgument }
         guard pages > 0, pages <= 4096 else { return .invalidArgument }
         guard source & 0xFFF == 0, destination & 0xFFF == 0 else { return .unalignedAddress }
         let end = KernelAddressSpace.userMappableEnd

@@ -6,15 +6,22 @@ import SwiftletABI
 enum System {
     nonisolated(unsafe) static var scheduler = Scheduler(hz: 1000)
 
-    /// Runs until a thread is current, then points the exit path, the address space and the FPU at it.
+    /// Runs until a user thread is current, then points the exit path, the address space and the FPU at
+    /// it. A vCPU thread runs its guest from here until it blocks on an exit or loses the CPU.
     @inline(__always)
     static func prepareReturn() {
-        while scheduler.current == nil {
-            // Idle: interrupts (taken on the kernel stack) may wake a thread.
-            x86_sti_hlt()
-            x86_cli()
+        var thread: ThreadPointer
+        while true {
+            while scheduler.current == nil {
+                // Idle: interrupts (taken on the kernel stack) may wake a thread.
+                x86_sti_hlt()
+                x86_cli()
+            }
+            thread = scheduler.current!
+            guard thread.pointee.vcpu != nil else { break }
+            GuestMode.run(thread)
         }
-        let thread = scheduler.current!
+        GuestMode.leave()
         PerCPU.setCurrent(UnsafeMutableRawPointer(thread))     // the context is the TCB's first field
         let task = thread.pointee.task!
         AddressSpace.activate(task.pointee.pageTableRoot)

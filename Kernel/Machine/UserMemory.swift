@@ -129,31 +129,36 @@ enum UserMemory {
     /// Takes `rights` from the mappings derived from `node`.
     static func restrict(_ node: MappingPointer, removing rights: PageRights) {
         database.restrict(node, removing: rights) { mapping in
-            let root = task(mapping.space).pointee.pageTableRoot
+            let holder = task(mapping.space)
             if mapping.rights.isEmpty {
-                clearEntry(root, mapping.virtual)
+                clearEntry(holder, mapping.virtual)
             } else {
-                var tables = PageTableBuilder(root: root, memory: DirectMappedPageTables())
+                var tables = PageTableBuilder(root: holder.pointee.pageTableRoot, memory: DirectMappedPageTables())
                 _ = tables.protect(mapping.virtual, attributes: MappingAttributes(access: access(mapping.rights), user: true))
-                flush(root, mapping.virtual)
+                flush(holder, mapping.virtual)
             }
         }
     }
 
     private static func clear(_ mapping: Mapping) {
-        clearEntry(task(mapping.space).pointee.pageTableRoot, mapping.virtual)
+        clearEntry(task(mapping.space), mapping.virtual)
     }
 
-    private static func clearEntry(_ root: PhysicalAddress, _ virtual: VirtualAddress) {
-        var tables = PageTableBuilder(root: root, memory: DirectMappedPageTables())
+    private static func clearEntry(_ holder: TaskPointer, _ virtual: VirtualAddress) {
+        var tables = PageTableBuilder(root: holder.pointee.pageTableRoot, memory: DirectMappedPageTables())
         tables.unmap(virtual)
-        flush(root, virtual)
+        flush(holder, virtual)
     }
 
     /// One CPU: only the active address space can hold the stale translation (others are flushed when
-    /// CR3 is loaded; user pages are never global). With more CPUs this is where a shootdown goes.
-    private static func flush(_ root: PhysicalAddress, _ virtual: VirtualAddress) {
-        if x86_read_cr3() == root { x86_invlpg(virtual) }
+    /// CR3 is loaded; user pages are never global). With more CPUs this is where a shootdown goes. A VM's
+    /// guest TLB is flushed by its vCPUs before their next entry (INVEPT, or the VMCB's TLB control).
+    private static func flush(_ holder: TaskPointer, _ virtual: VirtualAddress) {
+        if holder.pointee.isVirtualMachine {
+            holder.pointee.guestTLBGeneration &+= 1
+        } else if x86_read_cr3() == holder.pointee.pageTableRoot {
+            x86_invlpg(virtual)
+        }
     }
 
     /// The page-table access for held rights. User mappings may be writable and executable at once if the

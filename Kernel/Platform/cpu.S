@@ -116,3 +116,130 @@ vmx_exit_landing:
     xorl %eax, %eax
 3:  RESTORE_CALLEE_SAVED
     ret
+
+/* The guest's general registers as GuestState keeps them (Kernel/Interface/GuestState.swift): RAX, RCX,
+ * RDX, RBX, RBP, RSI, RDI, R8-R15 at these offsets. RSP, RIP and RFLAGS live in the VMCS/VMCB. */
+#define G_RAX 0
+#define G_RCX 8
+#define G_RDX 16
+#define G_RBX 24
+#define G_RBP 32
+#define G_RSI 40
+#define G_RDI 48
+#define G_R8 56
+#define G_R9 64
+#define G_R10 72
+#define G_R11 80
+#define G_R12 88
+#define G_R13 96
+#define G_R14 104
+#define G_R15 112
+
+/* Loads the guest registers other than RAX and RDI from the area at RDI, then RDI itself. */
+.macro LOAD_GUEST_REGISTERS_BUT_RAX
+    movq G_RCX(%rdi), %rcx
+    movq G_RDX(%rdi), %rdx
+    movq G_RBX(%rdi), %rbx
+    movq G_RBP(%rdi), %rbp
+    movq G_RSI(%rdi), %rsi
+    movq G_R8(%rdi), %r8
+    movq G_R9(%rdi), %r9
+    movq G_R10(%rdi), %r10
+    movq G_R11(%rdi), %r11
+    movq G_R12(%rdi), %r12
+    movq G_R13(%rdi), %r13
+    movq G_R14(%rdi), %r14
+    movq G_R15(%rdi), %r15
+    movq G_RDI(%rdi), %rdi
+.endm
+
+/* Stores the guest registers other than RAX and RDI into the area at RDI. */
+.macro STORE_GUEST_REGISTERS_BUT_RAX_RDI
+    movq %rcx, G_RCX(%rdi)
+    movq %rdx, G_RDX(%rdi)
+    movq %rbx, G_RBX(%rdi)
+    movq %rbp, G_RBP(%rdi)
+    movq %rsi, G_RSI(%rdi)
+    movq %r8, G_R8(%rdi)
+    movq %r9, G_R9(%rdi)
+    movq %r10, G_R10(%rdi)
+    movq %r11, G_R11(%rdi)
+    movq %r12, G_R12(%rdi)
+    movq %r13, G_R13(%rdi)
+    movq %r14, G_R14(%rdi)
+    movq %r15, G_R15(%rdi)
+.endm
+
+/* uint64_t x86_vmx_run(uint64_t *registers, uint64_t resume): enter the guest of the current VMCS with
+ * its general registers from `registers` (VMLAUNCH if resume = 0, else VMRESUME) and store them back at
+ * the exit. Returns 0 after a VM exit, 1 if the entry instruction failed. HOST_RIP is vmx_run_exit
+ * (written once per VMCS); HOST_RSP is this stack, written here. */
+    .global x86_vmx_run, vmx_run_exit
+x86_vmx_run:
+    SAVE_CALLEE_SAVED
+    pushq %rdi
+    movl $0x6C14, %eax                     /* HOST_RSP */
+    vmwrite %rsp, %rax
+    testq %rsi, %rsi
+    movq G_RAX(%rdi), %rax
+    LOAD_GUEST_REGISTERS_BUT_RAX           /* moves only: the flags of the test survive */
+    jnz 1f
+    vmlaunch
+    jmp 2f
+1:  vmresume
+2:  popq %rdi
+    movl $1, %eax
+    jmp 3f
+vmx_run_exit:
+    pushq %rdi
+    movq 8(%rsp), %rdi
+    movq %rax, G_RAX(%rdi)
+    STORE_GUEST_REGISTERS_BUT_RAX_RDI
+    popq G_RDI(%rdi)
+    addq $8, %rsp
+    xorl %eax, %eax
+3:  RESTORE_CALLEE_SAVED
+    ret
+
+/* void x86_svm_run_guest(uint64_t *registers, uint64_t vmcb, uint64_t host_area): one VMRUN of the VMCB
+ * (physical address) with the guest registers from `registers` (RAX is in the VMCB), stored back at the
+ * exit. VMSAVE/VMLOAD swap the state VMRUN leaves alone (FS, GS, TR, LDTR, KERNEL_GS_BASE and the SYSCALL
+ * MSRs) between host and guest. IF is set across VMRUN so host interrupts exit the guest (V_INTR_MASKING);
+ * GIF holds them until the exit is dealt with. */
+    .global x86_svm_run_guest
+x86_svm_run_guest:
+    SAVE_CALLEE_SAVED
+    pushq %rdi
+    pushq %rdx
+    pushq %rsi
+    clgi
+    movq %rdx, %rax
+    vmsave
+    movq %rsi, %rax
+    vmload
+    LOAD_GUEST_REGISTERS_BUT_RAX
+    sti
+    vmrun
+    cli
+    pushq %rdi
+    movq 24(%rsp), %rdi
+    STORE_GUEST_REGISTERS_BUT_RAX_RDI
+    popq G_RDI(%rdi)
+    popq %rax
+    vmsave
+    popq %rax
+    vmload
+    addq $8, %rsp
+    stgi
+    RESTORE_CALLEE_SAVED
+    ret
+
+/* void x86_invept(uint64_t type, uint64_t eptp): type 1 single-context, 2 all contexts. */
+    .global x86_invept
+x86_invept:
+    subq $16, %rsp
+    movq %rsi, (%rsp)
+    movq $0, 8(%rsp)
+    invept (%rsp), %rdi
+    addq $16, %rsp
+    ret

@@ -281,6 +281,7 @@ public enum IPC {
     }
 
     private static func deliverFault(from thread: ThreadPointer, to handler: ThreadPointer) {
+        if let vcpu = thread.pointee.vcpu { return deliverExit(vcpu, to: handler) }
         let context = thread.pointee.context
         if thread.pointee.faultToPager {
             // Error code bit 1: a write; bit 4: an instruction fetch.
@@ -299,6 +300,7 @@ public enum IPC {
     /// any other reply restarts it where it faulted.
     private static func resumeFromFault(_ thread: ThreadPointer, reply handler: ThreadPointer) {
         let tag = MessageTag(raw: handler.pointee.context.rsi)
+        if let vcpu = thread.pointee.vcpu { return resumeFromExit(vcpu, reply: handler, tag: tag) }
         if thread.pointee.faultToPager {
             // The pager's reply maps into the whole address space, placed by the fault address.
             thread.pointee.faultToPager = false
@@ -315,5 +317,27 @@ public enum IPC {
             if rip < KernelAddressSpace.userSpaceEnd { thread.pointee.context.rip = rip }
         }
         thread.pointee.faultVector = 0
+    }
+
+    /// A VM exit as a message: the parts of the guest state the reason's mask selects, laid out as
+    /// `VCPUMessage` says, in the handler's message registers and UTCB.
+    private static func deliverExit(_ vcpu: VCPUPointer, to handler: ThreadPointer) {
+        guard let words = handler.pointee.utcb else {
+            handler.pointee.context.rsi = MessageTag(label: KernelMessageLabel.vmExit, words: 0).raw
+            return
+        }
+        let reason = vcpu.pointee.reason
+        VCPUMessage.store(vcpu.pointee.state, mask: vcpu.pointee.mask(for: reason), into: words)
+        words[VCPUMessage.reason] = VCPUMessage.reasonWord(reason, raw: vcpu.pointee.rawReason)
+        handler.pointee.context.rsi = MessageTag(label: KernelMessageLabel.vmExit, words: VCPUMessage.words).raw
+        handler.pointee.context.registerMessage = (words[0], words[1], words[2], words[3])
+    }
+
+    /// The VMM's reply to an exit: a full-length reply writes back the state its mask selects (MR0).
+    private static func resumeFromExit(_ vcpu: VCPUPointer, reply handler: ThreadPointer, tag: MessageTag) {
+        guard tag.isValid, tag.words >= VCPUMessage.words, let words = handler.pointee.utcb else { return }
+        // MR0-MR3 travel in registers: put them where the rest of the message is.
+        (words[0], words[1], words[2], words[3]) = handler.pointee.context.registerMessage
+        vcpu.pointee.acceptReply(words)
     }
 }

@@ -52,6 +52,8 @@ public struct Thread {
     public var faultToPager = false
     /// The vector of the last fault while `.faulted` / `.stopped` after a fault.
     public var faultVector: UInt64 = 0
+    /// Set for a vCPU: the thread runs a guest, and its faults are VM exits (`IPC.deliverExit`).
+    public var vcpu: VCPUPointer?
     /// The console line this thread is writing (debugWrite), printed when complete.
     public var consoleLine = LogLine()
     /// Offset of the 64-byte aligned FPU area within this thread's frame.
@@ -158,6 +160,10 @@ public struct Task {
     /// the port, as the CPU reads it), or 0 for a task without ports.
     public var ioBitmapLow: PhysicalAddress = 0
     public var ioBitmapHigh: PhysicalAddress = 0
+    /// A VM: `pageTableRoot` is the EPT/NPT root and the address space is guest-physical.
+    public var isVirtualMachine = false
+    /// Counts unmaps in a VM's address space; a vCPU flushes its guest TLB when it sees a new value.
+    public var guestTLBGeneration: UInt64 = 0
 
     public init(pageTableRoot: PhysicalAddress, capabilities: CapabilitySpace) {
         self.pageTableRoot = pageTableRoot
@@ -202,6 +208,8 @@ public struct Factory {
         case .factory: return 1
         case .interrupt: return 1
         case .empty, .machine, .interruptController, .reply, .physicalMemory: return 0
+        case .virtualMachine: return 3   // as a task
+        case .virtualCPU: return 1       // the TCB; the VCPU and its VMCS/VMCB are charged when made
         }
     }
 }

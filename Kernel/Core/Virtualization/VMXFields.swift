@@ -11,14 +11,15 @@ public enum VMCSField: UInt32, CaseIterable, Sendable {
     case hostES = 0x0C00, hostCS = 0x0C02, hostSS = 0x0C04, hostDS = 0x0C06, hostFS = 0x0C08, hostGS = 0x0C0A, hostTR = 0x0C0C
     // 64-bit
     case ioBitmapA = 0x2000, ioBitmapB = 0x2002, msrBitmap = 0x2004, tscOffset = 0x2010
-    case eptPointer = 0x201A, guestPhysicalAddress = 0x2400, vmcsLinkPointer = 0x2800
+    case eptPointer = 0x201A, guestPhysicalAddress = 0x2400, vmcsLinkPointer = 0x2800, guestDebugControl = 0x2802
     case guestIA32EFER = 0x2806, hostIA32EFER = 0x2C02
     // 32-bit
     case pinBasedControls = 0x4000, processorBasedControls = 0x4002, exceptionBitmap = 0x4004
     case exitControls = 0x400C, entryControls = 0x4012, entryInterruptionInfo = 0x4016
     case entryExceptionErrorCode = 0x4018, entryInstructionLength = 0x401A, secondaryControls = 0x401E
     case instructionError = 0x4400, exitReason = 0x4402, exitInterruptionInfo = 0x4404
-    case exitInterruptionErrorCode = 0x4406, idtVectoringInfo = 0x4408, exitInstructionLength = 0x440C
+    case exitInterruptionErrorCode = 0x4406, idtVectoringInfo = 0x4408, idtVectoringErrorCode = 0x440A
+    case exitInstructionLength = 0x440C
     case guestESLimit = 0x4800, guestCSLimit = 0x4802, guestSSLimit = 0x4804, guestDSLimit = 0x4806
     case guestFSLimit = 0x4808, guestGSLimit = 0x480A, guestLDTRLimit = 0x480C, guestTRLimit = 0x480E
     case guestGDTRLimit = 0x4810, guestIDTRLimit = 0x4812
@@ -33,7 +34,7 @@ public enum VMCSField: UInt32, CaseIterable, Sendable {
     case guestESBase = 0x6806, guestCSBase = 0x6808, guestSSBase = 0x680A, guestDSBase = 0x680C
     case guestFSBase = 0x680E, guestGSBase = 0x6810, guestLDTRBase = 0x6812, guestTRBase = 0x6814
     case guestGDTRBase = 0x6816, guestIDTRBase = 0x6818
-    case guestRSP = 0x681C, guestRIP = 0x681E, guestRFLAGS = 0x6820
+    case guestDR7 = 0x681A, guestRSP = 0x681C, guestRIP = 0x681E, guestRFLAGS = 0x6820
     case hostCR0 = 0x6C00, hostCR3 = 0x6C02, hostCR4 = 0x6C04, hostFSBase = 0x6C06, hostGSBase = 0x6C08
     case hostTRBase = 0x6C0A, hostGDTRBase = 0x6C0C, hostIDTRBase = 0x6C0E, hostRSP = 0x6C14, hostRIP = 0x6C16
 

@@ -49,6 +49,9 @@ SWIFTLET_INLINE struct CPUIDResult x86_cpuid(uint32_t leaf, uint32_t subleaf) {
 
 SWIFTLET_INLINE uint64_t x86_read_cr0(void) { uint64_t v; __asm__ volatile("mov %%cr0, %0" : "=r"(v)); return v; }
 SWIFTLET_INLINE uint64_t x86_read_cr2(void) { uint64_t v; __asm__ volatile("mov %%cr2, %0" : "=r"(v)); return v; }
+SWIFTLET_INLINE void x86_write_cr2(uint64_t v) { __asm__ volatile("mov %0, %%cr2" :: "r"(v) : "memory"); }
+/// Opens an interrupt window of one instruction (an interrupt pending since a VM exit is taken here).
+SWIFTLET_INLINE void x86_sti_nop_cli(void) { __asm__ volatile("sti; nop; cli" ::: "memory"); }
 SWIFTLET_INLINE uint64_t x86_read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3, %0" : "=r"(v)); return v; }
 SWIFTLET_INLINE uint64_t x86_read_cr4(void) { uint64_t v; __asm__ volatile("mov %%cr4, %0" : "=r"(v)); return v; }
 SWIFTLET_INLINE void x86_write_cr0(uint64_t v) { __asm__ volatile("mov %0, %%cr0" :: "r"(v) : "memory"); }
@@ -138,6 +141,13 @@ uint64_t x86_vmx_enter(uint64_t resume);
 
 /// One VMRUN of the VMCB at this physical address (cpu.S).
 void x86_svm_run(uint64_t vmcb_physical);
+
+/// Guest entries of the vCPU backends (cpu.S): `registers` is the GuestState's RAX...R15 block.
+uint64_t x86_vmx_run(uint64_t *registers, uint64_t resume);
+extern char vmx_run_exit[];
+SWIFTLET_INLINE uint64_t vmx_run_exit_address(void) { return (uint64_t)vmx_run_exit; }
+void x86_svm_run_guest(uint64_t *registers, uint64_t vmcb, uint64_t host_area);
+void x86_invept(uint64_t type, uint64_t eptp);
 
 /// Deliberate faults for the kernel's crash=... switch (tests of the panic path), in cpu.S.
 void x86_trigger_invalid_opcode(void);

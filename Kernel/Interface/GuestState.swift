@@ -1,4 +1,3 @@
-import SwiftletABI
 
 /// A virtual CPU's architectural state, the same for both backends. The kernel fills it from the VMCS or
 /// VMCB at an exit and writes it back before entry; between the two it travels to the VMM in message
@@ -22,6 +21,23 @@ public struct GuestState: Equatable {
     public var star: UInt64 = 0, lstar: UInt64 = 0, cstar: UInt64 = 0, sfmask: UInt64 = 0, kernelGSBase: UInt64 = 0
 
     public init() {}
+
+    /// What a vCPU holds before its VMM sets anything: real mode at address 0, flat 64 KiB segments.
+    public static var resetState: GuestState {
+        var state = GuestState()
+        state.cr0 = 0x10                                         // ET
+        state.cs = GuestSegment(attributes: 0x9B, limit: 0xFFFF)
+        state.ss = GuestSegment(attributes: 0x93, limit: 0xFFFF)
+        state.ds = state.ss
+        state.es = state.ss
+        state.fs = state.ss
+        state.gs = state.ss
+        state.ldtr = GuestSegment(attributes: 0x82, limit: 0xFFFF)
+        state.tr = GuestSegment(attributes: 0x8B, limit: 0xFFFF)
+        state.gdtr = GuestSegment(limit: 0xFFFF)
+        state.idtr = GuestSegment(limit: 0xFFFF)
+        return state
+    }
 }
 
 /// Where each part of the guest state sits in an exit message (message-register word indices).

@@ -1,0 +1,80 @@
+import SwiftletABI
+
+public typealias VCPUPointer = UnsafeMutablePointer<VCPU>
+
+/// A virtual CPU: the architecture-neutral half of a vCPU thread (`Thread.vcpu`). It keeps the guest
+/// state between an exit and the next entry, which parts of it the VMM's reply changed, and the exit the
+/// VMM is handling. The backend half (VMCS or VMCB, VPID or ASID) is `control` and the fields below it.
+///
+/// Invariants:
+/// - At an exit the backend reads into `state` only what the exit's message mask selects; the rest of
+///   `state` may be stale (the VMCS/VMCB has it).
+/// - `dirty` ⊆ what a reply wrote; the backend writes exactly those parts before the next entry.
+/// - `pendingEvent` is valid (bit 31) only between a reply that injects and the entry that delivers it.
+public struct VCPU {
+    /// First, and its general registers first in it: the entry stubs load and store them by address.
+    public var state = GuestState()
+    public var dirty: TransferMask = []
+    public var reason: ExitReason = .startup
+    public var rawReason: UInt32 = 0
+    /// The event to inject at the next entry (GuestState.event format), and its error code.
+    public var pendingEvent: UInt64 = 0
+    public var pendingErrorCode: UInt64 = 0
+    public var interruptWindowRequested = false
+    /// Backend: the interrupt-window exit is armed in the VMCS/VMCB.
+    public var interruptWindowArmed = false
+    /// The transfer mask of each exit reason's message, indexed by `maskIndex`.
+    public var masks = InlineArray<32, UInt64>(repeating: VCPU.everything.rawValue)
+    /// Set once the startup message went out.
+    public var started = false
+
+    /// The VM task this vCPU runs in (its page tables are the EPT/NPT).
+    public var machine: TaskPointer?
+    /// Backend: physical address of the VMCS or VMCB; VPID or ASID; VMLAUNCH done.
+    public var control: PhysicalAddress = 0
+    public var tag: UInt32 = 0
+    public var launched = false
+    /// VMX: the host CR3 the VMCS holds.
+    public var hostAddressSpace: PhysicalAddress = 0
+    /// The VM's TLB generation this vCPU last flushed for (`Task.guestTLBGeneration`).
+    public var flushedGeneration: UInt64 = 0
+
+    public init() {}
+
+    /// Everything an exit message can carry.
+    public static let everything = TransferMask(rawValue: (1 << 17) - 1)
+
+    public static func maskIndex(_ reason: ExitReason) -> Int {
+        Int(reason.rawValue) < 31 ? Int(reason.rawValue) : 31
+    }
+
+    public func mask(for reason: ExitReason) -> TransferMask {
+        TransferMask(rawValue: masks[VCPU.maskIndex(reason)])
+    }
+
+    /// ThreadOperation.setExitMask: `reason` 0 sets every reason's mask.
+    public mutating func setMask(_ mask: TransferMask, for reason: UInt64) -> Bool {
+        let all = mask.intersection(VCPU.everything).rawValue
+        if reason == 0 {
+            for index in 0..<32 { masks[index] = all }
+            return true
+        }
+        guard reason <= UInt64(UInt16.max), let known = ExitReason(rawValue: UInt16(reason)) else { return false }
+        masks[VCPU.maskIndex(known)] = all
+        return true
+    }
+
+    /// The reply's state: what its mask selects is loaded into `state` and marked for the backend;
+    /// an event in it is queued for injection, an interrupt-window request remembered.
+    public mutating func acceptReply(_ words: UnsafePointer<UInt64>) {
+        let mask = TransferMask(rawValue: words[VCPUMessage.mask])
+        VCPUMessage.load(&state, mask: mask.intersection(VCPU.everything), from: words)
+        dirty.formUnion(mask.intersection(VCPU.everything).subtracting([.event, .qualification]))
+        if mask.contains(.event) && state.event & (1 << 31) != 0 {
+            // Only the architectural bits: vector, type, error-code valid, valid.
+            pendingEvent = state.event & 0x8000_0FFF
+            pendingErrorCode = state.eventErrorCode & 0xFFFF_FFFF
+        }
+        interruptWindowRequested = mask.contains(.requestInterruptWindow)
+    }
+}

@@ -1,0 +1,129 @@
+import KernelPlatform
+import SwiftletABI
+
+/// The architecture-neutral vCPU layer: picks the backend at boot, creates VMs and vCPUs, and runs a vCPU
+/// thread when the scheduler chooses it. Host interrupts that arrive in guest mode are taken here and never
+/// reach the VMM; every other exit becomes an IPC call to the vCPU's exception handler (`IPC.deliverExit`),
+/// and the thread waits, `.faulted`, for the VMM's reply.
+enum GuestMode {
+    enum Backend { case none, vmx, svm }
+    nonisolated(unsafe) private(set) static var backend = Backend.none
+    /// Exits sent to VMMs and host interrupts taken in guest mode, for the boot and test reports.
+    nonisolated(unsafe) private(set) static var exitsToVMM: UInt64 = 0
+    nonisolated(unsafe) private(set) static var interruptsInGuest: UInt64 = 0
+
+    /// Turns on what the CPU offers (after the optional self-test, which uses the hardware on its own).
+    static func initialize(_ features: VirtualizationFeatures) -> LogLine {
+        switch features {
+        case .vmx(let vmx) where VMX.enable(vmx):
+            backend = .vmx
+            return "virt: VMX backend ready: vCPUs with EPT\(vmx.vpid ? " and VPID" as StaticString : ""), unrestricted guest"
+        case .svm(let svm) where SVM.enable(svm):
+            backend = .svm
+            return "virt: SVM backend ready: vCPUs with nested paging and ASIDs\(svm.nextRIP ? "" as StaticString : " (no NRIPS: instruction lengths from the exit code)")"
+        default:
+            return "virt: no usable VMX or SVM: VMs cannot be created"
+        }
+    }
+
+    /// The GuestState's general-register block, as the entry stubs use it (`state` is VCPU's first field
+    /// and `rax` GuestState's; `layoutMatchesAssembly` checks both at boot).
+    @inline(__always)
+    static func registers(_ vcpu: VCPUPointer) -> UnsafeMutablePointer<UInt64> {
+        UnsafeMutableRawPointer(vcpu).assumingMemoryBound(to: UInt64.self)
+    }
+
+    static func layoutMatchesAssembly() -> Bool {
+        var probe = VCPU()
+        probe.state.rax = 1
+        probe.state.rdi = 2
+        probe.state.r15 = 3
+        return withUnsafeBytes(of: probe) { bytes in
+            bytes.load(fromByteOffset: 0, as: UInt64.self) == 1 && bytes.load(fromByteOffset: 48, as: UInt64.self) == 2
+                && bytes.load(fromByteOffset: 112, as: UInt64.self) == 3
+        } && MemoryLayout<VCPU>.size <= 4096
+    }
+
+    // MARK: Objects
+
+    /// A task whose page tables are the guest-physical address space: empty, without the kernel half.
+    static func newMachine(factory: UnsafeMutablePointer<Factory>) -> Result<TaskPointer, SyscallError> {
+        guard backend != .none else { return .failure(.notSupported) }
+        return KernelObjects.newTask(factory: factory, guestPhysical: true)
+    }
+
+    /// A vCPU thread of `machine`: a TCB (its FPU area holds the guest's), the VCPU and the VMCS/VMCB.
+    static func newVCPU(in machine: TaskPointer, priority: UInt8, factory: UnsafeMutablePointer<Factory>) -> Result<ThreadPointer, SyscallError> {
+        guard backend != .none else { return .failure(.notSupported) }
+        guard machine.pointee.isVirtualMachine else { return .failure(.wrongObjectType) }
+        guard factory.pointee.charge(2) else { return .failure(.quotaExceeded) }
+        let thread: ThreadPointer
+        switch KernelObjects.newThread(in: machine, priority: priority, factory: factory) {
+        case .success(let created): thread = created
+        case .failure(let error): return .failure(error)
+        }
+        guard let vcpuFrame = KernelMemory.allocateFrame(), let controlFrame = KernelMemory.allocateFrame() else {
+            return .failure(.quotaExceeded)
+        }
+        let address = vcpuFrame.adopt()
+        PhysicalMemory.zeroFrame(address)
+        let vcpu = PhysicalMemory.object(at: address, as: VCPU.self)
+        vcpu.initialize(to: VCPU())
+        vcpu.pointee.machine = machine
+        let control = controlFrame.adopt()
+        let ready = backend == .vmx ? VMX.create(vcpu, control: control) : SVM.create(vcpu, control: control)
+        guard ready else { return .failure(.notSupported) }
+        thread.pointee.vcpu = vcpu
+        // Anything but 0, so `start` accepts it; the guest's RIP is in the VCPU.
+        thread.pointee.context.rip = 1
+        return .success(thread)
+    }
+
+    // MARK: Running
+
+    /// Runs the current thread, a vCPU, until an exit goes to its VMM or the scheduler picks another thread.
+    @inline(never)
+    static func run(_ thread: ThreadPointer) {
+        let vcpu = thread.pointee.vcpu!
+        FPU.claim(thread)
+        if !vcpu.pointee.started {
+            vcpu.pointee.started = true
+            return exit(thread, vcpu, .startup, raw: 0)
+        }
+        while true {
+            let (reason, raw) = backend == .vmx ? VMX.enter(vcpu) : SVM.enter(vcpu)
+            guard reason == .externalInterrupt else { return exit(thread, vcpu, reason, raw: raw) }
+            // The interrupt is still pending at the local APIC: take it, then go on if still chosen.
+            interruptsInGuest &+= 1
+            x86_sti_nop_cli()
+            if System.scheduler.current != thread { return }
+        }
+    }
+
+    /// Sends the exit to the vCPU's exception handler, with the state its reason's mask selects.
+    private static func exit(_ thread: ThreadPointer, _ vcpu: VCPUPointer, _ reason: ExitReason, raw: UInt32) {
+        vcpu.pointee.reason = reason
+        vcpu.pointee.rawReason = raw
+        // At startup `state` is the reset state the backend wrote; after an exit, read what the mask needs.
+        if reason != .startup {
+            let mask = vcpu.pointee.mask(for: reason)
+            if backend == .vmx { VMX.load(vcpu, mask) } else { SVM.load(vcpu, mask) }
+        }
+        let handler = thread.pointee.exceptionHandler
+        guard handler.type == .endpoint else {
+            log("vcpu: exit \(reason.rawValue) (raw \(hex: UInt64(raw))) and no VMM to handle it: vCPU stopped")
+            thread.pointee.state = .stopped
+            System.scheduler.currentBlocked()
+            return
+        }
+        exitsToVMM &+= 1
+        let endpoint = PhysicalMemory.object(fromCapabilityAddress: handler.object, as: Endpoint.self)
+        IPC.sendFault(thread, to: endpoint, badge: handler.badge, scheduler: &System.scheduler)
+    }
+
+    /// Before a user thread runs after a guest did.
+    @inline(__always)
+    static func leave() {
+        if backend == .vmx { VMX.restoreHostState() }
+    }
+}

@@ -1,0 +1,255 @@
+import KernelPlatform
+import SwiftletABI
+
+/// The SVM backend of the vCPU layer: a VMCB per vCPU with nested paging and its own ASID, every I/O port
+/// and MSR intercepted (shared permission maps), and the translation between the VMCB and the neutral
+/// GuestState. Works without NRIPS: the instruction length of the exits a VMM steps over is known.
+enum SVM {
+    private static let efer: UInt32 = 0xC000_0080, hostSaveMSR: UInt32 = 0xC001_0117
+    private static let svme: UInt64 = 1 << 12
+
+    nonisolated(unsafe) private static var hostArea: PhysicalAddress = 0
+    nonisolated(unsafe) private static var ioPermissions: PhysicalAddress = 0
+    nonisolated(unsafe) private static var msrPermissions: PhysicalAddress = 0
+    nonisolated(unsafe) private static var asidCount: UInt32 = 0
+    nonisolated(unsafe) private static var nextASID: UInt32 = 1
+    nonisolated(unsafe) private static var nextRIP = false
+
+    private enum Intercept {
+        // First miscellaneous word.
+        static let intr: UInt32 = 1 << 0, nmi: UInt32 = 1 << 1, vintr: UInt32 = 1 << 4, cpuid: UInt32 = 1 << 18
+        static let hlt: UInt32 = 1 << 24, invlpga: UInt32 = 1 << 26, io: UInt32 = 1 << 27, msr: UInt32 = 1 << 28
+        static let shutdown: UInt32 = 1 << 31
+        // Second: VMRUN, VMMCALL, VMLOAD, VMSAVE, STGI, CLGI, SKINIT (their operands would be host-physical
+        // addresses), and XSETBV (XCR0 is not switched).
+        static let svmInstructions: UInt32 = 0x7F, xsetbv: UInt32 = 1 << 13
+    }
+
+    static func enable(_ features: VirtualizationFeatures.SVMFeatures) -> Bool {
+        guard features.nestedPaging, !features.disabledByFirmware, features.asidCount > 1,
+              let save = KernelMemory.allocateFrame(), let host = KernelMemory.allocateFrame(),
+              let io = KernelMemory.allocateContiguous(3), let msr = KernelMemory.allocateContiguous(2) else { return false }
+        asidCount = features.asidCount
+        nextRIP = features.nextRIP
+        hostArea = host.adopt()
+        PhysicalMemory.zeroFrame(hostArea)
+        ioPermissions = io
+        msrPermissions = msr
+        for page in 0..<UInt64(3) { PhysicalMemory.pointer(io + page * 4096).initializeMemory(as: UInt8.self, repeating: 0xFF, count: 4096) }
+        for page in 0..<UInt64(2) { PhysicalMemory.pointer(msr + page * 4096).initializeMemory(as: UInt8.self, repeating: 0xFF, count: 4096) }
+        x86_wrmsr(efer, x86_rdmsr(efer) | svme)
+        x86_wrmsr(hostSaveMSR, save.adopt())
+        return true
+    }
+
+    static func create(_ vcpu: VCPUPointer, control frame: PhysicalAddress) -> Bool {
+        PhysicalMemory.zeroFrame(frame)
+        vcpu.pointee.control = frame
+        vcpu.pointee.tag = nextASID
+        nextASID = nextASID + 1 >= asidCount ? 1 : nextASID + 1
+        let v = PhysicalMemory.pointer(frame)
+        v.storeBytes(of: Intercept.intr | Intercept.nmi | Intercept.cpuid | Intercept.hlt | Intercept.invlpga
+                     | Intercept.io | Intercept.msr | Intercept.shutdown, toByteOffset: VMCBLayout.interceptMisc1, as: UInt32.self)
+        v.storeBytes(of: Intercept.svmInstructions | Intercept.xsetbv, toByteOffset: VMCBLayout.interceptMisc2, as: UInt32.self)
+        v.storeBytes(of: ioPermissions, toByteOffset: VMCBLayout.ioPermissionMap, as: UInt64.self)
+        v.storeBytes(of: msrPermissions, toByteOffset: VMCBLayout.msrPermissionMap, as: UInt64.self)
+        v.storeBytes(of: vcpu.pointee.tag, toByteOffset: VMCBLayout.guestASID, as: UInt32.self)
+        v.storeBytes(of: UInt8(1), toByteOffset: VMCBLayout.tlbControl, as: UInt8.self)           // flush at first run
+        v.storeBytes(of: UInt64(1 << 24), toByteOffset: VMCBLayout.virtualInterrupt, as: UInt64.self)   // V_INTR_MASKING
+        v.storeBytes(of: UInt64(1), toByteOffset: VMCBLayout.nestedPagingEnable, as: UInt64.self)
+        v.storeBytes(of: vcpu.pointee.machine!.pointee.pageTableRoot, toByteOffset: VMCBLayout.nestedCR3, as: UInt64.self)
+        v.storeBytes(of: UInt64(0x0007_0406_0007_0406), toByteOffset: VMCBLayout.guestPAT, as: UInt64.self)
+        v.storeBytes(of: UInt64(0x400), toByteOffset: VMCBLayout.dr7, as: UInt64.self)
+        v.storeBytes(of: UInt64(0xFFFF_0FF0), toByteOffset: VMCBLayout.dr6, as: UInt64.self)
+        vcpu.pointee.state = GuestState.resetState
+        store(vcpu, VCPU.everything)
+        return true
+    }
+
+    static func enter(_ vcpu: VCPUPointer) -> (reason: ExitReason, raw: UInt32) {
+        let v = PhysicalMemory.pointer(vcpu.pointee.control)
+        let machine = vcpu.pointee.machine!
+        if vcpu.pointee.flushedGeneration != machine.pointee.guestTLBGeneration {
+            v.storeBytes(of: UInt8(1), toByteOffset: VMCBLayout.tlbControl, as: UInt8.self)
+            vcpu.pointee.flushedGeneration = machine.pointee.guestTLBGeneration
+        }
+        if !vcpu.pointee.dirty.isEmpty {
+            store(vcpu, vcpu.pointee.dirty)
+            vcpu.pointee.dirty = []
+        }
+        v.storeBytes(of: vcpu.pointee.state.rax, toByteOffset: VMCBLayout.rax, as: UInt64.self)
+        if vcpu.pointee.pendingEvent != 0 {
+            v.storeBytes(of: vcpu.pointee.pendingEvent | vcpu.pointee.pendingErrorCode << 32,
+                         toByteOffset: VMCBLayout.eventInjection, as: UInt64.self)
+            vcpu.pointee.pendingEvent = 0
+        }
+        if vcpu.pointee.interruptWindowRequested != vcpu.pointee.interruptWindowArmed {
+            armInterruptWindow(v, vcpu.pointee.interruptWindowRequested)
+            vcpu.pointee.interruptWindowArmed = vcpu.pointee.interruptWindowRequested
+        }
+        x86_svm_run_guest(GuestMode.registers(vcpu), vcpu.pointee.control, hostArea)
+        v.storeBytes(of: UInt8(0), toByteOffset: VMCBLayout.tlbControl, as: UInt8.self)
+        vcpu.pointee.state.rax = v.load(fromByteOffset: VMCBLayout.rax, as: UInt64.self)
+        let code = v.load(fromByteOffset: VMCBLayout.exitCode, as: UInt64.self)
+        let reason = ExitReason.fromSVM(code, exitInfo1: v.load(fromByteOffset: VMCBLayout.exitInfo1, as: UInt64.self))
+        if reason == .interruptWindow {
+            armInterruptWindow(v, false)
+            vcpu.pointee.interruptWindowRequested = false
+            vcpu.pointee.interruptWindowArmed = false
+        }
+        return (reason, UInt32(truncatingIfNeeded: code))
+    }
+
+    /// A virtual interrupt of the lowest priority, whose delivery is intercepted: an exit as soon as the
+    /// guest can take an interrupt.
+    private static func armInterruptWindow(_ v: UnsafeMutableRawPointer, _ armed: Bool) {
+        var control = v.load(fromByteOffset: VMCBLayout.virtualInterrupt, as: UInt64.self)
+        var intercepts = v.load(fromByteOffset: VMCBLayout.interceptMisc1, as: UInt32.self)
+        let request: UInt64 = (1 << 8) | (0xF << 16) | (1 << 20)          // V_IRQ, V_INTR_PRIO 15, V_IGN_TPR
+        if armed {
+            control |= request
+            intercepts |= Intercept.vintr
+        } else {
+            control &= ~request
+            intercepts &= ~Intercept.vintr
+        }
+        v.storeBytes(of: control, toByteOffset: VMCBLayout.virtualInterrupt, as: UInt64.self)
+        v.storeBytes(of: intercepts, toByteOffset: VMCBLayout.interceptMisc1, as: UInt32.self)
+    }
+
+    // MARK: VMCB ↔ GuestState
+
+    static func load(_ vcpu: VCPUPointer, _ mask: TransferMask) {
+        let v = UnsafeRawPointer(PhysicalMemory.pointer(vcpu.pointee.control))
+        func word(_ offset: Int) -> UInt64 { v.load(fromByteOffset: offset, as: UInt64.self) }
+        func segment(_ offset: Int) -> GuestSegment {
+            GuestSegment(selector: v.load(fromByteOffset: offset, as: UInt16.self),
+                         attributes: v.load(fromByteOffset: offset + 2, as: UInt16.self),
+                         limit: v.load(fromByteOffset: offset + 4, as: UInt32.self), base: word(offset + 8))
+        }
+        if mask.contains(.ripAndLength) {
+            let rip = word(VMCBLayout.rip)
+            vcpu.pointee.state.rip = rip
+            vcpu.pointee.state.instructionLength = instructionLength(v, rip: rip)
+        }
+        if mask.contains(.rsp) { vcpu.pointee.state.rsp = word(VMCBLayout.rsp) }
+        if mask.contains(.rflags) { vcpu.pointee.state.rflags = word(VMCBLayout.rflags) }
+        if mask.contains(.qualification) {
+            vcpu.pointee.state.qualification = word(VMCBLayout.exitInfo1)
+            vcpu.pointee.state.guestPhysical = word(VMCBLayout.exitInfo2)
+        }
+        if mask.contains(.controlRegisters) {
+            vcpu.pointee.state.cr0 = word(VMCBLayout.cr0)
+            vcpu.pointee.state.cr2 = word(VMCBLayout.cr2)
+            vcpu.pointee.state.cr3 = word(VMCBLayout.cr3)
+            vcpu.pointee.state.cr4 = word(VMCBLayout.cr4)
+        }
+        if mask.contains(.efer) { vcpu.pointee.state.efer = word(VMCBLayout.efer) & ~svme }
+        if mask.contains(.interruptibility) {
+            vcpu.pointee.state.interruptibility = word(VMCBLayout.interruptShadow) & 1
+            vcpu.pointee.state.activity = 0
+        }
+        if mask.contains(.event) {
+            let info = word(VMCBLayout.exitInterruptionInfo)
+            vcpu.pointee.state.event = info & 0xFFFF_FFFF
+            vcpu.pointee.state.eventErrorCode = info >> 32
+        }
+        if mask.contains(.codeStackSegments) {
+            vcpu.pointee.state.cs = segment(VMCBLayout.cs)
+            vcpu.pointee.state.ss = segment(VMCBLayout.ss)
+        }
+        if mask.contains(.dataSegments) {
+            vcpu.pointee.state.ds = segment(VMCBLayout.ds)
+            vcpu.pointee.state.es = segment(VMCBLayout.es)
+        }
+        if mask.contains(.extraSegments) {
+            vcpu.pointee.state.fs = segment(VMCBLayout.fs)
+            vcpu.pointee.state.gs = segment(VMCBLayout.gs)
+        }
+        if mask.contains(.taskAndLocalTables) {
+            vcpu.pointee.state.tr = segment(VMCBLayout.tr)
+            vcpu.pointee.state.ldtr = segment(VMCBLayout.ldtr)
+        }
+        if mask.contains(.descriptorTables) {
+            vcpu.pointee.state.gdtr = segment(VMCBLayout.gdtr)
+            vcpu.pointee.state.idtr = segment(VMCBLayout.idtr)
+        }
+        if mask.contains(.syscallMSRs) {
+            vcpu.pointee.state.star = word(VMCBLayout.star)
+            vcpu.pointee.state.lstar = word(VMCBLayout.lstar)
+            vcpu.pointee.state.cstar = word(VMCBLayout.cstar)
+            vcpu.pointee.state.sfmask = word(VMCBLayout.sfmask)
+            vcpu.pointee.state.kernelGSBase = word(VMCBLayout.kernelGSBase)
+        }
+    }
+
+    /// The length of the exiting instruction: NRIPS's next RIP if the CPU has it; else what the exit tells
+    /// (IOIO's EXITINFO2 is the next RIP) or the fixed length of the instruction that exits (0: unknown).
+    private static func instructionLength(_ v: UnsafeRawPointer, rip: UInt64) -> UInt64 {
+        let code = v.load(fromByteOffset: VMCBLayout.exitCode, as: UInt64.self)
+        if code == 0x7B { return v.load(fromByteOffset: VMCBLayout.exitInfo2, as: UInt64.self) &- rip }
+        if nextRIP {
+            let next = v.load(fromByteOffset: VMCBLayout.nextRIP, as: UInt64.self)
+            if next != 0 { return next &- rip }
+        }
+        switch code {
+        case 0x72, 0x7C, 0x6E, 0x77: return 2      // CPUID, RDMSR/WRMSR, RDTSC, PAUSE
+        case 0x78: return 1                        // HLT
+        case 0x81, 0x8D: return 3                  // VMMCALL, XSETBV
+        default: return 0
+        }
+    }
+
+    private static func store(_ vcpu: VCPUPointer, _ mask: TransferMask) {
+        let v = PhysicalMemory.pointer(vcpu.pointee.control)
+        let state = vcpu.pointee.state
+        func put(_ offset: Int, _ value: UInt64) { v.storeBytes(of: value, toByteOffset: offset, as: UInt64.self) }
+        func put(_ offset: Int, _ segment: GuestSegment) {
+            v.storeBytes(of: segment.selector, toByteOffset: offset, as: UInt16.self)
+            v.storeBytes(of: segment.attributes, toByteOffset: offset + 2, as: UInt16.self)
+            v.storeBytes(of: segment.limit, toByteOffset: offset + 4, as: UInt32.self)
+            put(offset + 8, segment.base)
+        }
+        if mask.contains(.ripAndLength) { put(VMCBLayout.rip, state.rip) }
+        if mask.contains(.rsp) { put(VMCBLayout.rsp, state.rsp) }
+        if mask.contains(.rflags) { put(VMCBLayout.rflags, state.rflags) }
+        if mask.contains(.controlRegisters) {
+            put(VMCBLayout.cr0, state.cr0)
+            put(VMCBLayout.cr2, state.cr2)
+            put(VMCBLayout.cr3, state.cr3)
+            put(VMCBLayout.cr4, state.cr4)
+        }
+        if mask.contains(.efer) { put(VMCBLayout.efer, state.efer | svme) }   // VMRUN requires the guest's SVME
+        if mask.contains(.interruptibility) { put(VMCBLayout.interruptShadow, state.interruptibility & 3 != 0 ? 1 : 0) }
+        if mask.contains(.codeStackSegments) {
+            put(VMCBLayout.cs, state.cs)
+            put(VMCBLayout.ss, state.ss)
+            // The CPL is the DPL of SS (real mode: 0).
+            let protected = v.load(fromByteOffset: VMCBLayout.cr0, as: UInt64.self) & 1 != 0
+            v.storeBytes(of: protected ? UInt8((state.ss.attributes >> 5) & 3) : 0, toByteOffset: VMCBLayout.cpl, as: UInt8.self)
+        }
+        if mask.contains(.dataSegments) {
+            put(VMCBLayout.ds, state.ds)
+            put(VMCBLayout.es, state.es)
+        }
+        if mask.contains(.extraSegments) {
+            put(VMCBLayout.fs, state.fs)
+            put(VMCBLayout.gs, state.gs)
+        }
+        if mask.contains(.taskAndLocalTables) {
+            put(VMCBLayout.tr, state.tr)
+            put(VMCBLayout.ldtr, state.ldtr)
+        }
+        if mask.contains(.descriptorTables) {
+            put(VMCBLayout.gdtr, state.gdtr)
+            put(VMCBLayout.idtr, state.idtr)
+        }
+        if mask.contains(.syscallMSRs) {
+            put(VMCBLayout.star, state.star)
+            put(VMCBLayout.lstar, state.lstar)
+            put(VMCBLayout.cstar, state.cstar)
+            put(VMCBLayout.sfmask, state.sfmask)
+            put(VMCBLayout.kernelGSBase, state.kernelGSBase)
+        }
+    }
+}

@@ -1,0 +1,353 @@
+import KernelPlatform
+import SwiftletABI
+
+/// The VT-x backend of the vCPU layer: VMXON once at boot, a VMCS per vCPU with EPT, VPID and unrestricted
+/// guest, and the translation between the VMCS and the neutral GuestState. Only the parts of the state an
+/// exit message needs are read (VMREAD each), and only the parts a reply changed are written back.
+enum VMX {
+    private enum MSR {
+        static let featureControl: UInt32 = 0x3A, basic: UInt32 = 0x480
+        static let pinBased: UInt32 = 0x481, processorBased: UInt32 = 0x482, exit: UInt32 = 0x483, entry: UInt32 = 0x484
+        static let cr0Fixed0: UInt32 = 0x486, cr0Fixed1: UInt32 = 0x487, cr4Fixed0: UInt32 = 0x488, cr4Fixed1: UInt32 = 0x489
+        static let secondary: UInt32 = 0x48B
+        static let truePinBased: UInt32 = 0x48D, trueProcessorBased: UInt32 = 0x48E, trueExit: UInt32 = 0x48F, trueEntry: UInt32 = 0x490
+        static let efer: UInt32 = 0xC000_0080, fsBase: UInt32 = 0xC000_0100, gsBase: UInt32 = 0xC000_0101
+        static let star: UInt32 = 0xC000_0081, lstar: UInt32 = 0xC000_0082, cstar: UInt32 = 0xC000_0083
+        static let sfmask: UInt32 = 0xC000_0084, kernelGSBase: UInt32 = 0xC000_0102
+    }
+    private enum Control {
+        static let interruptWindow: UInt64 = 1 << 2, hlt: UInt64 = 1 << 7, unconditionalIO: UInt64 = 1 << 24
+        static let secondary: UInt64 = 1 << 31
+        static let ept: UInt64 = 1 << 1, rdtscp: UInt64 = 1 << 3, vpid: UInt64 = 1 << 5, unrestricted: UInt64 = 1 << 7
+        static let externalInterruptExiting: UInt64 = 1 << 0
+        static let hostLongMode: UInt64 = 1 << 9, saveEFER: UInt64 = 1 << 20, loadHostEFER: UInt64 = 1 << 21
+        static let longModeGuest: UInt64 = 1 << 9, loadGuestEFER: UInt64 = 1 << 15
+    }
+
+    nonisolated(unsafe) private static var primary: UInt64 = 0
+    nonisolated(unsafe) private static var entryBase: UInt64 = 0
+    nonisolated(unsafe) private static var revision: UInt32 = 0
+    nonisolated(unsafe) private static var vpids = false
+    nonisolated(unsafe) private static var nextVPID: UInt32 = 1
+    /// CR0/CR4 bits VMX operation requires: forced on in the guest and hidden from it by the read shadows.
+    nonisolated(unsafe) private static var cr0Forced: UInt64 = 0
+    nonisolated(unsafe) private static var cr4Forced: UInt64 = 0
+    nonisolated(unsafe) private static var cr0Allowed: UInt64 = 0
+    nonisolated(unsafe) private static var cr4Allowed: UInt64 = 0
+    /// The VMCS VMPTRLD made current.
+    nonisolated(unsafe) private static var loaded: PhysicalAddress = 0
+    /// The vCPU whose SYSCALL MSRs the CPU holds (nil: the kernel's own).
+    nonisolated(unsafe) private static var syscallMSRsOf: VCPUPointer?
+    /// A VM exit left GDTR's limit at 0xFFFF and TR's at 0x67 (hiding the I/O bitmap): reload both before
+    /// user code runs.
+    nonisolated(unsafe) static var hostTablesClobbered = false
+
+    private static func adjust(_ wanted: UInt64, _ msr: UInt32) -> UInt64 {
+        let capability = x86_rdmsr(msr)
+        return (wanted | (capability & 0xFFFF_FFFF)) & (capability >> 32)
+    }
+
+    @inline(__always)
+    private static func write(_ field: VMCSField, _ value: UInt64) {
+        _ = x86_vmwrite(UInt64(field.rawValue), value)
+    }
+
+    @inline(__always)
+    private static func read(_ field: VMCSField) -> UInt64 {
+        x86_vmread(UInt64(field.rawValue))
+    }
+
+    /// VMXON. Needs EPT and unrestricted guest (the VMM may start a guest in real mode).
+    static func enable(_ features: VirtualizationFeatures.VMXFeatures) -> Bool {
+        guard features.ept, features.unrestrictedGuest, !features.disabledByFirmware,
+              let regionFrame = KernelMemory.allocateFrame() else { return false }
+        let control = x86_rdmsr(MSR.featureControl)
+        if control & 1 == 0 { x86_wrmsr(MSR.featureControl, control | 1 | 4) }
+        let basic = x86_rdmsr(MSR.basic)
+        revision = UInt32(basic & 0x7FFF_FFFF)
+        let useTrue = basic & (1 << 55) != 0
+        x86_write_cr0((x86_read_cr0() | x86_rdmsr(MSR.cr0Fixed0)) & x86_rdmsr(MSR.cr0Fixed1))
+        x86_write_cr4((x86_read_cr4() | (1 << 13) | x86_rdmsr(MSR.cr4Fixed0)) & x86_rdmsr(MSR.cr4Fixed1))
+        // Unrestricted guest exempts PE and PG from the fixed bits.
+        cr0Forced = x86_rdmsr(MSR.cr0Fixed0) & ~UInt64(0x8000_0001)
+        cr0Allowed = x86_rdmsr(MSR.cr0Fixed1)
+        cr4Forced = x86_rdmsr(MSR.cr4Fixed0)
+        cr4Allowed = x86_rdmsr(MSR.cr4Fixed1)
+        vpids = features.vpid
+        primary = adjust(Control.hlt | Control.unconditionalIO | Control.secondary,
+                         useTrue ? MSR.trueProcessorBased : MSR.processorBased)
+        entryBase = adjust(Control.loadGuestEFER, useTrue ? MSR.trueEntry : MSR.entry)
+        let region = regionFrame.adopt()
+        PhysicalMemory.zeroFrame(region)
+        PhysicalMemory.pointer(region).storeBytes(of: revision, as: UInt32.self)
+        return x86_vmxon(region) == 0
+    }
+
+    /// A VMCS for `vcpu`: the controls, this CPU as host, and the reset state of a real-mode guest.
+    static func create(_ vcpu: VCPUPointer, control frame: PhysicalAddress) -> Bool {
+        let useTrue = x86_rdmsr(MSR.basic) & (1 << 55) != 0
+        PhysicalMemory.zeroFrame(frame)
+        PhysicalMemory.pointer(frame).storeBytes(of: revision, as: UInt32.self)
+        guard x86_vmclear(frame) == 0, x86_vmptrld(frame) == 0 else { return false }
+        loaded = frame
+        vcpu.pointee.control = frame
+        var secondary = Control.ept | Control.unrestricted | Control.rdtscp
+        if vpids {
+            secondary |= Control.vpid
+            vcpu.pointee.tag = nextVPID
+            nextVPID = nextVPID == 0xFFFF ? 1 : nextVPID + 1
+            write(.virtualProcessorID, UInt64(vcpu.pointee.tag))
+        }
+        write(.pinBasedControls, adjust(Control.externalInterruptExiting, useTrue ? MSR.truePinBased : MSR.pinBased))
+        write(.processorBasedControls, primary)
+        write(.secondaryControls, adjust(secondary, MSR.secondary))
+        write(.exitControls, adjust(Control.hostLongMode | Control.saveEFER | Control.loadHostEFER,
+                                    useTrue ? MSR.trueExit : MSR.exit))
+        write(.entryControls, entryBase)
+        write(.exceptionBitmap, 0)
+        write(.vmcsLinkPointer, UInt64.max)
+        write(.eptPointer, vcpu.pointee.machine!.pointee.pageTableRoot | 6 | (3 << 3))   // write-back, 4 levels
+        write(.cr0GuestHostMask, cr0Forced)
+        write(.cr4GuestHostMask, cr4Forced)
+
+        // Host: the kernel as it runs now; the exit lands in x86_vmx_run. The FPU belongs to the vCPU while
+        // it runs (FPU.claim), so CR0.TS is clear.
+        var gdtr = DescriptorTablePointer(limit: 0, base: 0), idtr = DescriptorTablePointer(limit: 0, base: 0)
+        x86_sgdt(&gdtr)
+        x86_sidt(&idtr)
+        write(.hostCR0, x86_read_cr0() & ~UInt64(1 << 3))
+        write(.hostCR3, x86_read_cr3())
+        write(.hostCR4, x86_read_cr4())
+        write(.hostIA32EFER, x86_rdmsr(MSR.efer))
+        write(.hostCS, UInt64(Selector.kernelCode))
+        write(.hostSS, UInt64(Selector.kernelData))
+        write(.hostDS, UInt64(Selector.kernelData))
+        write(.hostES, UInt64(Selector.kernelData))
+        write(.hostFS, 0)
+        write(.hostGS, 0)
+        write(.hostTR, UInt64(Selector.taskState))
+        write(.hostFSBase, x86_rdmsr(MSR.fsBase))
+        write(.hostGSBase, x86_rdmsr(MSR.gsBase))
+        write(.hostTRBase, UInt64(UInt(bitPattern: DescriptorTables.kernelEntryStack)) - 4)
+        write(.hostGDTRBase, gdtr.base)
+        write(.hostIDTRBase, idtr.base)
+        write(.hostRIP, vmx_run_exit_address())
+        vcpu.pointee.hostAddressSpace = x86_read_cr3()
+
+        // Guest: the state the startup message shows the VMM, written as if a reply had set all of it.
+        vcpu.pointee.state = GuestState.resetState
+        write(.guestDR7, 0x400)
+        write(.guestDebugControl, 0)
+        store(vcpu, VCPU.everything)
+        return true
+    }
+
+    /// Enters the guest with what the reply changed, and reads the exit's reason.
+    static func enter(_ vcpu: VCPUPointer) -> (reason: ExitReason, raw: UInt32) {
+        if loaded != vcpu.pointee.control {
+            _ = x86_vmptrld(vcpu.pointee.control)
+            loaded = vcpu.pointee.control
+        }
+        let cr3 = x86_read_cr3()
+        if vcpu.pointee.hostAddressSpace != cr3 {
+            write(.hostCR3, cr3)
+            vcpu.pointee.hostAddressSpace = cr3
+        }
+        let machine = vcpu.pointee.machine!
+        if vcpu.pointee.flushedGeneration != machine.pointee.guestTLBGeneration {
+            x86_invept(1, machine.pointee.pageTableRoot | 6 | (3 << 3))
+            vcpu.pointee.flushedGeneration = machine.pointee.guestTLBGeneration
+        }
+        if !vcpu.pointee.dirty.isEmpty {
+            store(vcpu, vcpu.pointee.dirty)
+            vcpu.pointee.dirty = []
+        }
+        if vcpu.pointee.pendingEvent != 0 {
+            write(.entryInterruptionInfo, vcpu.pointee.pendingEvent)
+            write(.entryExceptionErrorCode, vcpu.pointee.pendingErrorCode)
+            write(.entryInstructionLength, vcpu.pointee.state.instructionLength)
+            vcpu.pointee.pendingEvent = 0
+        }
+        if vcpu.pointee.interruptWindowRequested != vcpu.pointee.interruptWindowArmed {
+            vcpu.pointee.interruptWindowArmed = vcpu.pointee.interruptWindowRequested
+            write(.processorBasedControls, vcpu.pointee.interruptWindowArmed ? primary | Control.interruptWindow : primary)
+        }
+        if x86_read_cr2() != vcpu.pointee.state.cr2 { x86_write_cr2(vcpu.pointee.state.cr2) }
+        loadSyscallMSRs(vcpu)
+
+        hostTablesClobbered = true
+        var failed = x86_vmx_run(GuestMode.registers(vcpu), vcpu.pointee.launched ? 1 : 0) != 0
+        if failed && vcpu.pointee.launched && read(.instructionError) == 5 {
+            // VMRESUME of a VMCS an entry failure left unlaunched: launch it again.
+            vcpu.pointee.launched = false
+            failed = x86_vmx_run(GuestMode.registers(vcpu), 0) != 0
+        }
+        vcpu.pointee.state.cr2 = x86_read_cr2()
+        if failed {
+            // VMfailValid: a control field the reply made invalid (an event, say). The VMM hears of it.
+            let error = read(.instructionError)
+            vcpu.pointee.state.qualification = error
+            return (.invalidGuestState, UInt32(truncatingIfNeeded: error) | 0x8000_0000)
+        }
+        let raw = UInt32(truncatingIfNeeded: read(.exitReason))
+        if raw & 0x8000_0000 == 0 { vcpu.pointee.launched = true }
+        let reason = ExitReason.fromVMX(raw)
+        if reason == .interruptWindow {
+            vcpu.pointee.interruptWindowRequested = false
+            vcpu.pointee.interruptWindowArmed = false
+            write(.processorBasedControls, primary)
+        }
+        return (reason, raw)
+    }
+
+    /// The guest's SYSCALL MSRs are needed only while it can use them: SYSCALL/SYSRET with EFER.SCE, and
+    /// SWAPGS with a KERNEL_GS_BASE of its own. Its RDMSR/WRMSR all exit (no MSR bitmap), so `state` has
+    /// the values.
+    private static func loadSyscallMSRs(_ vcpu: VCPUPointer) {
+        let state = vcpu.pointee.state
+        let needed = state.efer & 1 != 0 || state.kernelGSBase != 0
+        if needed {
+            if syscallMSRsOf == vcpu { return }
+            x86_wrmsr(MSR.star, state.star)
+            x86_wrmsr(MSR.lstar, state.lstar)
+            x86_wrmsr(MSR.cstar, state.cstar)
+            x86_wrmsr(MSR.sfmask, state.sfmask)
+            x86_wrmsr(MSR.kernelGSBase, state.kernelGSBase)
+            syscallMSRsOf = vcpu
+        } else if syscallMSRsOf != nil {
+            restoreHostState()
+        }
+    }
+
+    /// Before user code runs after guest code: the kernel's SYSCALL MSRs and descriptor-table limits.
+    static func restoreHostState() {
+        if syscallMSRsOf != nil {
+            PerCPU.loadSyscallMSRs()
+            syscallMSRsOf = nil
+        }
+        if hostTablesClobbered {
+            DescriptorTables.reloadAfterVMExit()
+            hostTablesClobbered = false
+        }
+    }
+
+    /// A reply changed the state (or the SYSCALL MSRs): drop the cached copy.
+    static func forgetSyscallMSRs(_ vcpu: VCPUPointer) {
+        if syscallMSRsOf == vcpu { restoreHostState() }
+    }
+
+    // MARK: VMCS ↔ GuestState
+
+    /// Reads what `mask` selects from the VMCS (the general registers are in `state` already).
+    static func load(_ vcpu: VCPUPointer, _ mask: TransferMask) {
+        if mask.contains(.ripAndLength) {
+            vcpu.pointee.state.rip = read(.guestRIP)
+            vcpu.pointee.state.instructionLength = read(.exitInstructionLength)
+        }
+        if mask.contains(.rsp) { vcpu.pointee.state.rsp = read(.guestRSP) }
+        if mask.contains(.rflags) { vcpu.pointee.state.rflags = read(.guestRFLAGS) }
+        if mask.contains(.qualification) {
+            vcpu.pointee.state.qualification = read(.exitQualification)
+            vcpu.pointee.state.guestPhysical = read(.guestPhysicalAddress)
+        }
+        if mask.contains(.controlRegisters) {
+            vcpu.pointee.state.cr0 = (read(.guestCR0) & ~cr0Forced) | (read(.cr0ReadShadow) & cr0Forced)
+            vcpu.pointee.state.cr3 = read(.guestCR3)
+            vcpu.pointee.state.cr4 = (read(.guestCR4) & ~cr4Forced) | (read(.cr4ReadShadow) & cr4Forced)
+        }
+        if mask.contains(.efer) { vcpu.pointee.state.efer = read(.guestIA32EFER) }
+        if mask.contains(.interruptibility) {
+            vcpu.pointee.state.interruptibility = read(.guestInterruptibility)
+            vcpu.pointee.state.activity = read(.guestActivityState)
+        }
+        if mask.contains(.event) {
+            vcpu.pointee.state.event = read(.idtVectoringInfo)
+            vcpu.pointee.state.eventErrorCode = read(.idtVectoringErrorCode)
+        }
+        if mask.contains(.codeStackSegments) {
+            vcpu.pointee.state.cs = segment(.guestCS)
+            vcpu.pointee.state.ss = segment(.guestSS)
+        }
+        if mask.contains(.dataSegments) {
+            vcpu.pointee.state.ds = segment(.guestDS)
+            vcpu.pointee.state.es = segment(.guestES)
+        }
+        if mask.contains(.extraSegments) {
+            vcpu.pointee.state.fs = segment(.guestFS)
+            vcpu.pointee.state.gs = segment(.guestGS)
+        }
+        if mask.contains(.taskAndLocalTables) {
+            vcpu.pointee.state.tr = segment(.guestTR)
+            vcpu.pointee.state.ldtr = segment(.guestLDTR)
+        }
+        if mask.contains(.descriptorTables) {
+            vcpu.pointee.state.gdtr = GuestSegment(limit: UInt32(read(.guestGDTRLimit)), base: read(.guestGDTRBase))
+            vcpu.pointee.state.idtr = GuestSegment(limit: UInt32(read(.guestIDTRLimit)), base: read(.guestIDTRBase))
+        }
+    }
+
+    /// Writes what `mask` selects into the VMCS. Values the VMCS cannot hold make the next entry fail,
+    /// which the VMM hears of as `invalidGuestState`.
+    private static func store(_ vcpu: VCPUPointer, _ mask: TransferMask) {
+        let state = vcpu.pointee.state
+        if mask.contains(.ripAndLength) { write(.guestRIP, state.rip) }
+        if mask.contains(.rsp) { write(.guestRSP, state.rsp) }
+        if mask.contains(.rflags) { write(.guestRFLAGS, state.rflags) }
+        if mask.contains(.controlRegisters) {
+            write(.guestCR0, (state.cr0 | cr0Forced) & cr0Allowed)
+            write(.cr0ReadShadow, state.cr0)
+            write(.guestCR3, state.cr3)
+            write(.guestCR4, (state.cr4 | cr4Forced) & cr4Allowed)
+            write(.cr4ReadShadow, state.cr4)
+        }
+        if mask.contains(.efer) {
+            write(.guestIA32EFER, state.efer)
+            // The guest is in long mode exactly when EFER.LMA says so.
+            write(.entryControls, state.efer & (1 << 10) != 0 ? entryBase | Control.longModeGuest : entryBase)
+        }
+        if mask.contains(.interruptibility) {
+            write(.guestInterruptibility, state.interruptibility)
+            write(.guestActivityState, state.activity)
+        }
+        if mask.contains(.codeStackSegments) {
+            setSegment(.guestCS, state.cs)
+            setSegment(.guestSS, state.ss)
+        }
+        if mask.contains(.dataSegments) {
+            setSegment(.guestDS, state.ds)
+            setSegment(.guestES, state.es)
+        }
+        if mask.contains(.extraSegments) {
+            setSegment(.guestFS, state.fs)
+            setSegment(.guestGS, state.gs)
+        }
+        if mask.contains(.taskAndLocalTables) {
+            setSegment(.guestTR, state.tr)
+            setSegment(.guestLDTR, state.ldtr)
+        }
+        if mask.contains(.descriptorTables) {
+            write(.guestGDTRBase, state.gdtr.base)
+            write(.guestGDTRLimit, UInt64(state.gdtr.limit))
+            write(.guestIDTRBase, state.idtr.base)
+            write(.guestIDTRLimit, UInt64(state.idtr.limit))
+        }
+        if mask.contains(.syscallMSRs) { forgetSyscallMSRs(vcpu) }
+    }
+
+    /// The four fields of a segment: the selector's encoding, then base, limit and rights at fixed distances.
+    private static func segment(_ selector: VMCSField) -> GuestSegment {
+        let index = (selector.rawValue - VMCSField.guestES.rawValue) / 2
+        return GuestSegment(selector: UInt16(truncatingIfNeeded: read(selector)),
+                            attributes: VMXSegmentRights.fromVMX(UInt32(truncatingIfNeeded: x86_vmread(UInt64(0x4814 + 2 * index)))),
+                            limit: UInt32(truncatingIfNeeded: x86_vmread(UInt64(0x4800 + 2 * index))),
+                            base: x86_vmread(UInt64(0x6806 + 2 * index)))
+    }
+
+    private static func setSegment(_ selector: VMCSField, _ segment: GuestSegment) {
+        let index = UInt64((selector.rawValue - VMCSField.guestES.rawValue) / 2)
+        write(selector, UInt64(segment.selector))
+        _ = x86_vmwrite(0x6806 + 2 * index, segment.base)
+        _ = x86_vmwrite(0x4800 + 2 * index, UInt64(segment.limit))
+        _ = x86_vmwrite(0x4814 + 2 * index, UInt64(VMXSegmentRights.toVMX(segment.attributes)))
+    }
+}
