@@ -40,7 +40,8 @@ if bareMetal {
     package = Package(
         name: "Swiftlet",
         products: [.library(name: "Kernel", type: .static, targets: ["Kernel"])]
-            + nativeTasks.map { .library(name: $0, type: .static, targets: [$0]) },
+            + nativeTasks.map { .library(name: $0, type: .static, targets: [$0]) }
+            + [.library(name: "VMM", type: .static, targets: ["VMM"])],
         targets: [
             .target(name: "KernelPlatform", path: "Kernel/Platform", exclude: ["kernel.ld", "memory_functions.inc"],
                     cSettings: freestandingC),
@@ -52,6 +53,9 @@ if bareMetal {
             .target(name: "UserPlatform", path: "Kernel/User/Platform", cSettings: freestandingUserC),
             .target(name: "SwiftletUser", dependencies: ["SwiftletABI", "UserPlatform"], path: "Kernel/User",
                     exclude: ["Platform", "user.ld"], swiftSettings: embeddedSwift),
+            // The user-level VMM and the 64-bit test guests it runs (flat images in its read-only data).
+            .target(name: "TestGuest", path: "Guests/TestGuest", cSettings: freestandingUserC),
+            .target(name: "VMM", dependencies: ["SwiftletUser", "SwiftletABI", "TestGuest"], path: "VMM", swiftSettings: embeddedSwift),
         ] + nativeTasks.map {
             .target(name: $0, dependencies: ["SwiftletUser", "SwiftletABI"], path: "Guests/\($0)", swiftSettings: embeddedSwift)
         })

@@ -36,6 +36,7 @@ struct Plan {
                 task.interrupts[0] = 4
                 task.interruptCount = 1
             }
+            task.guestMemory = name.equals("vmm")
             plan.tasks[plan.count] = task
             plan.count += 1
         }
@@ -224,7 +225,8 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
             let address = report.words.0
             if address >= TaskLayout.heap + TaskLayout.heapPages * 4096, address < TaskLayout.heapLimit,
                let page = heapPages.allocate(pages: 1) {
-                let (w0, w1) = TypedItem.map(Flexpage(base: page, order: 12, rights: [.read, .write]))
+                let guestMemory = report.badge >= 1 && report.badge <= UInt64(plan.count) && plan.tasks[Int(report.badge - 1)].guestMemory
+                let (w0, w1) = TypedItem.map(Flexpage(base: page, order: 12, rights: guestMemory ? .all : [.read, .write]))
                 _ = SystemCall.reply(MessageTag(label: 0, items: 1), (w0, w1, 0, 0))
                 pagedIn += 1
             } else {

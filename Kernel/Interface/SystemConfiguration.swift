@@ -5,6 +5,7 @@
 ///     / { compatible = "swiftlet,system";
 ///         tasks { serial { module = "serial"; priority = <100>; io-ports = <0x3f8 8>; interrupts = <4>;
 ///                          console-server; };
+///                 vmm { module = "vmm"; guest-memory; kernel-memory = <64>; };
 ///                 ping { module = "ping"; }; }; };
 ///
 /// Everything is checked before anything starts; an error names the node it is about.
@@ -22,6 +23,8 @@ public struct SystemConfiguration {
         public var interrupts = InlineArray<4, UInt8>(repeating: 0)
         public var interruptCount = 0
         public var consoleServer = false
+        /// `guest-memory`: the task runs VMs, so the heap pages it is paged are executable too (guest RAM).
+        public var guestMemory = false
 
         public init(node: ByteString, module: ByteString) {
             self.node = node
@@ -121,6 +124,8 @@ public struct SystemConfiguration {
                 task.interruptCount = value.count / 4
             } else if key.equals("console-server") {
                 task.consoleServer = true
+            } else if key.equals("guest-memory") {
+                task.guestMemory = true
             } else {
                 unknown = true
             }

@@ -86,6 +86,16 @@ public enum ExitReason: UInt16, Sendable, Equatable {
     }
 }
 
+/// Nested page faults: the access that faulted, in the qualification of an exit message (the VMX bits;
+/// the kernel translates SVM's).
+public enum NestedPageFaultAccess {
+    public static let read: UInt64 = 1, write: UInt64 = 2, fetch: UInt64 = 4
+
+    public static func fromSVM(_ exitInfo1: UInt64) -> UInt64 {
+        exitInfo1 & 2 != 0 ? write : exitInfo1 & 16 != 0 ? fetch : read
+    }
+}
+
 /// An I/O instruction's exit, decoded the same way from either backend.
 public struct IOAccess: Equatable, Sendable {
     public var port: UInt16
@@ -100,6 +110,16 @@ public struct IOAccess: Equatable, Sendable {
         self.isIn = isIn
         self.isString = isString
         self.isRepeated = isRepeated
+    }
+
+    /// From an exit message's qualification: the kernel gives I/O exits of both backends in the VMX layout.
+    public init(qualification q: UInt64) {
+        self.init(vmxQualification: q)
+    }
+
+    /// The VMX layout: size - 1 in bits 0-2, IN bit 3, string bit 4, REP bit 5, the port in bits 16-31.
+    public var qualification: UInt64 {
+        UInt64(size - 1) | (isIn ? 8 : 0) | (isString ? 16 : 0) | (isRepeated ? 32 : 0) | UInt64(port) << 16
     }
 
     /// From the VMX exit qualification.

@@ -90,6 +90,10 @@ enum GuestMode {
             vcpu.pointee.started = true
             return exit(thread, vcpu, .startup, raw: 0)
         }
+        if let refusal = vcpu.pointee.refusal {
+            vcpu.pointee.pendingEvent = 0
+            return exit(thread, vcpu, .invalidGuestState, raw: refusal.raw)
+        }
         while true {
             let (reason, raw) = backend == .vmx ? VMX.enter(vcpu) : SVM.enter(vcpu)
             guard reason == .externalInterrupt else { return exit(thread, vcpu, reason, raw: raw) }

@@ -135,7 +135,10 @@ enum SVM {
         if mask.contains(.rsp) { vcpu.pointee.state.rsp = word(VMCBLayout.rsp) }
         if mask.contains(.rflags) { vcpu.pointee.state.rflags = word(VMCBLayout.rflags) }
         if mask.contains(.qualification) {
-            vcpu.pointee.state.qualification = word(VMCBLayout.exitInfo1)
+            // The neutral layouts: I/O and nested page faults as VMX reports them.
+            let info = word(VMCBLayout.exitInfo1), code = word(VMCBLayout.exitCode)
+            vcpu.pointee.state.qualification = code == 0x7B ? IOAccess(svmExitInfo1: info).qualification
+                : code == 0x400 ? NestedPageFaultAccess.fromSVM(info) : info
             vcpu.pointee.state.guestPhysical = word(VMCBLayout.exitInfo2)
         }
         if mask.contains(.controlRegisters) {

@@ -32,8 +32,6 @@ enum VMX {
     /// CR0/CR4 bits VMX operation requires: forced on in the guest and hidden from it by the read shadows.
     nonisolated(unsafe) private static var cr0Forced: UInt64 = 0
     nonisolated(unsafe) private static var cr4Forced: UInt64 = 0
-    nonisolated(unsafe) private static var cr0Allowed: UInt64 = 0
-    nonisolated(unsafe) private static var cr4Allowed: UInt64 = 0
     /// The VMCS VMPTRLD made current.
     nonisolated(unsafe) private static var loaded: PhysicalAddress = 0
     /// The vCPU whose SYSCALL MSRs the CPU holds (nil: the kernel's own).
@@ -70,9 +68,7 @@ enum VMX {
         x86_write_cr4((x86_read_cr4() | (1 << 13) | x86_rdmsr(MSR.cr4Fixed0)) & x86_rdmsr(MSR.cr4Fixed1))
         // Unrestricted guest exempts PE and PG from the fixed bits.
         cr0Forced = x86_rdmsr(MSR.cr0Fixed0) & ~UInt64(0x8000_0001)
-        cr0Allowed = x86_rdmsr(MSR.cr0Fixed1)
         cr4Forced = x86_rdmsr(MSR.cr4Fixed0)
-        cr4Allowed = x86_rdmsr(MSR.cr4Fixed1)
         vpids = features.vpid
         primary = adjust(Control.hlt | Control.unconditionalIO | Control.secondary,
                          useTrue ? MSR.trueProcessorBased : MSR.processorBased)
@@ -247,7 +243,7 @@ enum VMX {
         if mask.contains(.rsp) { vcpu.pointee.state.rsp = read(.guestRSP) }
         if mask.contains(.rflags) { vcpu.pointee.state.rflags = read(.guestRFLAGS) }
         if mask.contains(.qualification) {
-            vcpu.pointee.state.qualification = read(.exitQualification)
+            vcpu.pointee.state.qualification = read(.exitQualification) & (vcpu.pointee.reason == .nestedPageFault ? 7 : ~0)
             vcpu.pointee.state.guestPhysical = read(.guestPhysicalAddress)
         }
         if mask.contains(.controlRegisters) {
@@ -294,10 +290,11 @@ enum VMX {
         if mask.contains(.rsp) { write(.guestRSP, state.rsp) }
         if mask.contains(.rflags) { write(.guestRFLAGS, state.rflags) }
         if mask.contains(.controlRegisters) {
-            write(.guestCR0, (state.cr0 | cr0Forced) & cr0Allowed)
+            // Forced bits on; bits the CPU does not allow stay as given, so the entry fails on them.
+            write(.guestCR0, state.cr0 | cr0Forced)
             write(.cr0ReadShadow, state.cr0)
             write(.guestCR3, state.cr3)
-            write(.guestCR4, (state.cr4 | cr4Forced) & cr4Allowed)
+            write(.guestCR4, state.cr4 | cr4Forced)
             write(.cr4ReadShadow, state.cr4)
         }
         if mask.contains(.efer) {

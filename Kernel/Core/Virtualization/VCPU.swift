@@ -64,6 +64,30 @@ public struct VCPU {
         return true
     }
 
+    /// Why the kernel refuses to enter with what the VMM's reply set (nil: enter). These are the checks
+    /// both backends need to give the same answer; VMX and SVM check the rest and fail the entry.
+    public enum Refusal: UInt32 {
+        case nonCanonicalRIP = 1, codeSegmentNotPresent = 2, reservedControlRegisterBits = 3, reservedEventType = 4
+        /// The raw code of the `invalidGuestState` exit that reports it.
+        public var raw: UInt32 { 0xFFFF_0000 | rawValue }
+    }
+
+    public var refusal: Refusal? {
+        if dirty.contains(.ripAndLength) {
+            let top = state.rip >> 47
+            if top != 0 && top != 0x1_FFFF { return .nonCanonicalRIP }
+        }
+        if dirty.contains(.codeStackSegments) && state.cs.attributes & 0x80 == 0 { return .codeSegmentNotPresent }
+        if dirty.contains(.controlRegisters) && (state.cr0 >> 32 != 0 || state.cr4 >> 32 != 0) {
+            return .reservedControlRegisterBits
+        }
+        if pendingEvent != 0 {
+            let type = (pendingEvent >> 8) & 7
+            if type == 1 || type == 7 { return .reservedEventType }
+        }
+        return nil
+    }
+
     /// The reply's state: what its mask selects is loaded into `state` and marked for the backend;
     /// an event in it is queued for injection, an interrupt-window request remembered.
     public mutating func acceptReply(_ words: UnsafePointer<UInt64>) {

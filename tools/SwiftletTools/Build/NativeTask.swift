@@ -24,11 +24,13 @@ public struct NativeTask: Sendable, Hashable {
         NativeTask(name: "ipctest", product: "IPCTest"),
         NativeTask(name: "abusetest", product: "AbuseTest"),
         NativeTask(name: "schedtest", product: "SchedTest"),
+        NativeTask(name: "vmm", product: "VMM"),
     ]
 
     /// The tasks a standard image boots: sigma0 (the root pager), the root task, the serial driver (every other task's console),
-    /// the IPC ping-pong pair and the memory test (whose figures `swiftlet bench` reports).
-    public static let standardSet: [String] = ["sigma0", "roottask", "serial", "pong", "ping", "memtest"]
+    /// the IPC ping-pong pair and the memory test (whose figures `swiftlet bench` reports), and the VMM with its
+    /// test and hostile guests.
+    public static let standardSet: [String] = ["sigma0", "roottask", "serial", "pong", "ping", "memtest", "vmm"]
 
     public static func named(_ name: String) -> NativeTask? {
         all.first { $0.name == name }

@@ -37,6 +37,14 @@ static inline __attribute__((always_inline)) uint64_t user_rdtsc(void) {
     return ((uint64_t)hi << 32) | lo;
 }
 
+/// CPUID from user mode (the VMM passes the host's leaves through to its guests).
+struct UserCPUID { uint32_t eax, ebx, ecx, edx; };
+static inline __attribute__((always_inline)) struct UserCPUID user_cpuid(uint32_t leaf, uint32_t subleaf) {
+    struct UserCPUID r;
+    __asm__ volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx) : "a"(leaf), "c"(subleaf));
+    return r;
+}
+
 static inline __attribute__((always_inline)) void user_pause(void) { __asm__ volatile("pause"); }
 
 /// Deliberate faults, for tests of the kernel's fault handling.

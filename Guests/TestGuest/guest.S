@@ -1,0 +1,310 @@
+/* The 64-bit test guests. The VMM loads one at guest-physical TEST_GUEST_LOAD, builds identity page
+ * tables, a GDT and a TSS, and starts it in long mode at its first byte with RSP set and IF clear. The
+ * code is position-independent; it talks to the VMM through I/O ports (see VMM/Devices):
+ *   0xE9   console: one byte per OUT          0x510  scratch: OUT stores, IN returns the complement
+ *   0x511  asks for interrupt 0x31 (the VMM waits for an interrupt window)
+ *   0x512  bench record: EBX = metric, RCX = value       0x513  no-op port, for the I/O round trip
+ *   0x514  runs the VMM's bad-reply test                  0xF4   done: EAX = failures
+ * Unbacked guest-physical MMIO_BASE is the VMM's MMIO test register. R15 counts failures. */
+
+#define IDT_BASE 0x8000
+#define MMIO_BASE 0x3F000000
+#define BENCH_ROUNDS 16
+
+    .section .rodata.guest, "a"
+    .code64
+
+.macro PUTS label
+    leaq \label(%rip), %rsi
+    call guest_puts
+.endm
+
+/* CHECK cc, message: PASS if the flags satisfy `cc` (as for jCC), else FAIL and count it. */
+.macro CHECK cc, message
+    leaq 8f(%rip), %rsi
+    j\cc 7f
+    incq %r15
+    leaq 9f(%rip), %rdi
+    call guest_puts_verdict
+    jmp 6f
+7:  leaq 10f(%rip), %rdi
+    call guest_puts_verdict
+    jmp 6f
+8:  .asciz "\message"
+9:  .asciz "FAIL "
+10: .asciz "PASS "
+6:
+.endm
+
+/* SET_GATE vector, handler: a 64-bit interrupt gate in the IDT at IDT_BASE. */
+.macro SET_GATE vector, handler
+    leaq \handler(%rip), %rax
+    movq $(IDT_BASE + \vector * 16), %rdi
+    movw %ax, (%rdi)
+    movw $0x08, 2(%rdi)
+    movw $0x8E00, 4(%rdi)
+    shrq $16, %rax
+    movw %ax, 6(%rdi)
+    shrq $16, %rax
+    movl %eax, 8(%rdi)
+    movl $0, 12(%rdi)
+.endm
+
+.macro LOAD_IDT limit
+    subq $16, %rsp
+    movw $\limit, (%rsp)
+    movq $IDT_BASE, 2(%rsp)
+    lidt (%rsp)
+    addq $16, %rsp
+.endm
+
+/* RDTSC into RAX as one 64-bit value (clobbers RDX). */
+.macro TSC
+    rdtsc
+    shlq $32, %rdx
+    orq %rdx, %rax
+.endm
+
+    .global test_guest_start, test_guest_end
+    .balign 16
+test_guest_start:
+    xorl %r15d, %r15d
+    SET_GATE 6, tg_invalid_opcode
+    SET_GATE 13, tg_general_protection
+    SET_GATE 0x30, tg_interrupt_30
+    SET_GATE 0x31, tg_interrupt_31
+    LOAD_IDT 0xFFF
+    PUTS tg_hello
+
+    /* CPUID: the hypervisor leaf names the VMM. */
+    movl $0x40000000, %eax
+    cpuid
+    cmpl $0x66697753, %ebx          /* "Swif" */
+    jne 1f
+    cmpl $0x74656c74, %ecx          /* "tlet" */
+    jne 1f
+    cmpl $0x4d4d5620, %edx          /* " VMM" */
+1:  CHECK e, "cpuid 0x40000000 names the VMM: Swiftlet VMM"
+    movl $1, %eax
+    cpuid
+    btl $31, %ecx
+    CHECK c, "cpuid 1 reports a hypervisor"
+
+    /* IN/OUT: the scratch port stores what OUT wrote, IN returns its complement. */
+    movl $0x12345678, %eax
+    movw $0x510, %dx
+    outl %eax, %dx
+    xorl %eax, %eax
+    inl %dx, %eax
+    cmpl $0xedcba987, %eax
+    CHECK e, "outl/inl through the VMM's scratch port"
+
+    /* MMIO to unbacked guest-physical memory: a nested page fault the VMM emulates. */
+    movq $MMIO_BASE, %rbx
+    movl $0xcafe, %eax
+    movl %eax, (%rbx)
+    movl (%rbx), %ecx
+    cmpl $0xcaff, %ecx
+    CHECK e, "MMIO write and read at 0x3f000000 emulated by the VMM"
+
+    /* RDMSR/WRMSR: a VMM-defined MSR keeps its value; an unknown one raises #GP in the guest. */
+    movl $0x40000100, %ecx
+    movl $0x55667788, %eax
+    movl $0x11223344, %edx
+    wrmsr
+    xorl %eax, %eax
+    xorl %edx, %edx
+    rdmsr
+    cmpl $0x55667788, %eax
+    jne 1f
+    cmpl $0x11223344, %edx
+1:  CHECK e, "wrmsr/rdmsr of MSR 0x40000100 kept by the VMM"
+    movb $0, tg_gp_seen(%rip)
+    movl $0xdead, %ecx
+    rdmsr
+    cmpb $1, tg_gp_seen(%rip)
+    CHECK e, "rdmsr of an unknown MSR: #GP injected and handled by the guest's IDT"
+
+    /* HLT: the VMM wakes the guest with interrupt 0x30. */
+    movb $0, tg_seen_30(%rip)
+    sti
+    hlt
+    cli
+    cmpb $1, tg_seen_30(%rip)
+    CHECK e, "hlt, then interrupt 0x30 injected by the VMM reached the IDT"
+
+    /* Interrupt window: asked for with interrupts off, delivered once they are on. */
+    movb $0, tg_seen_31(%rip)
+    movw $0x511, %dx
+    outb %al, %dx
+    cmpb $0, tg_seen_31(%rip)
+    CHECK e, "no interrupt while IF is clear"
+    sti
+    nop
+    cli
+    cmpb $1, tg_seen_31(%rip)
+    CHECK e, "interrupt 0x31 delivered at the interrupt window"
+
+    /* The VMM feeds the kernel bad state; the guest must run on unharmed. */
+    movw $0x514, %dx
+    outb %al, %dx
+    movl $0x40000000, %eax
+    cpuid
+    cmpl $0x66697753, %ebx
+    CHECK e, "guest runs on after the VMM's bad replies"
+
+    /* Benchmarks: rdtsc; cpuid; rdtsc and rdtsc; out; rdtsc, each measured BENCH_ROUNDS times (the last
+     * is reported). RSI carries the start time to the VMM, which answers with its reply time in RDI. */
+    movl $BENCH_ROUNDS, %r14d
+2:  TSC
+    movq %rax, %r13
+    movq %rax, %rsi
+    movl $0x40000002, %eax
+    cpuid
+    TSC
+    movq %rax, %r12
+    decl %r14d
+    jnz 2b
+    movq %r12, %rcx
+    subq %r13, %rcx
+    movl $0, %ebx
+    call guest_bench
+    movq %r12, %rcx
+    subq %rdi, %rcx
+    movl $2, %ebx
+    call guest_bench
+
+    movl $BENCH_ROUNDS, %r14d
+3:  TSC
+    movq %rax, %r13
+    movq %rax, %rsi
+    movw $0x513, %dx
+    outb %al, %dx
+    TSC
+    movq %rax, %r12
+    decl %r14d
+    jnz 3b
+    movq %r12, %rcx
+    subq %r13, %rcx
+    movl $3, %ebx
+    call guest_bench
+    movq %r12, %rcx
+    subq %rdi, %rcx
+    movl $5, %ebx
+    call guest_bench
+
+    movl %r15d, %eax
+    outl %eax, $0xf4
+    cli
+4:  hlt
+    jmp 4b
+
+/* EBX = metric, RCX = value: one OUT the VMM turns into a bench line. */
+guest_bench:
+    movw $0x512, %dx
+    outb %al, %dx
+    ret
+
+/* Writes the NUL-terminated string at RSI to the console port. */
+guest_puts:
+    movw $0xe9, %dx
+1:  lodsb
+    testb %al, %al
+    jz 2f
+    outb %al, %dx
+    jmp 1b
+2:  ret
+
+/* RDI = "PASS " or "FAIL ", RSI = message: one console line. */
+guest_puts_verdict:
+    pushq %rsi
+    movq %rdi, %rsi
+    call guest_puts
+    popq %rsi
+    call guest_puts
+    movb $10, %al
+    movw $0xe9, %dx
+    outb %al, %dx
+    ret
+
+tg_invalid_opcode:
+    addq $2, (%rsp)                 /* step over UD2 */
+    iretq
+
+tg_general_protection:
+    movb $1, tg_gp_seen(%rip)
+    addq $8, %rsp                   /* error code */
+    addq $2, (%rsp)                 /* step over RDMSR */
+    iretq
+
+tg_interrupt_30:
+    movb $1, tg_seen_30(%rip)
+    iretq
+
+tg_interrupt_31:
+    movb $1, tg_seen_31(%rip)
+    iretq
+
+tg_hello:
+    .asciz "test guest: 64-bit long mode, paging on; running the checks\n"
+    .balign 8
+tg_gp_seen: .byte 0
+tg_seen_30: .byte 0
+tg_seen_31: .byte 0
+    .balign 16
+test_guest_end:
+
+/* The hostile guest: touches guest-physical addresses and I/O ports nobody backs, floods exits, spins
+ * without exits, loops on invalid opcodes, and finally triple-faults. */
+    .global hostile_guest_start, hostile_guest_end
+    .balign 16
+hostile_guest_start:
+    SET_GATE 6, hg_invalid_opcode
+    LOAD_IDT 0xFFF
+    leaq hg_hello(%rip), %rsi
+    movw $0xe9, %dx
+1:  lodsb
+    testb %al, %al
+    jz 2f
+    outb %al, %dx
+    jmp 1b
+2:
+    /* Unbacked guest-physical addresses every 16 MiB from 1 GiB to 4 GiB (identity-mapped by the
+     * guest's page tables, backed by nothing in the VM). */
+    movq $0x40000000, %rbx
+3:  movl (%rbx), %eax
+    movl %eax, (%rbx)
+    addq $0x01000000, %rbx
+    movq $0xff000000, %rax
+    cmpq %rax, %rbx
+    jb 3b
+    /* Every 97th I/O port, in and out. */
+    xorl %edx, %edx
+4:  inb %dx, %al
+    outb %al, %dx
+    addw $97, %dx
+    jnc 4b
+    /* An exit flood: 5000 CPUIDs. */
+    movl $5000, %r12d
+5:  xorl %eax, %eax
+    cpuid
+    decl %r12d
+    jnz 5b
+    /* Invalid opcodes, handled by the guest itself: no exits, so only the timer takes the CPU back. */
+    movl $200000, %r12d
+6:  ud2
+    decl %r12d
+    jnz 6b
+    /* An empty IDT, then #UD: #DF, then a triple fault. */
+    LOAD_IDT 0
+    ud2
+7:  jmp 7b
+
+hg_invalid_opcode:
+    addq $2, (%rsp)
+    iretq
+
+hg_hello:
+    .asciz "hostile guest: probing memory and ports, flooding exits, then a triple fault\n"
+    .balign 16
+hostile_guest_end:

@@ -1,0 +1,13 @@
+/* Flat 64-bit guest images the VMM copies into guest RAM at TEST_GUEST_LOAD (position-independent code). */
+#pragma once
+#include <stdint.h>
+
+#define TEST_GUEST_LOAD 0x10000
+
+extern const uint8_t test_guest_start[], test_guest_end[];
+extern const uint8_t hostile_guest_start[], hostile_guest_end[];
+
+static inline const uint8_t *test_guest_image(void) { return test_guest_start; }
+static inline uint64_t test_guest_size(void) { return (uint64_t)(test_guest_end - test_guest_start); }
+static inline const uint8_t *hostile_guest_image(void) { return hostile_guest_start; }
+static inline uint64_t hostile_guest_size(void) { return (uint64_t)(hostile_guest_end - hostile_guest_start); }

@@ -1,0 +1,40 @@
+import SwiftletABI
+import SwiftletUser
+import UserPlatform
+
+/// The exit benchmarks. The guest times `rdtsc; cpuid; rdtsc` and `rdtsc; out; rdtsc` (TSC = instructions
+/// in deterministic runs, where a VM exit or entry counts as one instruction) and passes its start time
+/// in RSI; the handler notes when the exit reached it (exit → VMM handler) and returns its reply time in
+/// RDI (VMM reply → back in the guest). The guest reports totals and the reply half through port 0x512.
+struct BenchDevice {
+    var lastCPUIDArrival: UInt64 = 0
+    var lastIOArrival: UInt64 = 0
+
+    mutating func exitToHandler(cpuid: Bool, guestStart: UInt64, arrival: UInt64) {
+        if cpuid { lastCPUIDArrival = arrival &- guestStart } else { lastIOArrival = arrival &- guestStart }
+    }
+
+    /// Metric numbers the guest uses: 0 CPUID round trip, 2 CPUID reply → guest, 3 and 5 the same for OUT.
+    func record(metric: UInt64, value: UInt64) {
+        let backend: StaticString = GuestBackend.name
+        switch metric {
+        case 0:
+            log("bench: exit.cpuid.roundtrip.instructions.\(backend) \(value)")
+            log("bench: exit.cpuid.tohandler.instructions.\(backend) \(lastCPUIDArrival)")
+        case 2: log("bench: exit.cpuid.fromhandler.instructions.\(backend) \(value)")
+        case 3:
+            log("bench: exit.io.roundtrip.instructions.\(backend) \(value)")
+            log("bench: exit.io.tohandler.instructions.\(backend) \(lastIOArrival)")
+        case 5: log("bench: exit.io.fromhandler.instructions.\(backend) \(value)")
+        default: break
+        }
+    }
+}
+
+/// Which backend the kernel uses, for metric names: the VMM does not need it otherwise. CPUID tells
+/// (GenuineIntel: VMX; AuthenticAMD: SVM).
+enum GuestBackend {
+    static var name: StaticString {
+        user_cpuid(0, 0).ebx == 0x756E_6547 ? "vmx" : "svm"      // "Genu"
+    }
+}

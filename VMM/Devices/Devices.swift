@@ -1,0 +1,80 @@
+import SwiftletABI
+import SwiftletUser
+
+/// The test machine's devices: a debug console port, a scratch port, an interrupt-request port, the
+/// benchmark ports, the done port, one MMIO register and one MSR. The hostile VM gets only the console;
+/// everything unbacked reads as all ones and ignores writes (and is counted).
+struct Devices {
+    static let consolePort: UInt16 = 0xE9
+    static let scratchPort: UInt16 = 0x510, windowPort: UInt16 = 0x511, benchRecordPort: UInt16 = 0x512
+    static let benchPort: UInt16 = 0x513, badReplyPort: UInt16 = 0x514, donePort: UInt16 = 0xF4
+    static let mmioRegister: UInt64 = 0x3F00_0000
+    static let scratchMSR: UInt32 = 0x4000_0100
+
+    enum WriteResult { case done, requestInterruptWindow, badReplyTest, finished(UInt64) }
+
+    var console = DebugConsole()
+    var bench = BenchDevice()
+    var badReply = BadReplyTest()
+    var scratch: UInt64 = 0
+    var mmio: UInt64 = 0
+    var msrValue: UInt64 = 0
+    var windowPending = false
+    var unbackedAccesses: UInt64 = 0
+    var unhandledExits: UInt64 = 0
+
+    mutating func read(port: UInt16, size: Int, kind: VirtualMachine.Kind) -> UInt64 {
+        if kind == .test && port == Devices.scratchPort { return ~scratch }
+        unbackedAccesses += 1
+        return UInt64.max
+    }
+
+    /// `registers`: the guest's RBX, RCX and RSI (the benchmark ports' arguments).
+    mutating func write(port: UInt16, value: UInt64, size: Int, kind: VirtualMachine.Kind,
+                        registers: (rbx: UInt64, rcx: UInt64, rsi: UInt64), arrival: UInt64) -> WriteResult {
+        if port == Devices.consolePort {
+            console.put(UInt8(truncatingIfNeeded: value), guest: kind == .test ? "test guest" : "hostile guest")
+            return .done
+        }
+        guard kind == .test else {
+            unbackedAccesses += 1
+            return .done
+        }
+        switch port {
+        case Devices.scratchPort: scratch = value
+        case Devices.windowPort:
+            windowPending = true
+            return .requestInterruptWindow
+        case Devices.benchRecordPort: bench.record(metric: registers.rbx, value: registers.rcx)
+        case Devices.benchPort: bench.exitToHandler(cpuid: false, guestStart: registers.rsi, arrival: arrival)
+        case Devices.badReplyPort: return .badReplyTest
+        case Devices.donePort: return .finished(value)
+        default: unbackedAccesses += 1
+        }
+        return .done
+    }
+
+    mutating func readMemory(_ address: UInt64) -> UInt64 {
+        if address == Devices.mmioRegister { return mmio &+ 1 }
+        unbackedAccesses += 1
+        return UInt64.max
+    }
+
+    mutating func writeMemory(_ address: UInt64, value: UInt64) {
+        if address == Devices.mmioRegister { mmio = value } else { unbackedAccesses += 1 }
+    }
+}
+
+/// Port 0xE9: bytes to console lines, tagged with the guest's name.
+struct DebugConsole {
+    var line = LogLine()
+
+    mutating func put(_ byte: UInt8, guest: StaticString) {
+        if byte == 10 || line.count >= 200 {
+            log("vmm: [\(guest)] \(line)")
+            line = LogLine()
+            if byte == 10 { return }
+        }
+        if byte >= 32 && byte < 127 { line.append(byte) }
+    }
+}

@@ -1,0 +1,29 @@
+import SwiftletABI
+import SwiftletUser
+
+extension VirtualMachine {
+    /// SHUTDOWN / triple fault: the VM is dead. The hostile guest ends this way on purpose.
+    mutating func tripleFault() -> Action {
+        log("vmm: \(name) triple-faulted after \(exitCount) exits (\(devices.unbackedAccesses) unbacked accesses); VM stopped, VMM and kernel fine")
+        return .stop(failures: kind == .hostile ? 0 : 1)
+    }
+
+    /// VM entry refused the state (outside the bad-reply test: a VMM bug or a guest that made its own
+    /// state unenterable). Stop the VM.
+    mutating func invalidState(raw: UInt32) -> Action {
+        if devices.badReply.active { return badReplyEntryFailed(raw: raw) }
+        log("vmm: \(name): VM entry failed (raw \(hex: raw), detail \(hex: state.qualification)); VM stopped")
+        return .stop(failures: 1)
+    }
+
+    mutating func unhandled(raw: UInt32) -> Action {
+        // VMMCALL/VMCALL, the SVM instructions, XSETBV, and whatever else the VMM does not model: #UD.
+        devices.unhandledExits += 1
+        if devices.unhandledExits > 10_000 {
+            log("vmm: \(name): too many exits the VMM does not handle (last \(reason.rawValue), raw \(hex: raw)); VM stopped")
+            return .stop(failures: 1)
+        }
+        inject(exception: 6)
+        return .resume([.event])
+    }
+}

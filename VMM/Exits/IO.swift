@@ -1,0 +1,35 @@
+import SwiftletABI
+import SwiftletUser
+
+extension VirtualMachine {
+    /// IN/OUT, decoded from the exit qualification: the port goes to its device; a port nobody backs
+    /// reads as all ones and ignores writes. String and REP forms are not emulated: #UD.
+    mutating func io(arrival: UInt64) -> Action {
+        let access = IOAccess(qualification: state.qualification)
+        guard !access.isString else {
+            inject(exception: 6)
+            return .resume([.event])
+        }
+        let sizeMask: UInt64 = access.size == 4 ? 0xFFFF_FFFF : access.size == 2 ? 0xFFFF : 0xFF
+        advance()
+        if access.isIn {
+            let value = devices.read(port: access.port, size: access.size, kind: kind) & sizeMask
+            state.rax = (access.size == 4 ? 0 : state.rax & ~sizeMask) | value
+            return .resume([.generalA, .ripAndLength])
+        }
+        switch devices.write(port: access.port, value: state.rax & sizeMask, size: access.size, kind: kind,
+                             registers: (state.rbx, state.rcx, state.rsi), arrival: arrival) {
+        case .done:
+            state.rdi = timestamp()            // the benchmark's reply time
+            return .resume([.generalB, .ripAndLength])
+        case .requestInterruptWindow:
+            return .resume([.ripAndLength, .requestInterruptWindow])
+        case .badReplyTest:
+            return badReplies()
+        case .finished(let guestFailures):
+            let failures = guestFailures + devices.badReply.failures
+            log("vmm: \(name) finished after \(exitCount) exits: \(failures) checks failed")
+            return .stop(failures: failures)
+        }
+    }
+}

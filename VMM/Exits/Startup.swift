@@ -1,0 +1,11 @@
+import SwiftletABI
+import TestGuest
+
+extension VirtualMachine {
+    /// The vCPU's first message: set the whole initial state (64-bit mode at the image's first byte).
+    mutating func startup() -> Action {
+        state = LongMode.state(entry: UInt64(TEST_GUEST_LOAD))
+        initial = state
+        return .resume(LongMode.mask)
+    }
+}

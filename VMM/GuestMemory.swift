@@ -1,0 +1,56 @@
+import SwiftletABI
+import SwiftletUser
+
+/// A VM's RAM: pages of this task (at `base`) mapped into the VM at guest-physical 0. The VMM reads and
+/// writes guest memory through its own mapping and never learns a host-physical address.
+struct GuestMemory {
+    let base: UInt64
+    let bytes: UInt64
+
+    /// Faults the pages in (the root task pages this task's heap on demand), zeroes them, and maps them
+    /// into `machine` readable, writable and executable.
+    func give(to machine: UInt64) -> SyscallError {
+        let pages = bytes / 4096
+        for page in 0..<pages {
+            UnsafeMutableRawPointer(bitPattern: UInt(base + page * 4096))!.initializeMemory(as: UInt64.self, repeating: 0, count: 512)
+        }
+        return SystemCall.task(machine, .mapPages, (base, 0, pages, 3))
+    }
+
+    func contains(_ physical: UInt64, _ length: UInt64) -> Bool {
+        physical < bytes && length <= bytes - physical
+    }
+
+    func pointer(_ physical: UInt64) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(bitPattern: UInt(base + physical))!
+    }
+
+    func load64(_ physical: UInt64) -> UInt64? {
+        guard contains(physical, 8) else { return nil }
+        return pointer(physical).loadUnaligned(as: UInt64.self)
+    }
+
+    func store64(_ physical: UInt64, _ value: UInt64) {
+        pointer(physical).storeBytes(of: value, as: UInt64.self)
+    }
+
+    func copy(_ image: UnsafePointer<UInt8>, size: UInt64, to physical: UInt64) -> Bool {
+        guard contains(physical, size) else { return false }
+        pointer(physical).copyMemory(from: image, byteCount: Int(size))
+        return true
+    }
+
+    /// Guest-virtual to guest-physical through the guest's 4-level page tables (4 KiB and 2 MiB pages).
+    func translate(_ virtual: UInt64, cr3: UInt64) -> UInt64? {
+        var table = cr3 & 0x000F_FFFF_FFFF_F000
+        for level in stride(from: 3, through: 0, by: -1) {
+            let index = (virtual >> (12 + 9 * UInt64(level))) & 0x1FF
+            guard let entry = load64(table + index * 8), entry & 1 != 0 else { return nil }
+            let address = entry & 0x000F_FFFF_FFFF_F000
+            if level == 0 { return address | (virtual & 0xFFF) }
+            if level == 1 && entry & 0x80 != 0 { return (address & ~UInt64(0x1F_FFFF)) | (virtual & 0x1F_FFFF) }
+            table = address
+        }
+        return nil
+    }
+}

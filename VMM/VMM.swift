@@ -1,0 +1,43 @@
+import SwiftletABI
+import SwiftletUser
+import TestGuest
+
+/// The user-level VMM. It creates a VM (a task whose address space is guest-physical), gives it RAM from
+/// its own memory with ordinary mappings, creates a vCPU whose exits come to this thread as IPC calls,
+/// and answers each exit in a handler of its own (Exits/). It runs two guests one after the other: the
+/// test guest, whose checks it reports, and a hostile guest that must not harm anything.
+enum VMM {
+    /// Capability slots this task uses (1-6 come from the root task).
+    static let firstSlot: UInt64 = 20
+    /// Where guest RAM lives in this task: demand-paged heap, executable because the configuration says
+    /// `guest-memory`.
+    static let guestRAMBase = TaskLayout.heap + 0x40_0000
+    static let guestRAMBytes: UInt64 = 0x10_0000
+    static let priority: UInt64 = 100
+}
+
+@_cdecl("task_main")
+func vmmMain(tscKHz: UInt64, utcb utcbAddress: UInt64) {
+    let utcb = UTCB(address: utcbAddress)
+    var failures: UInt64 = 0
+
+    var test = VirtualMachine(kind: .test, slots: VMM.firstSlot, ramBase: VMM.guestRAMBase)
+    switch test.boot(image: test_guest_image(), size: test_guest_size()) {
+    case .ok:
+        let outcome = test.run(utcb: utcb)
+        failures += outcome
+    case let error:
+        log("vmm: could not start the test guest: \(error.name)")
+        failures += 1
+    }
+
+    var hostile = VirtualMachine(kind: .hostile, slots: VMM.firstSlot + 8, ramBase: VMM.guestRAMBase + VMM.guestRAMBytes)
+    switch hostile.boot(image: hostile_guest_image(), size: hostile_guest_size()) {
+    case .ok:
+        failures += hostile.run(utcb: utcb)
+    case let error:
+        log("vmm: could not start the hostile guest: \(error.name)")
+        failures += 1
+    }
+    _ = SystemCall.send(Report.reportSlot, MessageTag(label: Report.done, words: 1), (failures, 0, 0, 0))
+}

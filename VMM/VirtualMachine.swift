@@ -1,0 +1,123 @@
+import SwiftletABI
+import SwiftletUser
+import TestGuest
+
+/// One VM and its vCPU, as the VMM sees them: the capabilities, the guest's RAM, the VMM's copy of the
+/// vCPU state (updated from every exit message by what its mask carried), and the devices.
+struct VirtualMachine {
+    enum Kind { case test, hostile }
+    /// What an exit handler decided.
+    enum Action {
+        /// Reply with the parts of `state` the mask selects, then run the guest again.
+        case resume(TransferMask)
+        /// Stop the vCPU; the run is over.
+        case stop(failures: UInt64)
+    }
+
+    let kind: Kind
+    let machine: UInt64, vcpu: UInt64, exits: UInt64
+    let memory: GuestMemory
+    var state = GuestState()
+    /// The state the startup reply set: the bad-reply test restores from it.
+    var initial = GuestState()
+    var devices = Devices()
+    var exitCount: UInt64 = 0
+    var reason: ExitReason = .startup
+
+    var name: StaticString { kind == .test ? "test guest" : "hostile guest" }
+
+    init(kind: Kind, slots: UInt64, ramBase: UInt64) {
+        self.kind = kind
+        machine = slots
+        vcpu = slots + 1
+        exits = slots + 2
+        memory = GuestMemory(base: ramBase, bytes: VMM.guestRAMBytes)
+    }
+
+    /// Creates the VM, gives it RAM with the image, page tables and GDT in it, and starts its vCPU, whose
+    /// first exit (`startup`) asks for the initial state.
+    mutating func boot(image: UnsafePointer<UInt8>, size: UInt64) -> SyscallError {
+        let factory = RootTaskLayout.factorySlot
+        var error = SystemCall.create(factory, .virtualMachine, into: machine)
+        if error == .ok { error = SystemCall.create(factory, .endpoint, into: exits) }
+        if error == .ok { error = memory.give(to: machine) }
+        guard error == .ok else { return error }
+        guard memory.copy(image, size: size, to: UInt64(TEST_GUEST_LOAD)) else { return .invalidArgument }
+        LongMode.build(in: memory)
+        error = SystemCall.create(factory, .virtualCPU, into: vcpu, (machine, VMM.priority, 0))
+        if error == .ok { error = SystemCall.thread(vcpu, .setExceptionHandler, (exits, 0, 0, 0)).error }
+        if error == .ok { error = ExitMasks.install(on: vcpu) }
+        if error == .ok { error = SystemCall.thread(vcpu, .start).error }
+        return error
+    }
+
+    /// The exit loop: each exit message is handled and answered until a handler stops the guest.
+    /// Returns the number of failures.
+    mutating func run(utcb: UTCB) -> UInt64 {
+        var message = SystemCall.wait(exits)
+        while true {
+            let arrival = timestamp()
+            guard message.succeeded, message.tag.label == KernelMessageLabel.vmExit, message.tag.words >= VCPUMessage.words else {
+                log("vmm: \(name): unexpected message (label \(hex: message.tag.label), \(message.error.name)); stopped")
+                _ = SystemCall.thread(vcpu, .stop)
+                return 1
+            }
+            let words = UnsafePointer(utcb.words)
+            let mask = TransferMask(rawValue: words[VCPUMessage.mask])
+            VCPUMessage.load(&state, mask: mask, from: words)
+            state.qualification = mask.contains(.qualification) ? words[VCPUMessage.qualification] : 0
+            state.guestPhysical = mask.contains(.qualification) ? words[VCPUMessage.guestPhysical] : 0
+            let reasonWord = words[VCPUMessage.reason]
+            reason = ExitReason(rawValue: UInt16(truncatingIfNeeded: reasonWord)) ?? .other
+            exitCount += 1
+            switch dispatch(raw: UInt32(truncatingIfNeeded: reasonWord >> 32), arrival: arrival) {
+            case .resume(let replyMask):
+                VCPUMessage.store(state, mask: replyMask, into: utcb.words)
+                state.event = 0
+                message = SystemCall.replyWait(exits, MessageTag(label: 0, words: VCPUMessage.words),
+                                               (utcb.words[0], utcb.words[1], utcb.words[2], utcb.words[3]))
+            case .stop(let failures):
+                _ = SystemCall.thread(vcpu, .stop)
+                return failures
+            }
+        }
+    }
+
+    /// One handler per exit reason (Exits/).
+    mutating func dispatch(raw: UInt32, arrival: UInt64) -> Action {
+        if devices.badReply.active && reason != .invalidGuestState {
+            log("vmm: FAIL bad reply \(devices.badReply.step + 1) was entered (exit \(reason.rawValue) followed)")
+            devices.badReply.failures += 1
+            return badReplyEntryFailed(raw: raw)
+        }
+        switch reason {
+        case .startup: return startup()
+        case .cpuid: return cpuid(arrival: arrival)
+        case .io: return io(arrival: arrival)
+        case .rdmsr, .wrmsr: return msr()
+        case .hlt: return hlt()
+        case .interruptWindow: return interruptWindow()
+        case .nestedPageFault: return nestedPageFault()
+        case .tripleFault: return tripleFault()
+        case .invalidGuestState: return invalidState(raw: raw)
+        default: return unhandled(raw: raw)
+        }
+    }
+
+    /// Steps over the exiting instruction.
+    mutating func advance() {
+        state.rip &+= state.instructionLength
+    }
+
+    /// Queues an exception for the guest (vector, hardware exception, with an error code if `code`).
+    mutating func inject(exception vector: UInt64, errorCode: UInt64? = nil) {
+        state.event = vector | (3 << 8) | (errorCode != nil ? 1 << 11 : 0) | (1 << 31)
+        state.eventErrorCode = errorCode ?? 0
+    }
+
+    /// Queues an external interrupt (the guest must be able to take it: IF set, no interrupt shadow).
+    mutating func inject(interrupt vector: UInt64) {
+        state.event = vector | (1 << 31)
+        state.eventErrorCode = 0
+    }
+}
