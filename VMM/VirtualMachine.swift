@@ -99,6 +99,7 @@ struct VirtualMachine {
         case .interruptWindow: return interruptWindow()
         case .nestedPageFault: return nestedPageFault()
         case .tripleFault: return tripleFault()
+        case .exception where state.qualification == 8: return tripleFault()     // #DF, if intercepted
         case .invalidGuestState: return invalidState(raw: raw)
         default: return unhandled(raw: raw)
         }

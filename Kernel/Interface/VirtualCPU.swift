@@ -162,7 +162,8 @@ public struct TransferMask: OptionSet, Sendable, Equatable {
     public static let interruptibility = TransferMask(rawValue: 1 << 13)
     /// An event to inject (in the reply) or the one being delivered when the exit came (in the message).
     public static let event = TransferMask(rawValue: 1 << 14)
-    /// Exit qualification / EXITINFO and the guest-physical address (message only).
+    /// Exit qualification / EXITINFO and the guest-physical address (message only). Neutral for I/O (the
+    /// VMX layout, `IOAccess`), nested page faults (`NestedPageFaultAccess`) and exceptions (the vector).
     public static let qualification = TransferMask(rawValue: 1 << 15)
     /// STAR, LSTAR, CSTAR, SFMASK, KERNEL_GS_BASE.
     public static let syscallMSRs = TransferMask(rawValue: 1 << 16)

@@ -51,6 +51,9 @@ enum SVM {
         v.storeBytes(of: Intercept.intr | Intercept.nmi | Intercept.cpuid | Intercept.hlt | Intercept.invlpga
                      | Intercept.io | Intercept.msr | Intercept.shutdown, toByteOffset: VMCBLayout.interceptMisc1, as: UInt32.self)
         v.storeBytes(of: Intercept.svmInstructions | Intercept.xsetbv, toByteOffset: VMCBLayout.interceptMisc2, as: UInt32.self)
+        // #DF: a guest on its way to a triple fault stops here (Bochs panics on a guest's triple fault
+        // instead of reporting SHUTDOWN).
+        v.storeBytes(of: UInt32(1 << 8), toByteOffset: VMCBLayout.interceptExceptions, as: UInt32.self)
         v.storeBytes(of: ioPermissions, toByteOffset: VMCBLayout.ioPermissionMap, as: UInt64.self)
         v.storeBytes(of: msrPermissions, toByteOffset: VMCBLayout.msrPermissionMap, as: UInt64.self)
         v.storeBytes(of: vcpu.pointee.tag, toByteOffset: VMCBLayout.guestASID, as: UInt32.self)
@@ -138,7 +141,8 @@ enum SVM {
             // The neutral layouts: I/O and nested page faults as VMX reports them.
             let info = word(VMCBLayout.exitInfo1), code = word(VMCBLayout.exitCode)
             vcpu.pointee.state.qualification = code == 0x7B ? IOAccess(svmExitInfo1: info).qualification
-                : code == 0x400 ? NestedPageFaultAccess.fromSVM(info) : info
+                : code == 0x400 ? NestedPageFaultAccess.fromSVM(info)
+                : (0x40...0x5F).contains(code) ? code - 0x40 : info                 // exceptions: the vector
             vcpu.pointee.state.guestPhysical = word(VMCBLayout.exitInfo2)
         }
         if mask.contains(.controlRegisters) {

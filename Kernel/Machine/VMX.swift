@@ -243,7 +243,11 @@ enum VMX {
         if mask.contains(.rsp) { vcpu.pointee.state.rsp = read(.guestRSP) }
         if mask.contains(.rflags) { vcpu.pointee.state.rflags = read(.guestRFLAGS) }
         if mask.contains(.qualification) {
-            vcpu.pointee.state.qualification = read(.exitQualification) & (vcpu.pointee.reason == .nestedPageFault ? 7 : ~0)
+            switch vcpu.pointee.reason {
+            case .nestedPageFault: vcpu.pointee.state.qualification = read(.exitQualification) & 7
+            case .exception: vcpu.pointee.state.qualification = read(.exitInterruptionInfo) & 0xFF   // the vector
+            default: vcpu.pointee.state.qualification = read(.exitQualification)
+            }
             vcpu.pointee.state.guestPhysical = read(.guestPhysicalAddress)
         }
         if mask.contains(.controlRegisters) {

@@ -2,9 +2,10 @@ import SwiftletABI
 import SwiftletUser
 
 extension VirtualMachine {
-    /// SHUTDOWN / triple fault: the VM is dead. The hostile guest ends this way on purpose.
+    /// SHUTDOWN / triple fault (or the double fault before it, where the kernel intercepts #DF): the VM is
+    /// dead. The hostile guest ends this way on purpose.
     mutating func tripleFault() -> Action {
-        log("vmm: \(name) triple-faulted after \(exitCount) exits (\(devices.unbackedAccesses) unbacked accesses); VM stopped, VMM and kernel fine")
+        log("vmm: \(name) double/triple-faulted after \(exitCount) exits (\(devices.unbackedAccesses) unbacked accesses); VM stopped, VMM and kernel fine")
         return .stop(failures: kind == .hostile ? 0 : 1)
     }
 

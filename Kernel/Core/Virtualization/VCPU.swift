@@ -99,6 +99,7 @@ public struct VCPU {
             pendingEvent = state.event & 0x8000_0FFF
             pendingErrorCode = state.eventErrorCode & 0xFFFF_FFFF
         }
-        interruptWindowRequested = mask.contains(.requestInterruptWindow)
+        // Sticky: the request stands across other exits until the window exit comes.
+        if mask.contains(.requestInterruptWindow) { interruptWindowRequested = true }
     }
 }
