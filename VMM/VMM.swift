@@ -13,7 +13,8 @@ enum VMM {
     /// `guest-memory`.
     static let guestRAMBase = TaskLayout.heap + 0x40_0000
     static let guestRAMBytes: UInt64 = 0x10_0000
-    static let priority: UInt64 = 100
+    /// The vCPUs' priority: the VMM's own (configured in system.dts).
+    static let priority: UInt64 = 90
 }
 
 @_cdecl("task_main")

@@ -125,9 +125,15 @@ enum GuestMode {
         IPC.sendFault(thread, to: endpoint, badge: handler.badge, scheduler: &System.scheduler)
     }
 
-    /// Before a user thread runs after a guest did.
+    /// Set by a backend whose exits leave host state to restore before user code runs (VMX).
+    nonisolated(unsafe) static var hostStateDirty = false
+
+    /// Before a user thread runs after a guest did: one flag on the common path.
     @inline(__always)
     static func leave() {
-        if backend == .vmx { VMX.restoreHostState() }
+        if hostStateDirty {
+            hostStateDirty = false
+            VMX.restoreHostState()
+        }
     }
 }

@@ -172,6 +172,7 @@ enum VMX {
         loadSyscallMSRs(vcpu)
 
         hostTablesClobbered = true
+        GuestMode.hostStateDirty = true
         var failed = x86_vmx_run(GuestMode.registers(vcpu), vcpu.pointee.launched ? 1 : 0) != 0
         if failed && vcpu.pointee.launched && read(.instructionError) == 5 {
             // VMRESUME of a VMCS an entry failure left unlaunched: launch it again.
@@ -210,6 +211,7 @@ enum VMX {
             x86_wrmsr(MSR.sfmask, state.sfmask)
             x86_wrmsr(MSR.kernelGSBase, state.kernelGSBase)
             syscallMSRsOf = vcpu
+            GuestMode.hostStateDirty = true
         } else if syscallMSRsOf != nil {
             restoreHostState()
         }

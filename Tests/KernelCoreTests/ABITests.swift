@@ -41,7 +41,9 @@ final class SyscallABITests: XCTestCase {
         XCTAssertEqual(ObjectType.interrupt.rawValue, 7)
         XCTAssertEqual(ObjectType.reply.rawValue, 8)
         XCTAssertEqual(ObjectType.physicalMemory.rawValue, 9)
-        XCTAssertNil(ObjectType(rawValue: 10))
+        XCTAssertEqual(ObjectType.virtualMachine.rawValue, 10)
+        XCTAssertEqual(ObjectType.virtualCPU.rawValue, 11)
+        XCTAssertNil(ObjectType(rawValue: 12))
 
         XCTAssertEqual(Rights.send.rawValue, 1)
         XCTAssertEqual(Rights.receive.rawValue, 2)

@@ -4,6 +4,11 @@ import SwiftletTools
 
 extension Emulator: ExpressibleByArgument {}
 
+/// The vCPU backend a run should give the VMM: picks the emulator and CPU model that offer it.
+enum VirtBackend: String, ExpressibleByArgument, CaseIterable {
+    case vmx, svm
+}
+
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
@@ -31,6 +36,11 @@ struct RunCommand: ParsableCommand {
         valueName: "MODEL"))
     var cpu: String?
 
+    @Option(help: ArgumentHelp(
+        "The vCPU backend for the VMM: vmx (Bochs corei7_haswell_4770) or svm (QEMU -cpu max, or Bochs ryzen with --emulator bochs).",
+        valueName: "BACKEND"))
+    var virt: VirtBackend?
+
     @Flag(help: "Make the guest TSC count instructions (Bochs clock sync=none, QEMU -icount shift=0).")
     var deterministic = false
 
@@ -51,11 +61,30 @@ struct RunCommand: ParsableCommand {
         }
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
         if memory < 16 { throw ValidationError("--memory must be at least 16 (MiB)") }
+        if virt == .vmx && emulatorGiven && emulator == .qemu {
+            throw ValidationError("--virt vmx needs Bochs: QEMU's TCG emulates SVM but not VT-x")
+        }
+        if virt != nil && cpu != nil {
+            throw ValidationError("--virt chooses the CPU model; give --virt or --cpu, not both")
+        }
+    }
+
+    /// Whether --emulator was on the command line (--virt vmx switches the default to Bochs).
+    private var emulatorGiven: Bool { CommandLine.arguments.contains { $0 == "--emulator" || $0.hasPrefix("--emulator=") } }
+
+    /// The emulator and CPU model after --virt.
+    private var machine: (emulator: Emulator, cpu: String?) {
+        switch virt {
+        case .vmx: return (.bochs, "corei7_haswell_4770")
+        case .svm: return emulator == .bochs ? (.bochs, "ryzen") : (.qemu, cpu)
+        case nil: return (emulator, cpu)
+        }
     }
 
     func run() throws {
         let result = try reportingFailures { () -> RunResult in
             let repository = try Repository.locate()
+            let (emulator, cpu) = machine
             try HostTool.requireAll([emulator.tool])
             let isoURL: URL
             if let iso {

@@ -34,6 +34,7 @@ public enum BenchmarkSuite {
         DeterministicRun(emulator: .qemu),
         FPUSwitching(),
         InKernelExits(),
+        UserLevelExits(),
     ]
 
     /// Runs `benchmarks` one after another (the machine has two cores and an emulator wants one).
