@@ -72,7 +72,7 @@ struct VirtualMachine {
             exitCount += 1
             switch dispatch(raw: UInt32(truncatingIfNeeded: reasonWord >> 32), arrival: arrival) {
             case .resume(let replyMask):
-                VCPUMessage.store(state, mask: replyMask, into: utcb.words)
+                withUnsafePointer(to: &state) { VCPUMessage.store(from: $0, mask: replyMask, into: utcb.words) }
                 state.event = 0
                 message = SystemCall.replyWait(exits, MessageTag(label: 0, words: VCPUMessage.words),
                                                (utcb.words[0], utcb.words[1], utcb.words[2], utcb.words[3]))

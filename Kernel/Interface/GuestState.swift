@@ -67,41 +67,46 @@ public enum VCPUMessage {
 
     /// Writes the parts of `state` that `mask` selects (and the mask itself) into `words`.
     public static func store(_ state: GuestState, mask: TransferMask, into words: UnsafeMutablePointer<UInt64>) {
+        withUnsafePointer(to: state) { store(from: $0, mask: mask, into: words) }
+    }
+
+    /// The same from state in place (a GuestState is 440 bytes: the exit paths do not copy it).
+    public static func store(from pointer: UnsafePointer<GuestState>, mask: TransferMask, into words: UnsafeMutablePointer<UInt64>) {
         words[self.mask] = mask.rawValue
         if mask.contains(.qualification) {
-            words[qualification] = state.qualification
-            words[guestPhysical] = state.guestPhysical
+            words[qualification] = pointer.pointee.qualification
+            words[guestPhysical] = pointer.pointee.guestPhysical
         }
         if mask.contains(.ripAndLength) {
-            words[rip] = state.rip
-            words[instructionLength] = state.instructionLength
+            words[rip] = pointer.pointee.rip
+            words[instructionLength] = pointer.pointee.instructionLength
         }
-        if mask.contains(.rflags) { words[rflags] = state.rflags }
-        if mask.contains(.rsp) { words[rsp] = state.rsp }
-        if mask.contains(.generalA) { put(words, generalA, state.rax, state.rcx, state.rdx, state.rbx) }
-        if mask.contains(.generalB) { put(words, generalB, state.rbp, state.rsi, state.rdi) }
+        if mask.contains(.rflags) { words[rflags] = pointer.pointee.rflags }
+        if mask.contains(.rsp) { words[rsp] = pointer.pointee.rsp }
+        if mask.contains(.generalA) { put(words, generalA, pointer.pointee.rax, pointer.pointee.rcx, pointer.pointee.rdx, pointer.pointee.rbx) }
+        if mask.contains(.generalB) { put(words, generalB, pointer.pointee.rbp, pointer.pointee.rsi, pointer.pointee.rdi) }
         if mask.contains(.generalExtended) {
-            put(words, generalExtended, state.r8, state.r9, state.r10, state.r11)
-            put(words, generalExtended + 4, state.r12, state.r13, state.r14, state.r15)
+            put(words, generalExtended, pointer.pointee.r8, pointer.pointee.r9, pointer.pointee.r10, pointer.pointee.r11)
+            put(words, generalExtended + 4, pointer.pointee.r12, pointer.pointee.r13, pointer.pointee.r14, pointer.pointee.r15)
         }
-        if mask.contains(.controlRegisters) { put(words, controlRegisters, state.cr0, state.cr2, state.cr3, state.cr4) }
-        if mask.contains(.efer) { words[efer] = state.efer }
+        if mask.contains(.controlRegisters) { put(words, controlRegisters, pointer.pointee.cr0, pointer.pointee.cr2, pointer.pointee.cr3, pointer.pointee.cr4) }
+        if mask.contains(.efer) { words[efer] = pointer.pointee.efer }
         if mask.contains(.interruptibility) {
-            words[interruptibility] = state.interruptibility
-            words[activity] = state.activity
+            words[interruptibility] = pointer.pointee.interruptibility
+            words[activity] = pointer.pointee.activity
         }
         if mask.contains(.event) {
-            words[event] = state.event
-            words[eventErrorCode] = state.eventErrorCode
+            words[event] = pointer.pointee.event
+            words[eventErrorCode] = pointer.pointee.eventErrorCode
         }
-        if mask.contains(.codeStackSegments) { putSegment(words, 0, state.cs); putSegment(words, 1, state.ss) }
-        if mask.contains(.dataSegments) { putSegment(words, 2, state.ds); putSegment(words, 3, state.es) }
-        if mask.contains(.extraSegments) { putSegment(words, 4, state.fs); putSegment(words, 5, state.gs) }
-        if mask.contains(.taskAndLocalTables) { putSegment(words, 6, state.tr); putSegment(words, 7, state.ldtr) }
-        if mask.contains(.descriptorTables) { putSegment(words, 8, state.gdtr); putSegment(words, 9, state.idtr) }
+        if mask.contains(.codeStackSegments) { putSegment(words, 0, pointer.pointee.cs); putSegment(words, 1, pointer.pointee.ss) }
+        if mask.contains(.dataSegments) { putSegment(words, 2, pointer.pointee.ds); putSegment(words, 3, pointer.pointee.es) }
+        if mask.contains(.extraSegments) { putSegment(words, 4, pointer.pointee.fs); putSegment(words, 5, pointer.pointee.gs) }
+        if mask.contains(.taskAndLocalTables) { putSegment(words, 6, pointer.pointee.tr); putSegment(words, 7, pointer.pointee.ldtr) }
+        if mask.contains(.descriptorTables) { putSegment(words, 8, pointer.pointee.gdtr); putSegment(words, 9, pointer.pointee.idtr) }
         if mask.contains(.syscallMSRs) {
-            put(words, syscallMSRs, state.star, state.lstar, state.cstar, state.sfmask)
-            words[syscallMSRs + 4] = state.kernelGSBase
+            put(words, syscallMSRs, pointer.pointee.star, pointer.pointee.lstar, pointer.pointee.cstar, pointer.pointee.sfmask)
+            words[syscallMSRs + 4] = pointer.pointee.kernelGSBase
         }
     }
 

@@ -41,6 +41,12 @@ public struct VCPU {
 
     public init() {}
 
+    /// `state` in place (it is the first field).
+    @inline(__always)
+    public static func state(of vcpu: VCPUPointer) -> UnsafeMutablePointer<GuestState> {
+        UnsafeMutableRawPointer(vcpu).assumingMemoryBound(to: GuestState.self)
+    }
+
     /// Everything an exit message can carry.
     public static let everything = TransferMask(rawValue: (1 << 17) - 1)
 
@@ -48,7 +54,8 @@ public struct VCPU {
         Int(reason.rawValue) < 31 ? Int(reason.rawValue) : 31
     }
 
-    public func mask(for reason: ExitReason) -> TransferMask {
+    /// `mutating` only so a call through a pointer reads in place instead of copying the whole VCPU.
+    public mutating func mask(for reason: ExitReason) -> TransferMask {
         TransferMask(rawValue: masks[VCPU.maskIndex(reason)])
     }
 
@@ -73,6 +80,10 @@ public struct VCPU {
     }
 
     public var refusal: Refusal? {
+        mutating get { check() }
+    }
+
+    private mutating func check() -> Refusal? {
         if dirty.contains(.ripAndLength) {
             let top = state.rip >> 47
             if top != 0 && top != 0x1_FFFF { return .nonCanonicalRIP }
