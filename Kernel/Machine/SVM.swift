@@ -209,7 +209,7 @@ enum SVM {
 
     private static func store(_ vcpu: VCPUPointer, _ mask: TransferMask) {
         let v = PhysicalMemory.pointer(vcpu.pointee.control)
-        let state = vcpu.pointee.state
+        let state = VCPU.state(of: vcpu)        // in place: a copy would cost 440 bytes per entry
         func put(_ offset: Int, _ value: UInt64) { v.storeBytes(of: value, toByteOffset: offset, as: UInt64.self) }
         func put(_ offset: Int, _ segment: GuestSegment) {
             v.storeBytes(of: segment.selector, toByteOffset: offset, as: UInt16.self)
@@ -217,46 +217,46 @@ enum SVM {
             v.storeBytes(of: segment.limit, toByteOffset: offset + 4, as: UInt32.self)
             put(offset + 8, segment.base)
         }
-        if mask.contains(.ripAndLength) { put(VMCBLayout.rip, state.rip) }
-        if mask.contains(.rsp) { put(VMCBLayout.rsp, state.rsp) }
-        if mask.contains(.rflags) { put(VMCBLayout.rflags, state.rflags) }
+        if mask.contains(.ripAndLength) { put(VMCBLayout.rip, state.pointee.rip) }
+        if mask.contains(.rsp) { put(VMCBLayout.rsp, state.pointee.rsp) }
+        if mask.contains(.rflags) { put(VMCBLayout.rflags, state.pointee.rflags) }
         if mask.contains(.controlRegisters) {
-            put(VMCBLayout.cr0, state.cr0)
-            put(VMCBLayout.cr2, state.cr2)
-            put(VMCBLayout.cr3, state.cr3)
-            put(VMCBLayout.cr4, state.cr4)
+            put(VMCBLayout.cr0, state.pointee.cr0)
+            put(VMCBLayout.cr2, state.pointee.cr2)
+            put(VMCBLayout.cr3, state.pointee.cr3)
+            put(VMCBLayout.cr4, state.pointee.cr4)
         }
-        if mask.contains(.efer) { put(VMCBLayout.efer, state.efer | svme) }   // VMRUN requires the guest's SVME
-        if mask.contains(.interruptibility) { put(VMCBLayout.interruptShadow, state.interruptibility & 3 != 0 ? 1 : 0) }
+        if mask.contains(.efer) { put(VMCBLayout.efer, state.pointee.efer | svme) }   // VMRUN requires the guest's SVME
+        if mask.contains(.interruptibility) { put(VMCBLayout.interruptShadow, state.pointee.interruptibility & 3 != 0 ? 1 : 0) }
         if mask.contains(.codeStackSegments) {
-            put(VMCBLayout.cs, state.cs)
-            put(VMCBLayout.ss, state.ss)
+            put(VMCBLayout.cs, state.pointee.cs)
+            put(VMCBLayout.ss, state.pointee.ss)
             // The CPL is the DPL of SS (real mode: 0).
             let protected = v.load(fromByteOffset: VMCBLayout.cr0, as: UInt64.self) & 1 != 0
-            v.storeBytes(of: protected ? UInt8((state.ss.attributes >> 5) & 3) : 0, toByteOffset: VMCBLayout.cpl, as: UInt8.self)
+            v.storeBytes(of: protected ? UInt8((state.pointee.ss.attributes >> 5) & 3) : 0, toByteOffset: VMCBLayout.cpl, as: UInt8.self)
         }
         if mask.contains(.dataSegments) {
-            put(VMCBLayout.ds, state.ds)
-            put(VMCBLayout.es, state.es)
+            put(VMCBLayout.ds, state.pointee.ds)
+            put(VMCBLayout.es, state.pointee.es)
         }
         if mask.contains(.extraSegments) {
-            put(VMCBLayout.fs, state.fs)
-            put(VMCBLayout.gs, state.gs)
+            put(VMCBLayout.fs, state.pointee.fs)
+            put(VMCBLayout.gs, state.pointee.gs)
         }
         if mask.contains(.taskAndLocalTables) {
-            put(VMCBLayout.tr, state.tr)
-            put(VMCBLayout.ldtr, state.ldtr)
+            put(VMCBLayout.tr, state.pointee.tr)
+            put(VMCBLayout.ldtr, state.pointee.ldtr)
         }
         if mask.contains(.descriptorTables) {
-            put(VMCBLayout.gdtr, state.gdtr)
-            put(VMCBLayout.idtr, state.idtr)
+            put(VMCBLayout.gdtr, state.pointee.gdtr)
+            put(VMCBLayout.idtr, state.pointee.idtr)
         }
         if mask.contains(.syscallMSRs) {
-            put(VMCBLayout.star, state.star)
-            put(VMCBLayout.lstar, state.lstar)
-            put(VMCBLayout.cstar, state.cstar)
-            put(VMCBLayout.sfmask, state.sfmask)
-            put(VMCBLayout.kernelGSBase, state.kernelGSBase)
+            put(VMCBLayout.star, state.pointee.star)
+            put(VMCBLayout.lstar, state.pointee.lstar)
+            put(VMCBLayout.cstar, state.pointee.cstar)
+            put(VMCBLayout.sfmask, state.pointee.sfmask)
+            put(VMCBLayout.kernelGSBase, state.pointee.kernelGSBase)
         }
     }
 }

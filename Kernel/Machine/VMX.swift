@@ -201,15 +201,15 @@ enum VMX {
     /// SWAPGS with a KERNEL_GS_BASE of its own. Its RDMSR/WRMSR all exit (no MSR bitmap), so `state` has
     /// the values.
     private static func loadSyscallMSRs(_ vcpu: VCPUPointer) {
-        let state = vcpu.pointee.state
-        let needed = state.efer & 1 != 0 || state.kernelGSBase != 0
+        let state = VCPU.state(of: vcpu)        // in place: a copy would cost 440 bytes per entry
+        let needed = state.pointee.efer & 1 != 0 || state.pointee.kernelGSBase != 0
         if needed {
             if syscallMSRsOf == vcpu { return }
-            x86_wrmsr(MSR.star, state.star)
-            x86_wrmsr(MSR.lstar, state.lstar)
-            x86_wrmsr(MSR.cstar, state.cstar)
-            x86_wrmsr(MSR.sfmask, state.sfmask)
-            x86_wrmsr(MSR.kernelGSBase, state.kernelGSBase)
+            x86_wrmsr(MSR.star, state.pointee.star)
+            x86_wrmsr(MSR.lstar, state.pointee.lstar)
+            x86_wrmsr(MSR.cstar, state.pointee.cstar)
+            x86_wrmsr(MSR.sfmask, state.pointee.sfmask)
+            x86_wrmsr(MSR.kernelGSBase, state.pointee.kernelGSBase)
             syscallMSRsOf = vcpu
             GuestMode.hostStateDirty = true
         } else if syscallMSRsOf != nil {
@@ -291,48 +291,48 @@ enum VMX {
     /// Writes what `mask` selects into the VMCS. Values the VMCS cannot hold make the next entry fail,
     /// which the VMM hears of as `invalidGuestState`.
     private static func store(_ vcpu: VCPUPointer, _ mask: TransferMask) {
-        let state = vcpu.pointee.state
-        if mask.contains(.ripAndLength) { write(.guestRIP, state.rip) }
-        if mask.contains(.rsp) { write(.guestRSP, state.rsp) }
-        if mask.contains(.rflags) { write(.guestRFLAGS, state.rflags) }
+        let state = VCPU.state(of: vcpu)        // in place: a copy would cost 440 bytes per entry
+        if mask.contains(.ripAndLength) { write(.guestRIP, state.pointee.rip) }
+        if mask.contains(.rsp) { write(.guestRSP, state.pointee.rsp) }
+        if mask.contains(.rflags) { write(.guestRFLAGS, state.pointee.rflags) }
         if mask.contains(.controlRegisters) {
             // Forced bits on; bits the CPU does not allow stay as given, so the entry fails on them.
-            write(.guestCR0, state.cr0 | cr0Forced)
-            write(.cr0ReadShadow, state.cr0)
-            write(.guestCR3, state.cr3)
-            write(.guestCR4, state.cr4 | cr4Forced)
-            write(.cr4ReadShadow, state.cr4)
+            write(.guestCR0, state.pointee.cr0 | cr0Forced)
+            write(.cr0ReadShadow, state.pointee.cr0)
+            write(.guestCR3, state.pointee.cr3)
+            write(.guestCR4, state.pointee.cr4 | cr4Forced)
+            write(.cr4ReadShadow, state.pointee.cr4)
         }
         if mask.contains(.efer) {
-            write(.guestIA32EFER, state.efer)
+            write(.guestIA32EFER, state.pointee.efer)
             // The guest is in long mode exactly when EFER.LMA says so.
-            write(.entryControls, state.efer & (1 << 10) != 0 ? entryBase | Control.longModeGuest : entryBase)
+            write(.entryControls, state.pointee.efer & (1 << 10) != 0 ? entryBase | Control.longModeGuest : entryBase)
         }
         if mask.contains(.interruptibility) {
-            write(.guestInterruptibility, state.interruptibility)
-            write(.guestActivityState, state.activity)
+            write(.guestInterruptibility, state.pointee.interruptibility)
+            write(.guestActivityState, state.pointee.activity)
         }
         if mask.contains(.codeStackSegments) {
-            setSegment(.guestCS, state.cs)
-            setSegment(.guestSS, state.ss)
+            setSegment(.guestCS, state.pointee.cs)
+            setSegment(.guestSS, state.pointee.ss)
         }
         if mask.contains(.dataSegments) {
-            setSegment(.guestDS, state.ds)
-            setSegment(.guestES, state.es)
+            setSegment(.guestDS, state.pointee.ds)
+            setSegment(.guestES, state.pointee.es)
         }
         if mask.contains(.extraSegments) {
-            setSegment(.guestFS, state.fs)
-            setSegment(.guestGS, state.gs)
+            setSegment(.guestFS, state.pointee.fs)
+            setSegment(.guestGS, state.pointee.gs)
         }
         if mask.contains(.taskAndLocalTables) {
-            setSegment(.guestTR, state.tr)
-            setSegment(.guestLDTR, state.ldtr)
+            setSegment(.guestTR, state.pointee.tr)
+            setSegment(.guestLDTR, state.pointee.ldtr)
         }
         if mask.contains(.descriptorTables) {
-            write(.guestGDTRBase, state.gdtr.base)
-            write(.guestGDTRLimit, UInt64(state.gdtr.limit))
-            write(.guestIDTRBase, state.idtr.base)
-            write(.guestIDTRLimit, UInt64(state.idtr.limit))
+            write(.guestGDTRBase, state.pointee.gdtr.base)
+            write(.guestGDTRLimit, UInt64(state.pointee.gdtr.limit))
+            write(.guestIDTRBase, state.pointee.idtr.base)
+            write(.guestIDTRLimit, UInt64(state.pointee.idtr.limit))
         }
         if mask.contains(.syscallMSRs) { forgetSyscallMSRs(vcpu) }
     }
