@@ -122,7 +122,9 @@ enum GuestMode {
         }
         exitsToVMM &+= 1
         let endpoint = PhysicalMemory.object(fromCapabilityAddress: handler.object, as: Endpoint.self)
-        IPC.sendFault(thread, to: endpoint, badge: handler.badge, scheduler: &System.scheduler)
+        if !FastPath.sendExit(thread, to: endpoint, badge: handler.badge, scheduler: &System.scheduler) {
+            IPC.sendFault(thread, to: endpoint, badge: handler.badge, scheduler: &System.scheduler)
+        }
     }
 
     /// Set by a backend whose exits leave host state to restore before user code runs (VMX).

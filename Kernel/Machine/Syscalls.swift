@@ -209,6 +209,8 @@ enum Syscalls {
         case .success(let capability): task = object(capability, as: Task.self)
         case .failure(let error): return .failure(error)
         }
+        // A VM's address space is guest-physical: only vCPUs run there (its root is no CR3 to load).
+        guard !task.pointee.isVirtualMachine else { return .failure(.wrongObjectType) }
         guard c.r8 <= 255 else { return .failure(.invalidArgument) }
         guard c.r8 <= UInt64(creator.pointee.priority) else { return .failure(.priorityTooHigh) }
         let utcb: UnsafeMutablePointer<UInt64>

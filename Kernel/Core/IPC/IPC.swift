@@ -321,7 +321,8 @@ public enum IPC {
 
     /// A VM exit as a message: the parts of the guest state the reason's mask selects, laid out as
     /// `VCPUMessage` says, in the handler's message registers and UTCB.
-    private static func deliverExit(_ vcpu: VCPUPointer, to handler: ThreadPointer) {
+    @inline(__always)
+    static func deliverExit(_ vcpu: VCPUPointer, to handler: ThreadPointer) {
         guard let words = handler.pointee.utcb else {
             handler.pointee.context.rsi = MessageTag(label: KernelMessageLabel.vmExit, words: 0).raw
             return
