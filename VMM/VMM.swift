@@ -22,20 +22,20 @@ func vmmMain(tscKHz: UInt64, utcb utcbAddress: UInt64) {
     let utcb = UTCB(address: utcbAddress)
     var failures: UInt64 = 0
 
-    var test = VirtualMachine(kind: .test, slots: VMM.firstSlot, ramBase: VMM.guestRAMBase)
+    var test = VirtualMachine(kind: .test, slots: VMM.firstSlot, ramBase: VMM.guestRAMBase, utcb: utcb)
     switch test.boot(image: test_guest_image(), size: test_guest_size()) {
     case .ok:
-        let outcome = test.run(utcb: utcb)
+        let outcome = test.run()
         failures += outcome
     case let error:
         log("vmm: could not start the test guest: \(error.name)")
         failures += 1
     }
 
-    var hostile = VirtualMachine(kind: .hostile, slots: VMM.firstSlot + 8, ramBase: VMM.guestRAMBase + VMM.guestRAMBytes)
+    var hostile = VirtualMachine(kind: .hostile, slots: VMM.firstSlot + 8, ramBase: VMM.guestRAMBase + VMM.guestRAMBytes, utcb: utcb)
     switch hostile.boot(image: hostile_guest_image(), size: hostile_guest_size()) {
     case .ok:
-        failures += hostile.run(utcb: utcb)
+        failures += hostile.run()
     case let error:
         log("vmm: could not start the hostile guest: \(error.name)")
         failures += 1

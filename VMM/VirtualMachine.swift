@@ -2,13 +2,13 @@ import SwiftletABI
 import SwiftletUser
 import TestGuest
 
-/// One VM and its vCPU, as the VMM sees them: the capabilities, the guest's RAM, the VMM's copy of the
-/// vCPU state (updated from every exit message by what its mask carried), and the devices.
+/// One VM and its vCPU, as the VMM sees them: the capabilities, the guest's RAM, the current exit (in
+/// place in the UTCB), and the devices.
 struct VirtualMachine {
     enum Kind { case test, hostile }
     /// What an exit handler decided.
     enum Action {
-        /// Reply with the parts of `state` the mask selects, then run the guest again.
+        /// Reply with the parts of the state the mask selects (as the handler left them in the message).
         case resume(TransferMask)
         /// Stop the vCPU; the run is over.
         case stop(failures: UInt64)
@@ -17,7 +17,8 @@ struct VirtualMachine {
     let kind: Kind
     let machine: UInt64, vcpu: UInt64, exits: UInt64
     let memory: GuestMemory
-    var state = GuestState()
+    /// The current exit, in place in the UTCB.
+    var guest: ExitMessage
     /// The state the startup reply set: the bad-reply test restores from it.
     var initial = GuestState()
     var devices = Devices()
@@ -26,8 +27,9 @@ struct VirtualMachine {
 
     var name: StaticString { kind == .test ? "test guest" : "hostile guest" }
 
-    init(kind: Kind, slots: UInt64, ramBase: UInt64) {
+    init(kind: Kind, slots: UInt64, ramBase: UInt64, utcb: UTCB) {
         self.kind = kind
+        guest = ExitMessage(words: utcb.words)
         machine = slots
         vcpu = slots + 1
         exits = slots + 2
@@ -53,7 +55,7 @@ struct VirtualMachine {
 
     /// The exit loop: each exit message is handled and answered until a handler stops the guest.
     /// Returns the number of failures.
-    mutating func run(utcb: UTCB) -> UInt64 {
+    mutating func run() -> UInt64 {
         var message = SystemCall.wait(exits)
         while true {
             let arrival = timestamp()
@@ -62,20 +64,14 @@ struct VirtualMachine {
                 _ = SystemCall.thread(vcpu, .stop)
                 return 1
             }
-            let words = UnsafePointer(utcb.words)
-            let mask = TransferMask(rawValue: words[VCPUMessage.mask])
-            VCPUMessage.load(&state, mask: mask, from: words)
-            state.qualification = mask.contains(.qualification) ? words[VCPUMessage.qualification] : 0
-            state.guestPhysical = mask.contains(.qualification) ? words[VCPUMessage.guestPhysical] : 0
-            let reasonWord = words[VCPUMessage.reason]
-            reason = ExitReason(rawValue: UInt16(truncatingIfNeeded: reasonWord)) ?? .other
+            reason = guest.reason
             exitCount += 1
-            switch dispatch(raw: UInt32(truncatingIfNeeded: reasonWord >> 32), arrival: arrival) {
+            switch dispatch(raw: guest.raw, arrival: arrival) {
             case .resume(let replyMask):
-                withUnsafePointer(to: &state) { VCPUMessage.store(from: $0, mask: replyMask, into: utcb.words) }
-                state.event = 0
+                guest.reply(replyMask)
+                let words = guest.words
                 message = SystemCall.replyWait(exits, MessageTag(label: 0, words: VCPUMessage.words),
-                                               (utcb.words[0], utcb.words[1], utcb.words[2], utcb.words[3]))
+                                               (words[0], words[1], words[2], words[3]))
             case .stop(let failures):
                 _ = SystemCall.thread(vcpu, .stop)
                 return failures
@@ -99,26 +95,24 @@ struct VirtualMachine {
         case .interruptWindow: return interruptWindow()
         case .nestedPageFault: return nestedPageFault()
         case .tripleFault: return tripleFault()
-        case .exception where state.qualification == 8: return tripleFault()     // #DF, if intercepted
+        case .exception where guest.qualification == 8: return tripleFault()     // #DF, if intercepted
         case .invalidGuestState: return invalidState(raw: raw)
         default: return unhandled(raw: raw)
         }
     }
 
     /// Steps over the exiting instruction.
-    mutating func advance() {
-        state.rip &+= state.instructionLength
+    func advance() {
+        guest.rip &+= guest.instructionLength
     }
 
     /// Queues an exception for the guest (vector, hardware exception, with an error code if `code`).
-    mutating func inject(exception vector: UInt64, errorCode: UInt64? = nil) {
-        state.event = vector | (3 << 8) | (errorCode != nil ? 1 << 11 : 0) | (1 << 31)
-        state.eventErrorCode = errorCode ?? 0
+    func inject(exception vector: UInt64, errorCode: UInt64? = nil) {
+        guest.setEvent(vector | (3 << 8) | (errorCode != nil ? 1 << 11 : 0) | (1 << 31), errorCode: errorCode ?? 0)
     }
 
     /// Queues an external interrupt (the guest must be able to take it: IF set, no interrupt shadow).
-    mutating func inject(interrupt vector: UInt64) {
-        state.event = vector | (1 << 31)
-        state.eventErrorCode = 0
+    func inject(interrupt vector: UInt64) {
+        guest.setEvent(vector | (1 << 31), errorCode: 0)
     }
 }

@@ -17,30 +17,33 @@ extension VirtualMachine {
     mutating func badReplies() -> Action {
         devices.badReply = BadReplyTest()
         devices.badReply.active = true
-        devices.badReply.returnRIP = state.rip          // already past the OUT
+        devices.badReply.returnRIP = guest.rip          // already past the OUT
         return corrupt(step: 0)
     }
 
     private mutating func corrupt(step: Int) -> Action {
-        state = initial
+        var state = initial
         state.rip = devices.badReply.returnRIP
+        let mask: TransferMask
         switch step {
         case 0:
             state.rip = 0x8000_0000_0000_0000
-            return .resume([.ripAndLength])
+            mask = .ripAndLength
         case 1:
             state.cs.attributes &= ~UInt16(0x80)
-            return .resume([.codeStackSegments])
+            mask = .codeStackSegments
         case 2:
             state.cr0 |= 1 << 32
-            return .resume([.controlRegisters])
+            mask = .controlRegisters
         case 3:
             state.cr4 |= 1 << 63
-            return .resume([.controlRegisters])
+            mask = .controlRegisters
         default:
             state.event = 0x30 | (7 << 8) | (1 << 31)
-            return .resume([.event])
+            mask = .event
         }
+        guest.set(state, mask)
+        return .resume(mask)
     }
 
     private static let descriptions: [StaticString] = ["non-canonical RIP", "CS not present", "reserved CR0 bit 32",
@@ -53,8 +56,9 @@ extension VirtualMachine {
         devices.badReply.step += 1
         if devices.badReply.step < BadReplyTest.steps { return corrupt(step: devices.badReply.step) }
         devices.badReply.active = false
-        state = initial
+        var state = initial
         state.rip = devices.badReply.returnRIP
+        guest.set(state, [.ripAndLength, .codeStackSegments, .controlRegisters])
         return .resume([.ripAndLength, .codeStackSegments, .controlRegisters])
     }
 }

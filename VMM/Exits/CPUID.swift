@@ -10,13 +10,13 @@ extension VirtualMachine {
     /// 0x40000000 names the VMM ("Swiftlet VMM"), 0x40000002 is the benchmark leaf (RSI = the guest's
     /// TSC before CPUID; RDI returns the TSC just before the reply).
     mutating func cpuid(arrival: UInt64) -> Action {
-        let leaf = UInt32(truncatingIfNeeded: state.rax), subleaf = UInt32(truncatingIfNeeded: state.rcx)
+        let leaf = UInt32(truncatingIfNeeded: guest.rax), subleaf = UInt32(truncatingIfNeeded: guest.rcx)
         var result = (eax: UInt32(0), ebx: UInt32(0), ecx: UInt32(0), edx: UInt32(0))
         switch leaf {
         case Self.signatureLeaf:
             result = (Self.benchLeaf, 0x6669_7753, 0x7465_6C74, 0x4D4D_5620)
         case Self.benchLeaf:
-            devices.bench.exitToHandler(cpuid: true, guestStart: state.rsi, arrival: arrival)
+            devices.bench.exitToHandler(cpuid: true, guestStart: guest.rsi, arrival: arrival)
         case 0x4000_0001:
             break
         default:
@@ -25,9 +25,12 @@ extension VirtualMachine {
             if leaf == 1 { result.ecx = (result.ecx & ~UInt32(1 << 5)) | (1 << 31) }   // no VMX; a hypervisor
             if leaf == 0x8000_0001 { result.ecx &= ~UInt32(1 << 2) }                 // no SVM
         }
-        (state.rax, state.rbx, state.rcx, state.rdx) = (UInt64(result.eax), UInt64(result.ebx), UInt64(result.ecx), UInt64(result.edx))
+        guest.rax = UInt64(result.eax)
+        guest.rbx = UInt64(result.ebx)
+        guest.rcx = UInt64(result.ecx)
+        guest.rdx = UInt64(result.edx)
         advance()
-        state.rdi = timestamp()
+        guest.rdi = timestamp()
         return .resume(ExitMasks.cpuid)
     }
 }

@@ -13,7 +13,7 @@ extension VirtualMachine {
     /// state unenterable). Stop the VM.
     mutating func invalidState(raw: UInt32) -> Action {
         if devices.badReply.active { return badReplyEntryFailed(raw: raw) }
-        log("vmm: \(name): VM entry failed (raw \(hex: raw), detail \(hex: state.qualification)); VM stopped")
+        log("vmm: \(name): VM entry failed (raw \(hex: raw), detail \(hex: guest.qualification)); VM stopped")
         return .stop(failures: 1)
     }
 

@@ -5,7 +5,7 @@ extension VirtualMachine {
     /// IN/OUT, decoded from the exit qualification: the port goes to its device; a port nobody backs
     /// reads as all ones and ignores writes. String and REP forms are not emulated: #UD.
     mutating func io(arrival: UInt64) -> Action {
-        let access = IOAccess(qualification: state.qualification)
+        let access = IOAccess(qualification: guest.qualification)
         guard !access.isString else {
             inject(exception: 6)
             return .resume([.event])
@@ -14,13 +14,13 @@ extension VirtualMachine {
         advance()
         if access.isIn {
             let value = devices.read(port: access.port, size: access.size, kind: kind) & sizeMask
-            state.rax = (access.size == 4 ? 0 : state.rax & ~sizeMask) | value
+            guest.rax = (access.size == 4 ? 0 : guest.rax & ~sizeMask) | value
             return .resume([.generalA, .ripAndLength])
         }
-        switch devices.write(port: access.port, value: state.rax & sizeMask, size: access.size, kind: kind,
-                             registers: (state.rbx, state.rcx, state.rsi), arrival: arrival) {
+        switch devices.write(port: access.port, value: guest.rax & sizeMask, size: access.size, kind: kind,
+                             registers: (guest.rbx, guest.rcx, guest.rsi), arrival: arrival) {
         case .done:
-            state.rdi = timestamp()            // the benchmark's reply time
+            guest.rdi = timestamp()            // the benchmark's reply time
             return .resume([.generalB, .ripAndLength])
         case .requestInterruptWindow:
             return .resume([.ripAndLength, .requestInterruptWindow])

@@ -10,12 +10,11 @@ extension VirtualMachine {
     /// interrupts off can never wake: it is stopped.
     mutating func hlt() -> Action {
         advance()
-        guard state.rflags & (1 << 9) != 0 else {
+        guard guest.rflags & (1 << 9) != 0 else {
             log("vmm: \(name) halted with interrupts off after \(exitCount) exits; stopped")
             return .stop(failures: kind == .test ? 1 : 0)
         }
-        state.interruptibility = 0
-        state.activity = 0
+        guest.setInterruptibility(0, activity: 0)
         inject(interrupt: Self.haltWakeVector)
         return .resume([.ripAndLength, .interruptibility, .event])
     }

@@ -4,8 +4,8 @@ import TestGuest
 extension VirtualMachine {
     /// The vCPU's first message: set the whole initial state (64-bit mode at the image's first byte).
     mutating func startup() -> Action {
-        state = LongMode.state(entry: UInt64(TEST_GUEST_LOAD))
-        initial = state
+        initial = LongMode.state(entry: UInt64(TEST_GUEST_LOAD))
+        guest.set(initial, LongMode.mask)
         return .resume(LongMode.mask)
     }
 }
