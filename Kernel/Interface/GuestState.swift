@@ -89,24 +89,27 @@ public enum VCPUMessage {
             put(words, generalExtended, pointer.pointee.r8, pointer.pointee.r9, pointer.pointee.r10, pointer.pointee.r11)
             put(words, generalExtended + 4, pointer.pointee.r12, pointer.pointee.r13, pointer.pointee.r14, pointer.pointee.r15)
         }
-        if mask.contains(.controlRegisters) { put(words, controlRegisters, pointer.pointee.cr0, pointer.pointee.cr2, pointer.pointee.cr3, pointer.pointee.cr4) }
-        if mask.contains(.efer) { words[efer] = pointer.pointee.efer }
-        if mask.contains(.interruptibility) {
-            words[interruptibility] = pointer.pointee.interruptibility
-            words[activity] = pointer.pointee.activity
-        }
-        if mask.contains(.event) {
-            words[event] = pointer.pointee.event
-            words[eventErrorCode] = pointer.pointee.eventErrorCode
-        }
-        if mask.contains(.codeStackSegments) { putSegment(words, 0, pointer.pointee.cs); putSegment(words, 1, pointer.pointee.ss) }
-        if mask.contains(.dataSegments) { putSegment(words, 2, pointer.pointee.ds); putSegment(words, 3, pointer.pointee.es) }
-        if mask.contains(.extraSegments) { putSegment(words, 4, pointer.pointee.fs); putSegment(words, 5, pointer.pointee.gs) }
-        if mask.contains(.taskAndLocalTables) { putSegment(words, 6, pointer.pointee.tr); putSegment(words, 7, pointer.pointee.ldtr) }
-        if mask.contains(.descriptorTables) { putSegment(words, 8, pointer.pointee.gdtr); putSegment(words, 9, pointer.pointee.idtr) }
-        if mask.contains(.syscallMSRs) {
-            put(words, syscallMSRs, pointer.pointee.star, pointer.pointee.lstar, pointer.pointee.cstar, pointer.pointee.sfmask)
-            words[syscallMSRs + 4] = pointer.pointee.kernelGSBase
+        // The system state moves rarely (startup, faults): one test skips all of it.
+        if !mask.isDisjoint(with: .systemState) {
+            if mask.contains(.controlRegisters) { put(words, controlRegisters, pointer.pointee.cr0, pointer.pointee.cr2, pointer.pointee.cr3, pointer.pointee.cr4) }
+            if mask.contains(.efer) { words[efer] = pointer.pointee.efer }
+            if mask.contains(.interruptibility) {
+                words[interruptibility] = pointer.pointee.interruptibility
+                words[activity] = pointer.pointee.activity
+            }
+            if mask.contains(.event) {
+                words[event] = pointer.pointee.event
+                words[eventErrorCode] = pointer.pointee.eventErrorCode
+            }
+            if mask.contains(.codeStackSegments) { putSegment(words, 0, pointer.pointee.cs); putSegment(words, 1, pointer.pointee.ss) }
+            if mask.contains(.dataSegments) { putSegment(words, 2, pointer.pointee.ds); putSegment(words, 3, pointer.pointee.es) }
+            if mask.contains(.extraSegments) { putSegment(words, 4, pointer.pointee.fs); putSegment(words, 5, pointer.pointee.gs) }
+            if mask.contains(.taskAndLocalTables) { putSegment(words, 6, pointer.pointee.tr); putSegment(words, 7, pointer.pointee.ldtr) }
+            if mask.contains(.descriptorTables) { putSegment(words, 8, pointer.pointee.gdtr); putSegment(words, 9, pointer.pointee.idtr) }
+            if mask.contains(.syscallMSRs) {
+                put(words, syscallMSRs, pointer.pointee.star, pointer.pointee.lstar, pointer.pointee.cstar, pointer.pointee.sfmask)
+                words[syscallMSRs + 4] = pointer.pointee.kernelGSBase
+            }
         }
     }
 
@@ -127,28 +130,31 @@ public enum VCPUMessage {
             (state.r8, state.r9, state.r10, state.r11) = (words[g], words[g + 1], words[g + 2], words[g + 3])
             (state.r12, state.r13, state.r14, state.r15) = (words[g + 4], words[g + 5], words[g + 6], words[g + 7])
         }
-        if mask.contains(.controlRegisters) {
-            let c = controlRegisters
-            (state.cr0, state.cr2, state.cr3, state.cr4) = (words[c], words[c + 1], words[c + 2], words[c + 3])
-        }
-        if mask.contains(.efer) { state.efer = words[efer] }
-        if mask.contains(.interruptibility) {
-            state.interruptibility = words[interruptibility]
-            state.activity = words[activity]
-        }
-        if mask.contains(.event) {
-            state.event = words[event]
-            state.eventErrorCode = words[eventErrorCode]
-        }
-        if mask.contains(.codeStackSegments) { state.cs = segment(words, 0); state.ss = segment(words, 1) }
-        if mask.contains(.dataSegments) { state.ds = segment(words, 2); state.es = segment(words, 3) }
-        if mask.contains(.extraSegments) { state.fs = segment(words, 4); state.gs = segment(words, 5) }
-        if mask.contains(.taskAndLocalTables) { state.tr = segment(words, 6); state.ldtr = segment(words, 7) }
-        if mask.contains(.descriptorTables) { state.gdtr = segment(words, 8); state.idtr = segment(words, 9) }
-        if mask.contains(.syscallMSRs) {
-            let m = syscallMSRs
-            (state.star, state.lstar, state.cstar, state.sfmask, state.kernelGSBase) =
-                (words[m], words[m + 1], words[m + 2], words[m + 3], words[m + 4])
+        // The system state moves rarely (startup, faults): one test skips all of it.
+        if !mask.isDisjoint(with: .systemState) {
+            if mask.contains(.controlRegisters) {
+                let c = controlRegisters
+                (state.cr0, state.cr2, state.cr3, state.cr4) = (words[c], words[c + 1], words[c + 2], words[c + 3])
+            }
+            if mask.contains(.efer) { state.efer = words[efer] }
+            if mask.contains(.interruptibility) {
+                state.interruptibility = words[interruptibility]
+                state.activity = words[activity]
+            }
+            if mask.contains(.event) {
+                state.event = words[event]
+                state.eventErrorCode = words[eventErrorCode]
+            }
+            if mask.contains(.codeStackSegments) { state.cs = segment(words, 0); state.ss = segment(words, 1) }
+            if mask.contains(.dataSegments) { state.ds = segment(words, 2); state.es = segment(words, 3) }
+            if mask.contains(.extraSegments) { state.fs = segment(words, 4); state.gs = segment(words, 5) }
+            if mask.contains(.taskAndLocalTables) { state.tr = segment(words, 6); state.ldtr = segment(words, 7) }
+            if mask.contains(.descriptorTables) { state.gdtr = segment(words, 8); state.idtr = segment(words, 9) }
+            if mask.contains(.syscallMSRs) {
+                let m = syscallMSRs
+                (state.star, state.lstar, state.cstar, state.sfmask, state.kernelGSBase) =
+                    (words[m], words[m + 1], words[m + 2], words[m + 3], words[m + 4])
+            }
         }
     }
 

@@ -171,6 +171,10 @@ public struct TransferMask: OptionSet, Sendable, Equatable {
     public static let requestInterruptWindow = TransferMask(rawValue: 1 << 17)
 
     public static let generalRegisters: TransferMask = [.generalA, .generalB, .generalExtended, .rsp]
+    /// Everything but the registers, RIP, RFLAGS and the qualification: what the frequent exits leave alone.
+    public static let systemState: TransferMask = [.controlRegisters, .efer, .interruptibility, .event, .codeStackSegments,
+                                                   .dataSegments, .extraSegments, .taskAndLocalTables, .descriptorTables,
+                                                   .syscallMSRs]
 }
 
 /// A segment as both backends can express it (VMX access rights ↔ SVM attributes in `VMXSegmentRights`).

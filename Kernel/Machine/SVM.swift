@@ -145,48 +145,51 @@ enum SVM {
                 : (0x40...0x5F).contains(code) ? code - 0x40 : info                 // exceptions: the vector
             vcpu.pointee.state.guestPhysical = word(VMCBLayout.exitInfo2)
         }
-        if mask.contains(.controlRegisters) {
-            vcpu.pointee.state.cr0 = word(VMCBLayout.cr0)
-            vcpu.pointee.state.cr2 = word(VMCBLayout.cr2)
-            vcpu.pointee.state.cr3 = word(VMCBLayout.cr3)
-            vcpu.pointee.state.cr4 = word(VMCBLayout.cr4)
-        }
-        if mask.contains(.efer) { vcpu.pointee.state.efer = word(VMCBLayout.efer) & ~svme }
-        if mask.contains(.interruptibility) {
-            vcpu.pointee.state.interruptibility = word(VMCBLayout.interruptShadow) & 1
-            vcpu.pointee.state.activity = 0
-        }
-        if mask.contains(.event) {
-            let info = word(VMCBLayout.exitInterruptionInfo)
-            vcpu.pointee.state.event = info & 0xFFFF_FFFF
-            vcpu.pointee.state.eventErrorCode = info >> 32
-        }
-        if mask.contains(.codeStackSegments) {
-            vcpu.pointee.state.cs = segment(VMCBLayout.cs)
-            vcpu.pointee.state.ss = segment(VMCBLayout.ss)
-        }
-        if mask.contains(.dataSegments) {
-            vcpu.pointee.state.ds = segment(VMCBLayout.ds)
-            vcpu.pointee.state.es = segment(VMCBLayout.es)
-        }
-        if mask.contains(.extraSegments) {
-            vcpu.pointee.state.fs = segment(VMCBLayout.fs)
-            vcpu.pointee.state.gs = segment(VMCBLayout.gs)
-        }
-        if mask.contains(.taskAndLocalTables) {
-            vcpu.pointee.state.tr = segment(VMCBLayout.tr)
-            vcpu.pointee.state.ldtr = segment(VMCBLayout.ldtr)
-        }
-        if mask.contains(.descriptorTables) {
-            vcpu.pointee.state.gdtr = segment(VMCBLayout.gdtr)
-            vcpu.pointee.state.idtr = segment(VMCBLayout.idtr)
-        }
-        if mask.contains(.syscallMSRs) {
-            vcpu.pointee.state.star = word(VMCBLayout.star)
-            vcpu.pointee.state.lstar = word(VMCBLayout.lstar)
-            vcpu.pointee.state.cstar = word(VMCBLayout.cstar)
-            vcpu.pointee.state.sfmask = word(VMCBLayout.sfmask)
-            vcpu.pointee.state.kernelGSBase = word(VMCBLayout.kernelGSBase)
+        // The system state moves rarely (startup, faults): one test skips all of it.
+        if !mask.isDisjoint(with: .systemState) {
+            if mask.contains(.controlRegisters) {
+                vcpu.pointee.state.cr0 = word(VMCBLayout.cr0)
+                vcpu.pointee.state.cr2 = word(VMCBLayout.cr2)
+                vcpu.pointee.state.cr3 = word(VMCBLayout.cr3)
+                vcpu.pointee.state.cr4 = word(VMCBLayout.cr4)
+            }
+            if mask.contains(.efer) { vcpu.pointee.state.efer = word(VMCBLayout.efer) & ~svme }
+            if mask.contains(.interruptibility) {
+                vcpu.pointee.state.interruptibility = word(VMCBLayout.interruptShadow) & 1
+                vcpu.pointee.state.activity = 0
+            }
+            if mask.contains(.event) {
+                let info = word(VMCBLayout.exitInterruptionInfo)
+                vcpu.pointee.state.event = info & 0xFFFF_FFFF
+                vcpu.pointee.state.eventErrorCode = info >> 32
+            }
+            if mask.contains(.codeStackSegments) {
+                vcpu.pointee.state.cs = segment(VMCBLayout.cs)
+                vcpu.pointee.state.ss = segment(VMCBLayout.ss)
+            }
+            if mask.contains(.dataSegments) {
+                vcpu.pointee.state.ds = segment(VMCBLayout.ds)
+                vcpu.pointee.state.es = segment(VMCBLayout.es)
+            }
+            if mask.contains(.extraSegments) {
+                vcpu.pointee.state.fs = segment(VMCBLayout.fs)
+                vcpu.pointee.state.gs = segment(VMCBLayout.gs)
+            }
+            if mask.contains(.taskAndLocalTables) {
+                vcpu.pointee.state.tr = segment(VMCBLayout.tr)
+                vcpu.pointee.state.ldtr = segment(VMCBLayout.ldtr)
+            }
+            if mask.contains(.descriptorTables) {
+                vcpu.pointee.state.gdtr = segment(VMCBLayout.gdtr)
+                vcpu.pointee.state.idtr = segment(VMCBLayout.idtr)
+            }
+            if mask.contains(.syscallMSRs) {
+                vcpu.pointee.state.star = word(VMCBLayout.star)
+                vcpu.pointee.state.lstar = word(VMCBLayout.lstar)
+                vcpu.pointee.state.cstar = word(VMCBLayout.cstar)
+                vcpu.pointee.state.sfmask = word(VMCBLayout.sfmask)
+                vcpu.pointee.state.kernelGSBase = word(VMCBLayout.kernelGSBase)
+            }
         }
     }
 
@@ -220,43 +223,46 @@ enum SVM {
         if mask.contains(.ripAndLength) { put(VMCBLayout.rip, state.pointee.rip) }
         if mask.contains(.rsp) { put(VMCBLayout.rsp, state.pointee.rsp) }
         if mask.contains(.rflags) { put(VMCBLayout.rflags, state.pointee.rflags) }
-        if mask.contains(.controlRegisters) {
-            put(VMCBLayout.cr0, state.pointee.cr0)
-            put(VMCBLayout.cr2, state.pointee.cr2)
-            put(VMCBLayout.cr3, state.pointee.cr3)
-            put(VMCBLayout.cr4, state.pointee.cr4)
-        }
-        if mask.contains(.efer) { put(VMCBLayout.efer, state.pointee.efer | svme) }   // VMRUN requires the guest's SVME
-        if mask.contains(.interruptibility) { put(VMCBLayout.interruptShadow, state.pointee.interruptibility & 3 != 0 ? 1 : 0) }
-        if mask.contains(.codeStackSegments) {
-            put(VMCBLayout.cs, state.pointee.cs)
-            put(VMCBLayout.ss, state.pointee.ss)
-            // The CPL is the DPL of SS (real mode: 0).
-            let protected = v.load(fromByteOffset: VMCBLayout.cr0, as: UInt64.self) & 1 != 0
-            v.storeBytes(of: protected ? UInt8((state.pointee.ss.attributes >> 5) & 3) : 0, toByteOffset: VMCBLayout.cpl, as: UInt8.self)
-        }
-        if mask.contains(.dataSegments) {
-            put(VMCBLayout.ds, state.pointee.ds)
-            put(VMCBLayout.es, state.pointee.es)
-        }
-        if mask.contains(.extraSegments) {
-            put(VMCBLayout.fs, state.pointee.fs)
-            put(VMCBLayout.gs, state.pointee.gs)
-        }
-        if mask.contains(.taskAndLocalTables) {
-            put(VMCBLayout.tr, state.pointee.tr)
-            put(VMCBLayout.ldtr, state.pointee.ldtr)
-        }
-        if mask.contains(.descriptorTables) {
-            put(VMCBLayout.gdtr, state.pointee.gdtr)
-            put(VMCBLayout.idtr, state.pointee.idtr)
-        }
-        if mask.contains(.syscallMSRs) {
-            put(VMCBLayout.star, state.pointee.star)
-            put(VMCBLayout.lstar, state.pointee.lstar)
-            put(VMCBLayout.cstar, state.pointee.cstar)
-            put(VMCBLayout.sfmask, state.pointee.sfmask)
-            put(VMCBLayout.kernelGSBase, state.pointee.kernelGSBase)
+        // The system state moves rarely (startup, faults): one test skips all of it.
+        if !mask.isDisjoint(with: .systemState) {
+            if mask.contains(.controlRegisters) {
+                put(VMCBLayout.cr0, state.pointee.cr0)
+                put(VMCBLayout.cr2, state.pointee.cr2)
+                put(VMCBLayout.cr3, state.pointee.cr3)
+                put(VMCBLayout.cr4, state.pointee.cr4)
+            }
+            if mask.contains(.efer) { put(VMCBLayout.efer, state.pointee.efer | svme) }   // VMRUN requires the guest's SVME
+            if mask.contains(.interruptibility) { put(VMCBLayout.interruptShadow, state.pointee.interruptibility & 3 != 0 ? 1 : 0) }
+            if mask.contains(.codeStackSegments) {
+                put(VMCBLayout.cs, state.pointee.cs)
+                put(VMCBLayout.ss, state.pointee.ss)
+                // The CPL is the DPL of SS (real mode: 0).
+                let protected = v.load(fromByteOffset: VMCBLayout.cr0, as: UInt64.self) & 1 != 0
+                v.storeBytes(of: protected ? UInt8((state.pointee.ss.attributes >> 5) & 3) : 0, toByteOffset: VMCBLayout.cpl, as: UInt8.self)
+            }
+            if mask.contains(.dataSegments) {
+                put(VMCBLayout.ds, state.pointee.ds)
+                put(VMCBLayout.es, state.pointee.es)
+            }
+            if mask.contains(.extraSegments) {
+                put(VMCBLayout.fs, state.pointee.fs)
+                put(VMCBLayout.gs, state.pointee.gs)
+            }
+            if mask.contains(.taskAndLocalTables) {
+                put(VMCBLayout.tr, state.pointee.tr)
+                put(VMCBLayout.ldtr, state.pointee.ldtr)
+            }
+            if mask.contains(.descriptorTables) {
+                put(VMCBLayout.gdtr, state.pointee.gdtr)
+                put(VMCBLayout.idtr, state.pointee.idtr)
+            }
+            if mask.contains(.syscallMSRs) {
+                put(VMCBLayout.star, state.pointee.star)
+                put(VMCBLayout.lstar, state.pointee.lstar)
+                put(VMCBLayout.cstar, state.pointee.cstar)
+                put(VMCBLayout.sfmask, state.pointee.sfmask)
+                put(VMCBLayout.kernelGSBase, state.pointee.kernelGSBase)
+            }
         }
     }
 }

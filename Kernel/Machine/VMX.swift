@@ -252,39 +252,42 @@ enum VMX {
             }
             vcpu.pointee.state.guestPhysical = read(.guestPhysicalAddress)
         }
-        if mask.contains(.controlRegisters) {
-            vcpu.pointee.state.cr0 = (read(.guestCR0) & ~cr0Forced) | (read(.cr0ReadShadow) & cr0Forced)
-            vcpu.pointee.state.cr3 = read(.guestCR3)
-            vcpu.pointee.state.cr4 = (read(.guestCR4) & ~cr4Forced) | (read(.cr4ReadShadow) & cr4Forced)
-        }
-        if mask.contains(.efer) { vcpu.pointee.state.efer = read(.guestIA32EFER) }
-        if mask.contains(.interruptibility) {
-            vcpu.pointee.state.interruptibility = read(.guestInterruptibility)
-            vcpu.pointee.state.activity = read(.guestActivityState)
-        }
-        if mask.contains(.event) {
-            vcpu.pointee.state.event = read(.idtVectoringInfo)
-            vcpu.pointee.state.eventErrorCode = read(.idtVectoringErrorCode)
-        }
-        if mask.contains(.codeStackSegments) {
-            vcpu.pointee.state.cs = segment(.guestCS)
-            vcpu.pointee.state.ss = segment(.guestSS)
-        }
-        if mask.contains(.dataSegments) {
-            vcpu.pointee.state.ds = segment(.guestDS)
-            vcpu.pointee.state.es = segment(.guestES)
-        }
-        if mask.contains(.extraSegments) {
-            vcpu.pointee.state.fs = segment(.guestFS)
-            vcpu.pointee.state.gs = segment(.guestGS)
-        }
-        if mask.contains(.taskAndLocalTables) {
-            vcpu.pointee.state.tr = segment(.guestTR)
-            vcpu.pointee.state.ldtr = segment(.guestLDTR)
-        }
-        if mask.contains(.descriptorTables) {
-            vcpu.pointee.state.gdtr = GuestSegment(limit: UInt32(read(.guestGDTRLimit)), base: read(.guestGDTRBase))
-            vcpu.pointee.state.idtr = GuestSegment(limit: UInt32(read(.guestIDTRLimit)), base: read(.guestIDTRBase))
+        // The system state moves rarely (startup, faults): one test skips all of it.
+        if !mask.isDisjoint(with: .systemState) {
+            if mask.contains(.controlRegisters) {
+                vcpu.pointee.state.cr0 = (read(.guestCR0) & ~cr0Forced) | (read(.cr0ReadShadow) & cr0Forced)
+                vcpu.pointee.state.cr3 = read(.guestCR3)
+                vcpu.pointee.state.cr4 = (read(.guestCR4) & ~cr4Forced) | (read(.cr4ReadShadow) & cr4Forced)
+            }
+            if mask.contains(.efer) { vcpu.pointee.state.efer = read(.guestIA32EFER) }
+            if mask.contains(.interruptibility) {
+                vcpu.pointee.state.interruptibility = read(.guestInterruptibility)
+                vcpu.pointee.state.activity = read(.guestActivityState)
+            }
+            if mask.contains(.event) {
+                vcpu.pointee.state.event = read(.idtVectoringInfo)
+                vcpu.pointee.state.eventErrorCode = read(.idtVectoringErrorCode)
+            }
+            if mask.contains(.codeStackSegments) {
+                vcpu.pointee.state.cs = segment(.guestCS)
+                vcpu.pointee.state.ss = segment(.guestSS)
+            }
+            if mask.contains(.dataSegments) {
+                vcpu.pointee.state.ds = segment(.guestDS)
+                vcpu.pointee.state.es = segment(.guestES)
+            }
+            if mask.contains(.extraSegments) {
+                vcpu.pointee.state.fs = segment(.guestFS)
+                vcpu.pointee.state.gs = segment(.guestGS)
+            }
+            if mask.contains(.taskAndLocalTables) {
+                vcpu.pointee.state.tr = segment(.guestTR)
+                vcpu.pointee.state.ldtr = segment(.guestLDTR)
+            }
+            if mask.contains(.descriptorTables) {
+                vcpu.pointee.state.gdtr = GuestSegment(limit: UInt32(read(.guestGDTRLimit)), base: read(.guestGDTRBase))
+                vcpu.pointee.state.idtr = GuestSegment(limit: UInt32(read(.guestIDTRLimit)), base: read(.guestIDTRBase))
+            }
         }
     }
 
@@ -295,46 +298,49 @@ enum VMX {
         if mask.contains(.ripAndLength) { write(.guestRIP, state.pointee.rip) }
         if mask.contains(.rsp) { write(.guestRSP, state.pointee.rsp) }
         if mask.contains(.rflags) { write(.guestRFLAGS, state.pointee.rflags) }
-        if mask.contains(.controlRegisters) {
-            // Forced bits on; bits the CPU does not allow stay as given, so the entry fails on them.
-            write(.guestCR0, state.pointee.cr0 | cr0Forced)
-            write(.cr0ReadShadow, state.pointee.cr0)
-            write(.guestCR3, state.pointee.cr3)
-            write(.guestCR4, state.pointee.cr4 | cr4Forced)
-            write(.cr4ReadShadow, state.pointee.cr4)
+        // The system state moves rarely (startup, faults): one test skips all of it.
+        if !mask.isDisjoint(with: .systemState) {
+            if mask.contains(.controlRegisters) {
+                // Forced bits on; bits the CPU does not allow stay as given, so the entry fails on them.
+                write(.guestCR0, state.pointee.cr0 | cr0Forced)
+                write(.cr0ReadShadow, state.pointee.cr0)
+                write(.guestCR3, state.pointee.cr3)
+                write(.guestCR4, state.pointee.cr4 | cr4Forced)
+                write(.cr4ReadShadow, state.pointee.cr4)
+            }
+            if mask.contains(.efer) {
+                write(.guestIA32EFER, state.pointee.efer)
+                // The guest is in long mode exactly when EFER.LMA says so.
+                write(.entryControls, state.pointee.efer & (1 << 10) != 0 ? entryBase | Control.longModeGuest : entryBase)
+            }
+            if mask.contains(.interruptibility) {
+                write(.guestInterruptibility, state.pointee.interruptibility)
+                write(.guestActivityState, state.pointee.activity)
+            }
+            if mask.contains(.codeStackSegments) {
+                setSegment(.guestCS, state.pointee.cs)
+                setSegment(.guestSS, state.pointee.ss)
+            }
+            if mask.contains(.dataSegments) {
+                setSegment(.guestDS, state.pointee.ds)
+                setSegment(.guestES, state.pointee.es)
+            }
+            if mask.contains(.extraSegments) {
+                setSegment(.guestFS, state.pointee.fs)
+                setSegment(.guestGS, state.pointee.gs)
+            }
+            if mask.contains(.taskAndLocalTables) {
+                setSegment(.guestTR, state.pointee.tr)
+                setSegment(.guestLDTR, state.pointee.ldtr)
+            }
+            if mask.contains(.descriptorTables) {
+                write(.guestGDTRBase, state.pointee.gdtr.base)
+                write(.guestGDTRLimit, UInt64(state.pointee.gdtr.limit))
+                write(.guestIDTRBase, state.pointee.idtr.base)
+                write(.guestIDTRLimit, UInt64(state.pointee.idtr.limit))
+            }
+            if mask.contains(.syscallMSRs) { forgetSyscallMSRs(vcpu) }
         }
-        if mask.contains(.efer) {
-            write(.guestIA32EFER, state.pointee.efer)
-            // The guest is in long mode exactly when EFER.LMA says so.
-            write(.entryControls, state.pointee.efer & (1 << 10) != 0 ? entryBase | Control.longModeGuest : entryBase)
-        }
-        if mask.contains(.interruptibility) {
-            write(.guestInterruptibility, state.pointee.interruptibility)
-            write(.guestActivityState, state.pointee.activity)
-        }
-        if mask.contains(.codeStackSegments) {
-            setSegment(.guestCS, state.pointee.cs)
-            setSegment(.guestSS, state.pointee.ss)
-        }
-        if mask.contains(.dataSegments) {
-            setSegment(.guestDS, state.pointee.ds)
-            setSegment(.guestES, state.pointee.es)
-        }
-        if mask.contains(.extraSegments) {
-            setSegment(.guestFS, state.pointee.fs)
-            setSegment(.guestGS, state.pointee.gs)
-        }
-        if mask.contains(.taskAndLocalTables) {
-            setSegment(.guestTR, state.pointee.tr)
-            setSegment(.guestLDTR, state.pointee.ldtr)
-        }
-        if mask.contains(.descriptorTables) {
-            write(.guestGDTRBase, state.pointee.gdtr.base)
-            write(.guestGDTRLimit, UInt64(state.pointee.gdtr.limit))
-            write(.guestIDTRBase, state.pointee.idtr.base)
-            write(.guestIDTRLimit, UInt64(state.pointee.idtr.limit))
-        }
-        if mask.contains(.syscallMSRs) { forgetSyscallMSRs(vcpu) }
     }
 
     /// The four fields of a segment: the selector's encoding, then base, limit and rights at fixed distances.
