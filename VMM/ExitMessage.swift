@@ -43,6 +43,15 @@ struct ExitMessage {
         }
     }
 
+    var efer: UInt64 {
+        get { words[VCPUMessage.efer] }
+        nonmutating set { words[VCPUMessage.efer] = newValue }
+    }
+
+    /// STAR, LSTAR, CSTAR, SFMASK, KERNEL_GS_BASE (0-4), when the mask carries them.
+    func syscallMSR(_ index: Int) -> UInt64 { words[VCPUMessage.syscallMSRs + index] }
+    func setSyscallMSR(_ index: Int, _ value: UInt64) { words[VCPUMessage.syscallMSRs + index] = value }
+
     func setInterruptibility(_ value: UInt64, activity: UInt64) {
         words[VCPUMessage.interruptibility] = value
         words[VCPUMessage.activity] = activity

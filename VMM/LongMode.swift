@@ -32,7 +32,7 @@ enum LongMode {
         state.rflags = 0x2
         state.cr0 = 0x8000_0031            // PG, NE, ET, PE
         state.cr3 = pml4
-        state.cr4 = 0x20                   // PAE
+        state.cr4 = 0x620                  // PAE, OSFXSR, OSXMMEXCPT: SSE for the guest
         state.efer = 0x500                 // LME, LMA
         state.cs = GuestSegment(selector: codeSelector, attributes: 0xA9B, limit: 0xFFFF_FFFF)   // G, L, P, S, code
         let data = GuestSegment(selector: dataSelector, attributes: 0xC93, limit: 0xFFFF_FFFF)

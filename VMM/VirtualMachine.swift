@@ -23,6 +23,7 @@ struct VirtualMachine {
     var initial = GuestState()
     var devices = Devices()
     var exitCount: UInt64 = 0
+    var ownerCheckFailures: UInt64 = 0
     var reason: ExitReason = .startup
 
     var name: StaticString { kind == .test ? "test guest" : "hostile guest" }
@@ -49,6 +50,7 @@ struct VirtualMachine {
         error = SystemCall.create(factory, .virtualCPU, into: vcpu, (machine, VMM.priority, 0))
         if error == .ok { error = SystemCall.thread(vcpu, .setExceptionHandler, (exits, 0, 0, 0)).error }
         if error == .ok { error = ExitMasks.install(on: vcpu) }
+        if error == .ok, kind == .test { ownerCheckFailures = OwnerChecks.run(machine: machine, vcpu: vcpu, spare: exits + 1) }
         if error == .ok { error = SystemCall.thread(vcpu, .start).error }
         return error
     }

@@ -4,7 +4,8 @@
  *   0xE9   console: one byte per OUT          0x510  scratch: OUT stores, IN returns the complement
  *   0x511  asks for interrupt 0x31 (the VMM waits for an interrupt window)
  *   0x512  bench record: EBX = metric, RCX = value       0x513  no-op port, for the I/O round trip
- *   0x514  runs the VMM's bad-reply test                  0xF4   done: EAX = failures
+ *   0x514  runs the VMM's bad-reply test                  0x515  the VMM uses its own XMM3 (lazy FPU swap)
+ *   0xF4   done: EAX = failures
  * Unbacked guest-physical MMIO_BASE is the VMM's MMIO test register. R15 counts failures. */
 
 #define IDT_BASE 0x8000
@@ -145,6 +146,45 @@ test_guest_start:
     cmpb $1, tg_seen_31(%rip)
     CHECK e, "interrupt 0x31 delivered at the interrupt window"
 
+    /* FPU/SSE state is the guest's own: the VMM loads its own XMM3 while handling an exit. */
+    movq $0x1122334455667788, %rax
+    movq %rax, %xmm3
+    movw $0x515, %dx
+    outb %al, %dx
+    movq %xmm3, %rax
+    movq $0x1122334455667788, %rcx
+    cmpq %rcx, %rax
+    CHECK e, "xmm3 survives a VMM that uses the FPU during the exit"
+
+    /* SYSCALL MSRs are the guest's own: STAR, LSTAR and SFMASK written (exits the VMM answers), EFER.SCE
+     * set, then SYSCALL lands at the guest's handler. The VMM's own system calls go on working. */
+    movb $0, tg_syscall_seen(%rip)
+    leaq tg_syscall_target(%rip), %rax
+    movq %rax, %rdx
+    shrq $32, %rdx
+    movl $0xc0000082, %ecx
+    wrmsr
+    xorl %eax, %eax
+    movl $0x8, %edx                 /* STAR: SYSCALL CS 0x08, SS 0x10 */
+    movl $0xc0000081, %ecx
+    wrmsr
+    movl $0x200, %eax               /* SFMASK: IF */
+    xorl %edx, %edx
+    movl $0xc0000084, %ecx
+    wrmsr
+    movl $0xc0000080, %ecx
+    rdmsr
+    orl $1, %eax                    /* EFER.SCE */
+    wrmsr
+    movl $0xc0000082, %ecx
+    rdmsr
+    leaq tg_syscall_target(%rip), %rbx
+    cmpl %ebx, %eax
+    CHECK e, "rdmsr LSTAR returns what the guest wrote"
+    syscall
+    cmpb $1, tg_syscall_seen(%rip)
+    CHECK e, "syscall reached the guest's LSTAR handler and returned"
+
     /* The VMM feeds the kernel bad state; the guest must run on unharmed. */
     movw $0x514, %dx
     outb %al, %dx
@@ -239,6 +279,13 @@ tg_general_protection:
     addq $2, (%rsp)                 /* step over RDMSR */
     iretq
 
+/* SYSCALL from ring 0 to ring 0: RCX = return RIP, R11 = RFLAGS. No SYSRET (it would go to ring 3). */
+tg_syscall_target:
+    movb $1, tg_syscall_seen(%rip)
+    pushq %r11
+    popfq
+    jmp *%rcx
+
 tg_interrupt_30:
     movb $1, tg_seen_30(%rip)
     iretq
@@ -253,6 +300,7 @@ tg_hello:
 tg_gp_seen: .byte 0
 tg_seen_30: .byte 0
 tg_seen_31: .byte 0
+tg_syscall_seen: .byte 0
     .balign 16
 test_guest_end:
 

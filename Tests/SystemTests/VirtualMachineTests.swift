@@ -3,7 +3,7 @@ import XCTest
 
 /// The user-level VMM on both backends, in the standard image beside the native tasks: its 64-bit test
 /// guest (CPUID, IN/OUT, MMIO to an unbacked guest-physical address, RDMSR/WRMSR, HLT woken by an injected
-/// interrupt, an interrupt-window exit), the bad-reply test (state no CPU can enter must come back as an
+/// interrupt, an interrupt-window exit, its own SSE state and SYSCALL MSRs), the owner checks, the bad-reply test (state no CPU can enter must come back as an
 /// entry-failure exit), and the hostile guest (unbacked memory and ports, an exit flood, a spin on invalid
 /// opcodes, a triple fault) — after which the native tasks must still pass and the system power off.
 final class VirtualMachineTests: SystemTestCase {
@@ -12,7 +12,15 @@ final class VirtualMachineTests: SystemTestCase {
         "PASS MMIO write and read at 0x3f000000 emulated by the VMM", "PASS wrmsr/rdmsr of MSR 0x40000100 kept by the VMM",
         "PASS rdmsr of an unknown MSR: #GP injected and handled by the guest's IDT",
         "PASS hlt, then interrupt 0x30 injected by the VMM reached the IDT", "PASS no interrupt while IF is clear",
-        "PASS interrupt 0x31 delivered at the interrupt window", "PASS guest runs on after the VMM's bad replies",
+        "PASS interrupt 0x31 delivered at the interrupt window", "PASS xmm3 survives a VMM that uses the FPU during the exit",
+        "PASS rdmsr LSTAR returns what the guest wrote", "PASS syscall reached the guest's LSTAR handler and returned",
+        "PASS guest runs on after the VMM's bad replies",
+    ]
+    static let ownerChecks = [
+        "a VM capability without the control right cannot map into the VM", "nor create a vCPU in it",
+        "a vCPU capability without the control right cannot configure or stop the vCPU",
+        "no ordinary thread can be created in a VM", "a vCPU's state is set by its VMM's replies, not like a thread's",
+        "only pages the VMM holds can become guest memory", "a vCPU needs a VM, not an ordinary task",
     ]
 
     func check(_ result: RunResult, backend: String, file: StaticString = #filePath, line: UInt = #line) {
@@ -23,6 +31,9 @@ final class VirtualMachineTests: SystemTestCase {
             assertLine(containing: "[test guest] \(check)", in: result, file: file, line: line)
         }
         XCTAssertFalse(result.console.contains("[test guest] FAIL"), "a test-guest check failed", file: file, line: line)
+        for check in Self.ownerChecks {
+            assertLine(containing: "vmm: PASS \(check)", in: result, file: file, line: line)
+        }
         for step in 1...5 {
             assertLine(containing: "vmm: bad reply \(step)/5", "VM entry refused", "state restored", in: result, file: file, line: line)
         }

@@ -1,5 +1,6 @@
 import SwiftletABI
 import SwiftletUser
+import UserPlatform
 
 /// The test machine's devices: a debug console port, a scratch port, an interrupt-request port, the
 /// benchmark ports, the done port, one MMIO register and one MSR. The hostile VM gets only the console;
@@ -7,7 +8,7 @@ import SwiftletUser
 struct Devices {
     static let consolePort: UInt16 = 0xE9
     static let scratchPort: UInt16 = 0x510, windowPort: UInt16 = 0x511, benchRecordPort: UInt16 = 0x512
-    static let benchPort: UInt16 = 0x513, badReplyPort: UInt16 = 0x514, donePort: UInt16 = 0xF4
+    static let benchPort: UInt16 = 0x513, badReplyPort: UInt16 = 0x514, fpuPort: UInt16 = 0x515, donePort: UInt16 = 0xF4
     static let mmioRegister: UInt64 = 0x3F00_0000
     static let scratchMSR: UInt32 = 0x4000_0100
 
@@ -48,6 +49,9 @@ struct Devices {
         case Devices.benchRecordPort: bench.record(metric: registers.rbx, value: registers.rcx)
         case Devices.benchPort: bench.exitToHandler(cpuid: false, guestStart: registers.rsi, arrival: arrival)
         case Devices.badReplyPort: return .badReplyTest
+        case Devices.fpuPort:
+            // The VMM's own vector state: the kernel must swap the guest's out and back in.
+            user_xmm3_set(0x0BAD_0BAD_0BAD_0BAD, 0x0BAD_0BAD_0BAD_0BAD)
         case Devices.donePort: return .finished(value)
         default: unbackedAccesses += 1
         }

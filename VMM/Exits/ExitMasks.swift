@@ -6,7 +6,7 @@ import SwiftletUser
 enum ExitMasks {
     static let cpuid: TransferMask = [.generalA, .generalB, .ripAndLength]
     static let io: TransferMask = [.generalA, .generalB, .ripAndLength, .rflags, .qualification]
-    static let msr: TransferMask = [.generalA, .ripAndLength]
+    static let msr: TransferMask = [.generalA, .ripAndLength, .efer, .syscallMSRs]
     static let hlt: TransferMask = [.ripAndLength, .rflags, .interruptibility]
 
     static func install(on vcpu: UInt64) -> SyscallError {

@@ -27,7 +27,7 @@ extension VirtualMachine {
         case .badReplyTest:
             return badReplies()
         case .finished(let guestFailures):
-            let failures = guestFailures + devices.badReply.failures
+            let failures = guestFailures + devices.badReply.failures + ownerCheckFailures
             log("vmm: \(name) finished after \(exitCount) exits: \(failures) checks failed")
             return .stop(failures: failures)
         }
