@@ -55,7 +55,10 @@ if bareMetal {
                     exclude: ["Platform", "user.ld"], swiftSettings: embeddedSwift),
             // The user-level VMM and the 64-bit test guests it runs (flat images in its read-only data).
             .target(name: "TestGuest", path: "Guests/TestGuest", cSettings: freestandingUserC),
-            .target(name: "VMM", dependencies: ["SwiftletUser", "SwiftletABI", "TestGuest"], path: "VMM", swiftSettings: embeddedSwift),
+            // The VMM's pure logic (exit message view, MMIO decoder, guest page walk), unit-tested on the host too.
+            .target(name: "VMMCore", dependencies: ["SwiftletABI"], path: "VMM/Core", swiftSettings: embeddedSwift),
+            .target(name: "VMM", dependencies: ["SwiftletUser", "SwiftletABI", "VMMCore", "TestGuest"], path: "VMM",
+                    exclude: ["Core"], swiftSettings: embeddedSwift),
         ] + nativeTasks.map {
             .target(name: $0, dependencies: ["SwiftletUser", "SwiftletABI"], path: "Guests/\($0)", swiftSettings: embeddedSwift)
         })
@@ -70,6 +73,7 @@ if bareMetal {
         targets: [
             .target(name: "SwiftletABI", path: "Kernel/Interface"),
             .target(name: "KernelCore", dependencies: ["SwiftletABI"], path: "Kernel/Core"),
+            .target(name: "VMMCore", dependencies: ["SwiftletABI"], path: "VMM/Core"),
             .target(name: "SwiftletTools", path: "tools/SwiftletTools"),
             .executableTarget(
                 name: "SwiftletCommand",
@@ -78,6 +82,7 @@ if bareMetal {
             // libfdt from Debian, to cross-check the device-tree reader the root task uses.
             .systemLibrary(name: "CLibFDT", path: "Tests/CLibFDT", providers: [.apt(["libfdt-dev"])]),
             .testTarget(name: "KernelCoreTests", dependencies: ["KernelCore", "SwiftletABI", "CLibFDT"], path: "Tests/KernelCoreTests"),
+            .testTarget(name: "VMMCoreTests", dependencies: ["VMMCore", "SwiftletABI"], path: "Tests/VMMCoreTests"),
             .testTarget(name: "SystemTests", dependencies: ["SwiftletTools"], path: "Tests/SystemTests"),
         ])
 }

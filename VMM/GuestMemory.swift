@@ -1,5 +1,6 @@
 import SwiftletABI
 import SwiftletUser
+import VMMCore
 
 /// A VM's RAM: pages of this task (at `base`) mapped into the VM at guest-physical 0. The VMM reads and
 /// writes guest memory through its own mapping and never learns a host-physical address.
@@ -40,17 +41,8 @@ struct GuestMemory {
         return true
     }
 
-    /// Guest-virtual to guest-physical through the guest's 4-level page tables (4 KiB and 2 MiB pages).
+    /// Guest-virtual to guest-physical through the guest's page tables in this RAM.
     func translate(_ virtual: UInt64, cr3: UInt64) -> UInt64? {
-        var table = cr3 & 0x000F_FFFF_FFFF_F000
-        for level in stride(from: 3, through: 0, by: -1) {
-            let index = (virtual >> (12 + 9 * UInt64(level))) & 0x1FF
-            guard let entry = load64(table + index * 8), entry & 1 != 0 else { return nil }
-            let address = entry & 0x000F_FFFF_FFFF_F000
-            if level == 0 { return address | (virtual & 0xFFF) }
-            if level == 1 && entry & 0x80 != 0 { return (address & ~UInt64(0x1F_FFFF)) | (virtual & 0x1F_FFFF) }
-            table = address
-        }
-        return nil
+        GuestPageWalk.translate(virtual, cr3: cr3) { load64($0) }
     }
 }

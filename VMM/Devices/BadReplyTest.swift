@@ -1,4 +1,5 @@
 import SwiftletABI
+import VMMCore
 import SwiftletUser
 
 /// Port 0x514: the VMM answers with state no CPU can enter — a non-canonical RIP, a CS that is not

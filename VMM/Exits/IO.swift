@@ -1,4 +1,5 @@
 import SwiftletABI
+import VMMCore
 import SwiftletUser
 
 extension VirtualMachine {

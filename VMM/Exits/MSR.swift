@@ -1,4 +1,5 @@
 import SwiftletABI
+import VMMCore
 
 extension VirtualMachine {
     /// RDMSR/WRMSR (every MSR access exits). EFER and the SYSCALL MSRs are the vCPU's own state: the

@@ -1,0 +1,83 @@
+import SwiftletABI
+import VMMCore
+import XCTest
+
+/// The VMM's pure logic: the MMIO instruction decoder, the guest page walk and the in-place exit message.
+final class MMIOInstructionTests: XCTestCase {
+    func decode(_ bytes: [UInt8]) -> MMIOInstruction? {
+        (bytes + [0, 0, 0]).withUnsafeBytes { MMIOInstruction(decoding: $0.baseAddress!) }
+    }
+
+    func testMovesBetweenARegisterAndMemoryAddressedByARegister() {
+        XCTAssertEqual(decode([0x89, 0x03]), MMIOInstruction(isWrite: true, register: 0, size: 4, length: 2), "mov %eax, (%rbx)")
+        XCTAssertEqual(decode([0x8B, 0x0B]), MMIOInstruction(isWrite: false, register: 1, size: 4, length: 2), "mov (%rbx), %ecx")
+        XCTAssertEqual(decode([0x48, 0x89, 0x03]), MMIOInstruction(isWrite: true, register: 0, size: 8, length: 3), "mov %rax, (%rbx)")
+        XCTAssertEqual(decode([0x4C, 0x8B, 0x07]), MMIOInstruction(isWrite: false, register: 8, size: 8, length: 3), "mov (%rdi), %r8")
+    }
+
+    func testEverythingElseIsLeftToTheCaller() {
+        XCTAssertNil(decode([0x8B, 0x04, 0x0B]), "SIB addressing")
+        XCTAssertNil(decode([0x8B, 0x43, 0x04]), "a displacement")
+        XCTAssertNil(decode([0x8B, 0x05, 0, 0, 0, 0]), "RIP-relative")
+        XCTAssertNil(decode([0x8B, 0xC3]), "register to register")
+        XCTAssertNil(decode([0x0F, 0x0B]), "UD2")
+        XCTAssertNil(decode([0xA4]), "MOVS")
+    }
+}
+
+final class GuestPageWalkTests: XCTestCase {
+    /// A sparse guest memory of 8-byte words.
+    var memory: [UInt64: UInt64] = [:]
+
+    func translate(_ virtual: UInt64, cr3: UInt64 = 0x1000) -> UInt64? {
+        GuestPageWalk.translate(virtual, cr3: cr3) { self.memory[$0] }
+    }
+
+    func testFourKiBTwoMiBAndOneGiBPages() {
+        memory[0x1000] = 0x2003                         // PML4[0] → PDPT at 0x2000
+        memory[0x2000] = 0x3003                         // PDPT[0] → PD at 0x3000
+        memory[0x2008] = 0x4000_0083                    // PDPT[1]: 1 GiB page at 1 GiB
+        memory[0x3000] = 0x4003                         // PD[0] → PT at 0x4000
+        memory[0x3008] = 0x0060_0083                    // PD[1]: 2 MiB page at 6 MiB
+        memory[0x4000 + 5 * 8] = 0x9000 | 3             // PT[5]: 0x5000 → 0x9000
+        XCTAssertEqual(translate(0x5123), 0x9123)
+        XCTAssertEqual(translate(0x20_1234), 0x60_1234)
+        XCTAssertEqual(translate(0x4123_4567), 0x4123_4567)
+        XCTAssertNil(translate(0x6000), "PT[6] not present")
+        XCTAssertNil(translate(0x80_0000_0000), "PML4[1] not in memory")
+    }
+}
+
+final class ExitMessageTests: XCTestCase {
+    func testHandlersReadAndWriteTheMessageInPlace() {
+        var state = GuestState()
+        state.rax = 0x4000_0000
+        state.rcx = 7
+        state.rsi = 0x51
+        state.r12 = 12
+        state.rsp = 0x8000
+        state.rip = 0x10000
+        state.instructionLength = 2
+        var words = [UInt64](repeating: 0, count: VCPUMessage.words)
+        let mask: TransferMask = [.generalRegisters, .ripAndLength]
+        words.withUnsafeMutableBufferPointer { buffer in
+            VCPUMessage.store(state, mask: mask, into: buffer.baseAddress!)
+            buffer[VCPUMessage.reason] = VCPUMessage.reasonWord(.cpuid, raw: 0x72)
+            let message = ExitMessage(words: buffer.baseAddress!)
+            XCTAssertEqual(message.reason, .cpuid)
+            XCTAssertEqual(message.raw, 0x72)
+            XCTAssertEqual(message.rax, 0x4000_0000)
+            XCTAssertEqual(message.register(12), 12)
+            XCTAssertEqual(message.register(4), 0x8000, "register 4 is RSP")
+            XCTAssertEqual(message.rsi, 0x51)
+            message.rbx = 0x6669_7753
+            message.rip &+= message.instructionLength
+            message.reply([.generalA, .ripAndLength])
+            var back = GuestState()
+            VCPUMessage.load(&back, mask: message.mask, from: UnsafePointer(buffer.baseAddress!))
+            XCTAssertEqual(back.rbx, 0x6669_7753)
+            XCTAssertEqual(back.rip, 0x10002)
+            XCTAssertEqual(back.rsi, 0, "generalB is not in the reply")
+        }
+    }
+}

@@ -1,0 +1,22 @@
+/// Guest-virtual to guest-physical through the guest's 4-level page tables (4 KiB, 2 MiB and 1 GiB
+/// pages), reading table entries with `load` (nil: not in guest RAM). Used to fetch the instruction
+/// behind an MMIO exit.
+public enum GuestPageWalk {
+    static let addressBits: UInt64 = 0x000F_FFFF_FFFF_F000
+
+    public static func translate(_ virtual: UInt64, cr3: UInt64, load: (UInt64) -> UInt64?) -> UInt64? {
+        var table = cr3 & addressBits
+        for level in stride(from: 3, through: 0, by: -1) {
+            let index = (virtual >> (12 + 9 * UInt64(level))) & 0x1FF
+            guard let entry = load(table + index * 8), entry & 1 != 0 else { return nil }
+            let address = entry & addressBits
+            if level == 0 { return address | (virtual & 0xFFF) }
+            if (level == 1 || level == 2) && entry & 0x80 != 0 {
+                let offsetMask: UInt64 = level == 1 ? 0x1F_FFFF : 0x3FFF_FFFF
+                return (address & ~offsetMask) | (virtual & offsetMask)
+            }
+            table = address
+        }
+        return nil
+    }
+}
