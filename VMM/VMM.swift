@@ -4,8 +4,9 @@ import TestGuest
 
 /// The user-level VMM. It creates a VM (a task whose address space is guest-physical), gives it RAM from
 /// its own memory with ordinary mappings, creates a vCPU whose exits come to this thread as IPC calls,
-/// and answers each exit in a handler of its own (Exits/). It runs two guests one after the other: the
-/// test guest, whose checks it reports, and a hostile guest that must not harm anything.
+/// and answers each exit in a handler of its own (Exits/). It runs three guests one after the other: the
+/// test guest, whose checks it reports, a hostile guest that must not harm anything, and a guest that
+/// spins without exits, which must not keep the VMM (at the same priority) from running.
 enum VMM {
     /// Capability slots this task uses (1-6 come from the root task).
     static let firstSlot: UInt64 = 20
@@ -15,6 +16,9 @@ enum VMM {
     static let guestRAMBytes: UInt64 = 0x10_0000
     /// The vCPUs' priority: the VMM's own (configured in system.dts).
     static let priority: UInt64 = 90
+    nonisolated(unsafe) static var tscKHz: UInt64 = 0
+    /// How long the spinning guest runs before the VMM stops it.
+    static let spinWatchdog = Timeout.microseconds(50_000)
 }
 
 @_cdecl("task_main")
@@ -22,6 +26,7 @@ func vmmMain(tscKHz: UInt64, utcb utcbAddress: UInt64) {
     let utcb = UTCB(address: utcbAddress)
     var failures: UInt64 = 0
 
+    VMM.tscKHz = tscKHz
     var test = VirtualMachine(kind: .test, slots: VMM.firstSlot, ramBase: VMM.guestRAMBase, utcb: utcb)
     switch test.boot(image: test_guest_image(), size: test_guest_size()) {
     case .ok:
@@ -38,6 +43,16 @@ func vmmMain(tscKHz: UInt64, utcb utcbAddress: UInt64) {
         failures += hostile.run()
     case let error:
         log("vmm: could not start the hostile guest: \(error.name)")
+        failures += 1
+    }
+
+    // A guest that never exits: the VMM, at the vCPU's priority, must still get the CPU to stop it.
+    var spinning = VirtualMachine(kind: .spinning, slots: VMM.firstSlot + 16, ramBase: VMM.guestRAMBase + 2 * VMM.guestRAMBytes, utcb: utcb)
+    switch spinning.boot(image: spin_guest_image(), size: spin_guest_size()) {
+    case .ok:
+        failures += spinning.run()
+    case let error:
+        log("vmm: could not start the spinning guest: \(error.name)")
         failures += 1
     }
     _ = SystemCall.send(Report.reportSlot, MessageTag(label: Report.done, words: 1), (failures, 0, 0, 0))

@@ -6,7 +6,7 @@ import TestGuest
 /// One VM and its vCPU, as the VMM sees them: the capabilities, the guest's RAM, the current exit (in
 /// place in the UTCB), and the devices.
 struct VirtualMachine {
-    enum Kind { case test, hostile }
+    enum Kind { case test, hostile, spinning }
     /// What an exit handler decided.
     enum Action {
         /// Reply with the parts of the state the mask selects (as the handler left them in the message).
@@ -25,9 +25,16 @@ struct VirtualMachine {
     var devices = Devices()
     var exitCount: UInt64 = 0
     var ownerCheckFailures: UInt64 = 0
+    var tscKHz: UInt64 { VMM.tscKHz }
     var reason: ExitReason = .startup
 
-    var name: StaticString { kind == .test ? "test guest" : "hostile guest" }
+    var name: StaticString {
+        switch kind {
+        case .test: return "test guest"
+        case .hostile: return "hostile guest"
+        case .spinning: return "spinning guest"
+        }
+    }
 
     init(kind: Kind, slots: UInt64, ramBase: UInt64, utcb: UTCB) {
         self.kind = kind
@@ -60,8 +67,14 @@ struct VirtualMachine {
     /// Returns the number of failures.
     mutating func run() -> UInt64 {
         var message = SystemCall.wait(exits)
+        let started = timestamp()
         while true {
             let arrival = timestamp()
+            if kind == .spinning && message.error == .timeout {
+                _ = SystemCall.thread(vcpu, .stop)
+                log("vmm: spinning guest ran \((arrival - started) / max(tscKHz, 1)) ms without an exit; the VMM, at the vCPU's priority, still ran and stopped it")
+                return 0
+            }
             guard message.succeeded, message.tag.label == KernelMessageLabel.vmExit, message.tag.words >= VCPUMessage.words else {
                 log("vmm: \(name): unexpected message (label \(hex: message.tag.label), \(message.error.name)); stopped")
                 _ = SystemCall.thread(vcpu, .stop)
@@ -74,7 +87,8 @@ struct VirtualMachine {
                 guest.reply(replyMask)
                 let words = guest.words
                 message = SystemCall.replyWait(exits, MessageTag(label: 0, words: VCPUMessage.words),
-                                               (words[0], words[1], words[2], words[3]))
+                                               (words[0], words[1], words[2], words[3]),
+                                               timeout: kind == .spinning ? VMM.spinWatchdog : .infinite)
             case .stop(let failures):
                 _ = SystemCall.thread(vcpu, .stop)
                 return failures

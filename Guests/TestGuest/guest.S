@@ -369,3 +369,15 @@ hg_hello:
     .asciz "hostile guest: probing memory and ports, flooding exits, then a triple fault\n"
     .balign 16
 hostile_guest_end:
+
+/* A guest that spins without ever exiting: only the host's timer takes the CPU back from it. It turns
+ * interrupts on: Bochs's SVM keeps host interrupts masked in a guest entered with IF clear (VMX has the
+ * preemption timer for that case; QEMU and hardware deliver them either way). */
+    .global spin_guest_start, spin_guest_end
+    .balign 16
+spin_guest_start:
+    sti
+1:  incq %rax
+    jmp 1b
+    .balign 16
+spin_guest_end:

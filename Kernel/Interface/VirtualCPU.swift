@@ -29,6 +29,9 @@ public enum ExitReason: UInt16, Sendable, Equatable {
     case startupSignal = 20
     /// The vCPU was started: the first message, with the whole state, for the VMM to set the initial state.
     case startup = 21
+    /// The kernel took the CPU back from the guest (VMX preemption timer); handled in the kernel like a
+    /// host interrupt, never sent to a VMM.
+    case preemption = 22
     /// An exit the neutral layer does not name; the raw code is in the message.
     case other = 0xFFFF
 
@@ -54,6 +57,7 @@ public enum ExitReason: UInt16, Sendable, Equatable {
         case 33, 34: return .invalidGuestState
         case 40: return .pause
         case 48, 49: return .nestedPageFault
+        case 52: return .preemption
         case 55: return .xsetbv
         default: return .other
         }

@@ -13,9 +13,9 @@ enum GuestMode {
     nonisolated(unsafe) private(set) static var interruptsInGuest: UInt64 = 0
 
     /// Turns on what the CPU offers (after the optional self-test, which uses the hardware on its own).
-    static func initialize(_ features: VirtualizationFeatures) -> LogLine {
+    static func initialize(_ features: VirtualizationFeatures, tscHz: UInt64, timerHz: UInt64) -> LogLine {
         switch features {
-        case .vmx(let vmx) where VMX.enable(vmx):
+        case .vmx(let vmx) where VMX.enable(vmx, tscTicksPerTimerTick: tscHz / max(timerHz, 1)):
             backend = .vmx
             return "virt: VMX backend ready: vCPUs with EPT\(vmx.vpid ? " and VPID" as StaticString : ""), unrestricted guest"
         case .svm(let svm) where SVM.enable(svm):
@@ -96,7 +96,7 @@ enum GuestMode {
         }
         while true {
             let (reason, raw) = backend == .vmx ? VMX.enter(vcpu) : SVM.enter(vcpu)
-            guard reason == .externalInterrupt else { return exit(thread, vcpu, reason, raw: raw) }
+            guard reason == .externalInterrupt || reason == .preemption else { return exit(thread, vcpu, reason, raw: raw) }
             // The interrupt is still pending at the local APIC: take it, then go on if still chosen.
             interruptsInGuest &+= 1
             x86_sti_nop_cli()

@@ -68,7 +68,7 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
     FPU.initialize(eager: options.eagerFPU)
     log("fpu: \(FPU.description)")
     guard GuestMode.layoutMatchesAssembly() else { panic("virt: VCPU layout does not match the entry stubs") }
-    log(GuestMode.initialize(CPU.probeVirtualization()))
+    log(GuestMode.initialize(CPU.probeVirtualization(), tscHz: calibration.tscHz, timerHz: UInt64(options.timerHz)))
     System.scheduler = Scheduler(hz: UInt64(options.timerHz))
     IPC.transferMemory = { kind, placement, rights, sender, receiver in
         UserMemory.transfer(kind: kind, placement: placement, rights: rights, sender: sender, receiver: receiver)

@@ -6,7 +6,7 @@ import SwiftletABI
 /// exit message needs are read (VMREAD each), and only the parts a reply changed are written back.
 enum VMX {
     private enum MSR {
-        static let featureControl: UInt32 = 0x3A, basic: UInt32 = 0x480
+        static let featureControl: UInt32 = 0x3A, basic: UInt32 = 0x480, misc: UInt32 = 0x485
         static let pinBased: UInt32 = 0x481, processorBased: UInt32 = 0x482, exit: UInt32 = 0x483, entry: UInt32 = 0x484
         static let cr0Fixed0: UInt32 = 0x486, cr0Fixed1: UInt32 = 0x487, cr4Fixed0: UInt32 = 0x488, cr4Fixed1: UInt32 = 0x489
         static let secondary: UInt32 = 0x48B
@@ -19,7 +19,7 @@ enum VMX {
         static let interruptWindow: UInt64 = 1 << 2, hlt: UInt64 = 1 << 7, unconditionalIO: UInt64 = 1 << 24
         static let secondary: UInt64 = 1 << 31
         static let ept: UInt64 = 1 << 1, rdtscp: UInt64 = 1 << 3, vpid: UInt64 = 1 << 5, unrestricted: UInt64 = 1 << 7
-        static let externalInterruptExiting: UInt64 = 1 << 0
+        static let externalInterruptExiting: UInt64 = 1 << 0, preemptionTimer: UInt64 = 1 << 6
         static let hostLongMode: UInt64 = 1 << 9, saveEFER: UInt64 = 1 << 20, loadHostEFER: UInt64 = 1 << 21
         static let longModeGuest: UInt64 = 1 << 9, loadGuestEFER: UInt64 = 1 << 15
     }
@@ -28,6 +28,8 @@ enum VMX {
     nonisolated(unsafe) private static var entryBase: UInt64 = 0
     nonisolated(unsafe) private static var revision: UInt32 = 0
     nonisolated(unsafe) private static var vpids = false
+    /// The VMX-preemption timer's budget per entry (0: the CPU has no such timer).
+    nonisolated(unsafe) private static var preemptionBudget: UInt64 = 0
     nonisolated(unsafe) private static var nextVPID: UInt32 = 1
     /// CR0/CR4 bits VMX operation requires: forced on in the guest and hidden from it by the read shadows.
     nonisolated(unsafe) private static var cr0Forced: UInt64 = 0
@@ -56,7 +58,7 @@ enum VMX {
     }
 
     /// VMXON. Needs EPT and unrestricted guest (the VMM may start a guest in real mode).
-    static func enable(_ features: VirtualizationFeatures.VMXFeatures) -> Bool {
+    static func enable(_ features: VirtualizationFeatures.VMXFeatures, tscTicksPerTimerTick: UInt64) -> Bool {
         guard features.ept, features.unrestrictedGuest, !features.disabledByFirmware,
               let regionFrame = KernelMemory.allocateFrame() else { return false }
         let control = x86_rdmsr(MSR.featureControl)
@@ -70,6 +72,9 @@ enum VMX {
         cr0Forced = x86_rdmsr(MSR.cr0Fixed0) & ~UInt64(0x8000_0001)
         cr4Forced = x86_rdmsr(MSR.cr4Fixed0)
         vpids = features.vpid
+        // One timer tick in TSC units, scaled by the timer's rate (IA32_VMX_MISC bits 4:0).
+        let rate = x86_rdmsr(MSR.misc) & 0x1F
+        preemptionBudget = max(min(tscTicksPerTimerTick >> rate, 0xFFFF_FFFF), 1)
         primary = adjust(Control.hlt | Control.unconditionalIO | Control.secondary,
                          useTrue ? MSR.trueProcessorBased : MSR.processorBased)
         entryBase = adjust(Control.loadGuestEFER, useTrue ? MSR.trueEntry : MSR.entry)
@@ -94,7 +99,14 @@ enum VMX {
             nextVPID = nextVPID == 0xFFFF ? 1 : nextVPID + 1
             write(.virtualProcessorID, UInt64(vcpu.pointee.tag))
         }
-        write(.pinBasedControls, adjust(Control.externalInterruptExiting, useTrue ? MSR.truePinBased : MSR.pinBased))
+        // Host interrupts exit the guest. The preemption timer bounds every stay in the guest as well (about
+        // a timer tick), so the scheduler gets the CPU back even where an interrupt is not delivered as an
+        // exit: Bochs keeps host interrupts masked in a guest entered with IF clear.
+        let pinBased = adjust(Control.externalInterruptExiting | Control.preemptionTimer, useTrue ? MSR.truePinBased : MSR.pinBased)
+        write(.pinBasedControls, pinBased)
+        if pinBased & Control.preemptionTimer != 0 {
+            write(.preemptionTimerValue, preemptionBudget)
+        }
         write(.processorBasedControls, primary)
         write(.secondaryControls, adjust(secondary, MSR.secondary))
         write(.exitControls, adjust(Control.hostLongMode | Control.saveEFER | Control.loadHostEFER,

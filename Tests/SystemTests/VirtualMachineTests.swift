@@ -5,7 +5,8 @@ import XCTest
 /// guest (CPUID, IN/OUT, MMIO to an unbacked guest-physical address, RDMSR/WRMSR, HLT woken by an injected
 /// interrupt, an interrupt-window exit, its own SSE state and SYSCALL MSRs), the owner checks, the bad-reply test (state no CPU can enter must come back as an
 /// entry-failure exit), and the hostile guest (unbacked memory and ports, an exit flood, a spin on invalid
-/// opcodes, a triple fault) — after which the native tasks must still pass and the system power off.
+/// opcodes, a triple fault), and a guest that spins without exits while the VMM at the same priority must
+/// still run — after which the native tasks must still pass and the system power off.
 final class VirtualMachineTests: SystemTestCase {
     static let checks = [
         "PASS cpuid 0x40000000 names the VMM", "PASS cpuid 1 reports a hypervisor", "PASS outl/inl through the VMM's scratch port",
@@ -39,6 +40,9 @@ final class VirtualMachineTests: SystemTestCase {
         }
         assertLine(containing: "vmm: test guest finished after", "exits: 0 checks failed", in: result, file: file, line: line)
         assertLine(containing: "vmm: hostile guest double/triple-faulted after", "VM stopped, VMM and kernel fine",
+                   in: result, file: file, line: line)
+        // A guest that never exits does not keep a thread of its priority (the VMM) off the CPU.
+        assertLine(containing: "vmm: spinning guest ran", "ms without an exit; the VMM, at the vCPU's priority, still ran and stopped it",
                    in: result, file: file, line: line)
         for metric in ["exit.cpuid.roundtrip", "exit.io.roundtrip"] {
             assertLine(containing: "bench: \(metric).instructions.\(backend) ", in: result, file: file, line: line)

@@ -6,8 +6,11 @@
 
 extern const uint8_t test_guest_start[], test_guest_end[];
 extern const uint8_t hostile_guest_start[], hostile_guest_end[];
+extern const uint8_t spin_guest_start[], spin_guest_end[];
 
 static inline const uint8_t *test_guest_image(void) { return test_guest_start; }
 static inline uint64_t test_guest_size(void) { return (uint64_t)(test_guest_end - test_guest_start); }
 static inline const uint8_t *hostile_guest_image(void) { return hostile_guest_start; }
 static inline uint64_t hostile_guest_size(void) { return (uint64_t)(hostile_guest_end - hostile_guest_start); }
+static inline const uint8_t *spin_guest_image(void) { return spin_guest_start; }
+static inline uint64_t spin_guest_size(void) { return (uint64_t)(spin_guest_end - spin_guest_start); }

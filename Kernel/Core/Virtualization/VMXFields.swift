@@ -26,7 +26,7 @@ public enum VMCSField: UInt32, CaseIterable, Sendable {
     case guestESAccessRights = 0x4814, guestCSAccessRights = 0x4816, guestSSAccessRights = 0x4818
     case guestDSAccessRights = 0x481A, guestFSAccessRights = 0x481C, guestGSAccessRights = 0x481E
     case guestLDTRAccessRights = 0x4820, guestTRAccessRights = 0x4822
-    case guestInterruptibility = 0x4824, guestActivityState = 0x4826
+    case guestInterruptibility = 0x4824, guestActivityState = 0x4826, preemptionTimerValue = 0x482E
     // natural width
     case cr0GuestHostMask = 0x6000, cr4GuestHostMask = 0x6002, cr0ReadShadow = 0x6004, cr4ReadShadow = 0x6006
     case exitQualification = 0x6400, guestLinearAddress = 0x640A
