@@ -5,7 +5,7 @@
  *   0x511  asks for interrupt 0x31 (the VMM waits for an interrupt window)
  *   0x512  bench record: EBX = metric, RCX = value       0x513  no-op port, for the I/O round trip
  *   0x514  runs the VMM's bad-reply test                  0x515  the VMM uses its own XMM3 (lazy FPU swap)
- *   0xF4   done: EAX = failures
+ *   0x516  the VMM unmaps guest page 0x60000           0xF4   done: EAX = failures
  * Unbacked guest-physical MMIO_BASE is the VMM's MMIO test register. R15 counts failures. */
 
 #define IDT_BASE 0x8000
@@ -145,6 +145,17 @@ test_guest_start:
     cli
     cmpb $1, tg_seen_31(%rip)
     CHECK e, "interrupt 0x31 delivered at the interrupt window"
+
+    /* Unmapping guest memory: the VMM takes page 0x60000 away; the guest's next access must fault (the
+     * kernel flushed the guest TLB) and the VMM maps the same page back, contents kept. */
+    movq $0x60000, %rbx
+    movl $0x5eed, (%rbx)
+    movl (%rbx), %eax
+    movw $0x516, %dx
+    outb %al, %dx
+    movl (%rbx), %eax
+    cmpl $0x5eed, %eax
+    CHECK e, "guest page 0x60000 unmapped by the VMM, faulted, mapped back with its contents"
 
     /* FPU/SSE state is the guest's own: the VMM loads its own XMM3 while handling an exit. */
     movq $0x1122334455667788, %rax

@@ -13,7 +13,9 @@ final class VirtualMachineTests: SystemTestCase {
         "PASS MMIO write and read at 0x3f000000 emulated by the VMM", "PASS wrmsr/rdmsr of MSR 0x40000100 kept by the VMM",
         "PASS rdmsr of an unknown MSR: #GP injected and handled by the guest's IDT",
         "PASS hlt, then interrupt 0x30 injected by the VMM reached the IDT", "PASS no interrupt while IF is clear",
-        "PASS interrupt 0x31 delivered at the interrupt window", "PASS xmm3 survives a VMM that uses the FPU during the exit",
+        "PASS interrupt 0x31 delivered at the interrupt window",
+        "PASS guest page 0x60000 unmapped by the VMM, faulted, mapped back with its contents",
+        "PASS xmm3 survives a VMM that uses the FPU during the exit",
         "PASS rdmsr LSTAR returns what the guest wrote", "PASS syscall reached the guest's LSTAR handler and returned",
         "PASS guest runs on after the VMM's bad replies",
     ]

@@ -8,11 +8,13 @@ import UserPlatform
 struct Devices {
     static let consolePort: UInt16 = 0xE9
     static let scratchPort: UInt16 = 0x510, windowPort: UInt16 = 0x511, benchRecordPort: UInt16 = 0x512
-    static let benchPort: UInt16 = 0x513, badReplyPort: UInt16 = 0x514, fpuPort: UInt16 = 0x515, donePort: UInt16 = 0xF4
+    static let benchPort: UInt16 = 0x513, badReplyPort: UInt16 = 0x514, fpuPort: UInt16 = 0x515, unmapPort: UInt16 = 0x516
+    static let donePort: UInt16 = 0xF4
+    static let unmappedPage: UInt64 = 0x6_0000
     static let mmioRegister: UInt64 = 0x3F00_0000
     static let scratchMSR: UInt32 = 0x4000_0100
 
-    enum WriteResult { case done, requestInterruptWindow, badReplyTest, finished(UInt64) }
+    enum WriteResult { case done, requestInterruptWindow, badReplyTest, unmapPage, finished(UInt64) }
 
     var console = DebugConsole()
     var bench = BenchDevice()
@@ -23,6 +25,9 @@ struct Devices {
     var windowPending = false
     var unbackedAccesses: UInt64 = 0
     var unhandledExits: UInt64 = 0
+    /// The unmap test: the page was taken away, and the guest's access to it faulted since.
+    var pageUnmapped = false
+    var unmappedPageFaulted = false
 
     mutating func read(port: UInt16, size: Int, kind: VirtualMachine.Kind) -> UInt64 {
         if kind == .test && port == Devices.scratchPort { return ~scratch }
@@ -49,6 +54,7 @@ struct Devices {
         case Devices.benchRecordPort: bench.record(metric: registers.rbx, value: registers.rcx)
         case Devices.benchPort: bench.exitToHandler(cpuid: false, guestStart: registers.rsi, arrival: arrival)
         case Devices.badReplyPort: return .badReplyTest
+        case Devices.unmapPort: return .unmapPage
         case Devices.fpuPort:
             // The VMM's own vector state: the kernel must swap the guest's out and back in.
             user_xmm3_set(0x0BAD_0BAD_0BAD_0BAD, 0x0BAD_0BAD_0BAD_0BAD)

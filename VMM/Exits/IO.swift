@@ -27,8 +27,17 @@ extension VirtualMachine {
             return .resume([.ripAndLength, .requestInterruptWindow])
         case .badReplyTest:
             return badReplies()
+        case .unmapPage:
+            // Revokes the VM's mapping of the page (derived from this task's), not this task's own.
+            let page = Flexpage(base: memory.base + Devices.unmappedPage, order: 12, rights: .all)
+            devices.pageUnmapped = SystemCall.unmap(page) == .ok
+            return .resume([.ripAndLength])
         case .finished(let guestFailures):
-            let failures = guestFailures + devices.badReply.failures + ownerCheckFailures
+            var failures = guestFailures + devices.badReply.failures + ownerCheckFailures
+            if !(devices.pageUnmapped && devices.unmappedPageFaulted) {
+                log("vmm: FAIL the unmapped guest page did not fault (unmapped: \(yesNo: devices.pageUnmapped))")
+                failures += 1
+            }
             log("vmm: \(name) finished after \(exitCount) exits: \(failures) checks failed")
             return .stop(failures: failures)
         }

@@ -3,10 +3,21 @@ import SwiftletUser
 import VMMCore
 
 extension VirtualMachine {
-    /// A guest-physical address with no RAM behind it: MMIO. The instruction is fetched through the
+    /// A nested page fault. Inside guest RAM: a page not mapped (yet, or any more), mapped now. Elsewhere,
+    /// nothing backs the address: MMIO. The instruction is fetched through the
     /// guest's page tables and emulated if it is a MOV between a register and memory addressed by a
     /// register (`MMIOInstruction`); the access goes to the device at that address. Anything else: #UD.
     mutating func nestedPageFault() -> Action {
+        // Guest RAM that is not mapped (taken away, or not given yet): map the page and retry.
+        if memory.contains(guest.guestPhysical, 1) {
+            let page = guest.guestPhysical & ~UInt64(0xFFF)
+            if page == Devices.unmappedPage && devices.pageUnmapped { devices.unmappedPageFaulted = true }
+            guard SystemCall.task(machine, .mapPages, (memory.base + page, page, 1, 3)) == .ok else {
+                log("vmm: \(name): could not map guest page \(hex: page) back; VM stopped")
+                return .stop(failures: 1)
+            }
+            return .resume([])
+        }
         guard let physical = memory.translate(guest.rip, cr3: guest.cr3), memory.contains(physical, 16),
               let instruction = MMIOInstruction(decoding: UnsafeRawPointer(memory.pointer(physical))) else {
             devices.unbackedAccesses += 1

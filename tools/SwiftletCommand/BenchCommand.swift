@@ -29,6 +29,7 @@ struct BenchCommand: ParsableCommand {
                 makeImage: { try builder.buildImage(kernel: image.kernel, configuration: $0) },
                 progress: { Console.error($0) })
             let metrics = try BenchmarkSuite.run(in: context)
+            if json { Console.error("bench: \(MetricsReport.yardstick)") }
             Console.output(json ? MetricsReport.json(metrics) : MetricsReport.table(metrics))
         }
     }

@@ -15,8 +15,14 @@ public enum MetricsReport {
             lines.append(pad(metric.name, nameWidth) + "  " + padLeft(metric.formattedValue, valueWidth)
                 + "  " + metric.unit)
         }
+        lines.append("")
+        lines.append(yardstick)
         return lines.joined(separator: "\n")
     }
+
+    /// What an instruction count means here (printed under the table; `--json` prints it to stderr).
+    public static let yardstick = "Instruction counts are path lengths, not times: a VM exit or entry, like a SYSCALL or an XSAVE, counts as one instruction."
+
 
     private static func pad(_ text: String, _ width: Int) -> String {
         text + String(repeating: " ", count: max(0, width - text.count))
