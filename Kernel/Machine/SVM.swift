@@ -14,6 +14,10 @@ enum SVM {
     nonisolated(unsafe) private static var asidCount: UInt32 = 0
     nonisolated(unsafe) private static var nextASID: UInt32 = 1
     nonisolated(unsafe) private static var nextRIP = false
+    /// More vCPUs than ASIDs were made, so ASIDs are shared: the TLB is flushed whenever the vCPU that
+    /// runs is not the one that ran last (QEMU TCG offers only 16 ASIDs).
+    nonisolated(unsafe) private static var asidsShared = false
+    nonisolated(unsafe) private static var lastRun: VCPUPointer?
 
     private enum Intercept {
         // First miscellaneous word.
@@ -46,7 +50,12 @@ enum SVM {
         PhysicalMemory.zeroFrame(frame)
         vcpu.pointee.control = frame
         vcpu.pointee.tag = nextASID
-        nextASID = nextASID + 1 >= asidCount ? 1 : nextASID + 1
+        if nextASID + 1 >= asidCount {
+            nextASID = 1
+            asidsShared = true
+        } else {
+            nextASID += 1
+        }
         let v = PhysicalMemory.pointer(frame)
         v.storeBytes(of: Intercept.intr | Intercept.nmi | Intercept.cpuid | Intercept.hlt | Intercept.invlpga
                      | Intercept.io | Intercept.msr | Intercept.shutdown, toByteOffset: VMCBLayout.interceptMisc1, as: UInt32.self)
@@ -72,6 +81,10 @@ enum SVM {
     static func enter(_ vcpu: VCPUPointer) -> (reason: ExitReason, raw: UInt32) {
         let v = PhysicalMemory.pointer(vcpu.pointee.control)
         let machine = vcpu.pointee.machine!
+        if asidsShared && lastRun != vcpu {
+            v.storeBytes(of: UInt8(1), toByteOffset: VMCBLayout.tlbControl, as: UInt8.self)
+            lastRun = vcpu
+        }
         if vcpu.pointee.flushedGeneration != machine.pointee.guestTLBGeneration {
             v.storeBytes(of: UInt8(1), toByteOffset: VMCBLayout.tlbControl, as: UInt8.self)
             vcpu.pointee.flushedGeneration = machine.pointee.guestTLBGeneration
