@@ -72,12 +72,22 @@ enum DescriptorTables {
         x86_ltr(Selector.taskState)
     }
 
-    /// A VMX exit sets GDTR's limit to 0xFFFF and TR's to 0x67, which hides the I/O permission bitmap.
-    /// Reload both: LTR needs the TSS descriptor marked available again.
+    /// A VMX exit sets GDTR's limit to 0xFFFF (user code could load descriptors from beyond the GDT: reload
+    /// it now) and TR's to 0x67, which hides only the I/O permission bitmap: TR is reloaded when a task with
+    /// ports runs (`reloadTaskRegisterIfStale`).
     static func reloadAfterVMExit() {
         x86_lgdt(&gdtPointer)
+        taskRegisterStale = true
+    }
+
+    nonisolated(unsafe) private static var taskRegisterStale = false
+
+    @inline(__always)
+    static func reloadTaskRegisterIfStale() {
+        guard taskRegisterStale else { return }
+        taskRegisterStale = false
         let descriptor = UnsafeMutablePointer<UInt64>(bitPattern: UInt(gdtPointer.base))! + 6
-        descriptor.pointee &= ~(UInt64(1) << 41)                  // busy → available
+        descriptor.pointee &= ~(UInt64(1) << 41)                  // busy → available, or LTR faults
         x86_ltr(Selector.taskState)
     }
 

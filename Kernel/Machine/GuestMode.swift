@@ -114,7 +114,7 @@ enum GuestMode {
             if backend == .vmx { VMX.load(vcpu, mask) } else { SVM.load(vcpu, mask) }
         }
         let handler = thread.pointee.exceptionHandler
-        guard handler.type == .endpoint else {
+        guard handler.info & 0xFF == UInt64(ObjectType.endpoint.rawValue) else {    // type, without a lookup table
             log("vcpu: exit \(reason.rawValue) (raw \(hex: UInt64(raw))) and no VMM to handle it: vCPU stopped")
             thread.pointee.state = .stopped
             System.scheduler.currentBlocked()

@@ -31,6 +31,7 @@ enum IOPorts {
             }
             return
         }
+        DescriptorTables.reloadTaskRegisterIfStale()
         if loaded != task {
             let bitmap = taskStateSegment + bitmapOffset
             bitmap.copyMemory(from: PhysicalMemory.pointer(task.pointee.ioBitmapLow), byteCount: 4096)

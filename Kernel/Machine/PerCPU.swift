@@ -21,13 +21,16 @@ enum PerCPU {
         loadSyscallMSRs()
     }
 
-    /// The kernel's SYSCALL MSRs (again after a VMX guest had its own).
-    static func loadSyscallMSRs() {
-        x86_wrmsr(MSR.kernelGSBase, 0)
+    /// The kernel's SYSCALL MSRs (again after a VMX guest had its own; CSTAR and KERNEL_GS_BASE, both 0,
+    /// only if `all`).
+    static func loadSyscallMSRs(all: Bool = true) {
+        if all {
+            x86_wrmsr(MSR.kernelGSBase, 0)
+            x86_wrmsr(0xC000_0083, 0)                                        // CSTAR: no compatibility-mode SYSCALL
+        }
         // SYSCALL loads CS 0x08/SS 0x10; SYSRET loads CS 0x28|3 / SS 0x20|3 (base 0x18, see Selector).
         x86_wrmsr(MSR.star, UInt64(Selector.kernelCode) << 32 | UInt64(Selector.userCode32) << 48)
         x86_wrmsr(MSR.lstar, syscall_entry_address())
-        x86_wrmsr(0xC000_0083, 0)                                            // CSTAR: no compatibility-mode SYSCALL
         // Cleared on entry: TF, IF, DF, IOPL, NT, AC — the kernel runs with interrupts off.
         x86_wrmsr(MSR.sfmask, 0x4_7700)
     }

@@ -219,9 +219,13 @@ enum VMX {
             if syscallMSRsOf == vcpu { return }
             x86_wrmsr(MSR.star, state.pointee.star)
             x86_wrmsr(MSR.lstar, state.pointee.lstar)
-            x86_wrmsr(MSR.cstar, state.pointee.cstar)
             x86_wrmsr(MSR.sfmask, state.pointee.sfmask)
-            x86_wrmsr(MSR.kernelGSBase, state.pointee.kernelGSBase)
+            // CSTAR and KERNEL_GS_BASE are 0 for the kernel: written (and restored) only if the guest's are not.
+            guestUsesCSTARAndGS = state.pointee.cstar != 0 || state.pointee.kernelGSBase != 0
+            if guestUsesCSTARAndGS {
+                x86_wrmsr(MSR.cstar, state.pointee.cstar)
+                x86_wrmsr(MSR.kernelGSBase, state.pointee.kernelGSBase)
+            }
             syscallMSRsOf = vcpu
             GuestMode.hostStateDirty = true
         } else if syscallMSRsOf != nil {
@@ -232,7 +236,7 @@ enum VMX {
     /// Before user code runs after guest code: the kernel's SYSCALL MSRs and descriptor-table limits.
     static func restoreHostState() {
         if syscallMSRsOf != nil {
-            PerCPU.loadSyscallMSRs()
+            PerCPU.loadSyscallMSRs(all: guestUsesCSTARAndGS)
             syscallMSRsOf = nil
         }
         if hostTablesClobbered {
@@ -240,6 +244,8 @@ enum VMX {
             hostTablesClobbered = false
         }
     }
+
+    nonisolated(unsafe) private static var guestUsesCSTARAndGS = false
 
     /// A reply changed the state (or the SYSCALL MSRs): drop the cached copy.
     static func forgetSyscallMSRs(_ vcpu: VCPUPointer) {
