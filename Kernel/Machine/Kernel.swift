@@ -59,9 +59,6 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
 
     log("boot: kernel path \(setupEnd - start - uartWaitAtSetupEnd) instructions (TSC ticks; instructions when deterministic; excludes \(uartWaitAtSetupEnd) waiting for the UART)")
     if let crash = options.crash { triggerCrash(crash) }
-    if options.virtualizationSelfTest {
-        if case .vmx = CPU.probeVirtualization() { log(VMXSelfTest.run()) } else { log(SVMSelfTest.run()) }
-    }
 
     guard PerCPU.layoutMatchesAssembly() else { panic("cpu: UserContext layout does not match the entry code") }
     PerCPU.initialize()
@@ -70,6 +67,7 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
     guard GuestMode.layoutMatchesAssembly() else { panic("virt: VCPU layout does not match the entry stubs") }
     log(GuestMode.initialize(CPU.probeVirtualization(), tscHz: calibration.tscHz, timerHz: UInt64(options.timerHz)))
     System.scheduler = Scheduler(hz: UInt64(options.timerHz))
+    if options.virtualizationSelfTest { log(VirtualizationSelfTest.run()) }
     IPC.transferMemory = { kind, placement, rights, sender, receiver in
         UserMemory.transfer(kind: kind, placement: placement, rights: rights, sender: sender, receiver: receiver)
     }
