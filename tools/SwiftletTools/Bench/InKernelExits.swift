@@ -1,7 +1,7 @@
 import Foundation
 
 /// The in-kernel baseline for VM exits: the `virt_selftest` guest's CPUID exit handled inside the kernel
-/// (VMRUN or VM entry, exit, decode, RIP advanced), per backend — `vmx` and `svm` under Bochs, `svm-qemu`
+/// by the backend every vCPU uses (entry, exit, decode, RIP read and advanced), per backend — `vmx` and `svm` under Bochs, `svm-qemu`
 /// under QEMU -icount. Issue 5's exits through a user-level VMM are to be set beside these.
 /// A VM exit or entry counts as one instruction in this yardstick.
 public struct InKernelExits: Benchmark {
