@@ -36,6 +36,7 @@ public enum ExitReason: UInt16, Sendable, Equatable {
     case other = 0xFFFF
 
     /// VMX basic exit reasons (Intel SDM vol. 3, appendix C).
+    @inlinable
     public static func fromVMX(_ basic: UInt32) -> ExitReason {
         switch basic & 0xFFFF {
         case 0: return .exception
@@ -64,6 +65,7 @@ public enum ExitReason: UInt16, Sendable, Equatable {
     }
 
     /// SVM exit codes (AMD APM vol. 2, appendix C); MSR exits are told apart by EXITINFO1.
+    @inlinable
     public static func fromSVM(_ code: UInt64, exitInfo1: UInt64) -> ExitReason {
         // After a failed VMRUN QEMU reports 0x00000000FFFFFFFF, hardware -1: compare the low 32 bits.
         let low = UInt32(truncatingIfNeeded: code)

@@ -89,10 +89,14 @@ enum SVM {
             v.storeBytes(of: UInt8(1), toByteOffset: VMCBLayout.tlbControl, as: UInt8.self)
             vcpu.pointee.flushedGeneration = machine.pointee.guestTLBGeneration
         }
-        if !vcpu.pointee.dirty.isEmpty {
-            store(vcpu, vcpu.pointee.dirty)
-            vcpu.pointee.dirty = []
+        // The general registers but RAX live in `state` (the entry stub loads them): the rest goes to the VMCB.
+        let dirty = vcpu.pointee.dirty.subtracting([.generalA, .generalB, .generalExtended])
+        if dirty == .ripAndLength {
+            v.storeBytes(of: vcpu.pointee.state.rip, toByteOffset: VMCBLayout.rip, as: UInt64.self)
+        } else if !dirty.isEmpty {
+            store(vcpu, dirty)
         }
+        vcpu.pointee.dirty = []
         v.storeBytes(of: vcpu.pointee.state.rax, toByteOffset: VMCBLayout.rax, as: UInt64.self)
         if vcpu.pointee.pendingEvent != 0 {
             v.storeBytes(of: vcpu.pointee.pendingEvent | vcpu.pointee.pendingErrorCode << 32,

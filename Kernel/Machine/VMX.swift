@@ -166,10 +166,14 @@ enum VMX {
             x86_invept(1, machine.pointee.pageTableRoot | 6 | (3 << 3))
             vcpu.pointee.flushedGeneration = machine.pointee.guestTLBGeneration
         }
-        if !vcpu.pointee.dirty.isEmpty {
-            store(vcpu, vcpu.pointee.dirty)
-            vcpu.pointee.dirty = []
+        // The general registers live in `state` (the entry stub loads them): only the rest goes to the VMCS.
+        let dirty = vcpu.pointee.dirty.subtracting([.generalA, .generalB, .generalExtended])
+        if dirty == .ripAndLength {
+            write(.guestRIP, vcpu.pointee.state.rip)          // the common reply: step over the instruction
+        } else if !dirty.isEmpty {
+            store(vcpu, dirty)
         }
+        vcpu.pointee.dirty = []
         if vcpu.pointee.pendingEvent != 0 {
             write(.entryInterruptionInfo, vcpu.pointee.pendingEvent)
             write(.entryExceptionErrorCode, vcpu.pointee.pendingErrorCode)
@@ -181,7 +185,9 @@ enum VMX {
             write(.processorBasedControls, vcpu.pointee.interruptWindowArmed ? primary | Control.interruptWindow : primary)
         }
         if x86_read_cr2() != vcpu.pointee.state.cr2 { x86_write_cr2(vcpu.pointee.state.cr2) }
-        loadSyscallMSRs(vcpu)
+        if syscallMSRsOf != nil || vcpu.pointee.state.efer & 1 != 0 || vcpu.pointee.state.kernelGSBase != 0 {
+            loadSyscallMSRs(vcpu)
+        }
 
         hostTablesClobbered = true
         GuestMode.hostStateDirty = true
