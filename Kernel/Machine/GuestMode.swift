@@ -8,7 +8,7 @@ import SwiftletABI
 enum GuestMode {
     enum Backend { case none, vmx, svm }
     nonisolated(unsafe) private(set) static var backend = Backend.none
-    /// Exits sent to VMMs and host interrupts taken in guest mode, for the boot and test reports.
+    /// Exits sent to VMMs and host interrupts taken in guest mode, reported at power-off.
     nonisolated(unsafe) private(set) static var exitsToVMM: UInt64 = 0
     nonisolated(unsafe) private(set) static var interruptsInGuest: UInt64 = 0
 

@@ -7,6 +7,9 @@ enum Power {
     private static let sleepEnableS5: UInt16 = 0x2000
 
     static func off() -> Never {
+        if GuestMode.backend != .none {
+            log("virt: \(GuestMode.exitsToVMM) VM exits sent to VMMs, \(GuestMode.interruptsInGuest) host interrupts and preemptions taken in guest mode")
+        }
         log("kernel: powering off")
         SerialPort.flush()
         x86_cli()

@@ -46,6 +46,12 @@ final class VirtualMachineTests: SystemTestCase {
         // A guest that never exits does not keep a thread of its priority (the VMM) off the CPU.
         assertLine(containing: "vmm: spinning guest ran", "ms without an exit; the VMM, at the vCPU's priority, still ran and stopped it",
                    in: result, file: file, line: line)
+        // Host interrupts in guest mode were taken by the kernel (the VMM never hears of them).
+        if let stats = assertLine(containing: "VM exits sent to VMMs,", "host interrupts and preemptions taken in guest mode",
+                                  in: result, file: file, line: line),
+           let taken = stats.firstMatch(of: /VMMs, (\d+) host/).flatMap({ Int($0.1) }) {
+            XCTAssertGreaterThan(taken, 0, "no host interrupt arrived in guest mode", file: file, line: line)
+        }
         for metric in ["exit.cpuid.roundtrip", "exit.io.roundtrip"] {
             assertLine(containing: "bench: \(metric).instructions.\(backend) ", in: result, file: file, line: line)
         }
