@@ -61,6 +61,11 @@ final class VCPUTests: XCTestCase {
         XCTAssertEqual(refusal(.controlRegisters) { $0.cr0 |= 1 << 32 }, .reservedControlRegisterBits)
         XCTAssertEqual(refusal(.controlRegisters) { $0.cr4 |= 1 << 63 }, .reservedControlRegisterBits)
         XCTAssertEqual(refusal(.event) { $0.event = 0x30 | (7 << 8) | (1 << 31) }, .reservedEventType)
+        XCTAssertEqual(refusal(.controlRegisters) { $0.cr0 = 0x8000_0010 }, .inconsistentControlRegisters, "PG without PE")
+        XCTAssertEqual(refusal(.controlRegisters) { $0.cr0 = 0x2000_0011 }, .inconsistentControlRegisters, "NW without CD")
+        XCTAssertNil(refusal(.controlRegisters) { $0.cr0 = 0x8000_0031 }, "long-mode CR0")
+        XCTAssertEqual(refusal(.efer) { $0.efer = 1 << 20 }, .reservedEFERBits)
+        XCTAssertNil(refusal(.efer) { $0.efer = 0xD01 }, "SCE, LME, LMA, NXE")
         XCTAssertEqual(VCPU.Refusal.nonCanonicalRIP.raw, 0xFFFF_0001)
     }
 

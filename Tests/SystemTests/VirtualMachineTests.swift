@@ -37,8 +37,8 @@ final class VirtualMachineTests: SystemTestCase {
         for check in Self.ownerChecks {
             assertLine(containing: "vmm: PASS \(check)", in: result, file: file, line: line)
         }
-        for step in 1...5 {
-            assertLine(containing: "vmm: bad reply \(step)/5", "VM entry refused", "state restored", in: result, file: file, line: line)
+        for step in 1...6 {
+            assertLine(containing: "vmm: bad reply \(step)/6", "VM entry refused", "state restored", in: result, file: file, line: line)
         }
         assertLine(containing: "vmm: test guest finished after", "exits: 0 checks failed", in: result, file: file, line: line)
         assertLine(containing: "vmm: hostile guest double/triple-faulted after", "VM stopped, VMM and kernel fine",

@@ -3,7 +3,8 @@ import VMMCore
 import SwiftletUser
 
 /// Port 0x514: the VMM answers with state no CPU can enter — a non-canonical RIP, a CS that is not
-/// present, a reserved CR0 bit, a reserved CR4 bit, an event of a reserved type — one at a time. Each must
+/// present, a reserved CR0 bit, a reserved CR4 bit, CR0.PG without PE, an event of a reserved type — one
+/// at a time. Each must
 /// come back as a VM-entry-failure exit (never a kernel panic); the VMM then restores the good state and
 /// the guest runs on.
 struct BadReplyTest {
@@ -11,7 +12,7 @@ struct BadReplyTest {
     var step = 0
     var failures: UInt64 = 0
     var returnRIP: UInt64 = 0
-    static let steps = 5
+    static let steps = 6
 }
 
 extension VirtualMachine {
@@ -39,6 +40,9 @@ extension VirtualMachine {
         case 3:
             state.cr4 |= 1 << 63
             mask = .controlRegisters
+        case 4:
+            state.cr0 &= ~UInt64(1)                  // paging without protected mode
+            mask = .controlRegisters
         default:
             state.event = 0x30 | (7 << 8) | (1 << 31)
             mask = .event
@@ -48,7 +52,8 @@ extension VirtualMachine {
     }
 
     private static let descriptions: [StaticString] = ["non-canonical RIP", "CS not present", "reserved CR0 bit 32",
-                                                       "reserved CR4 bit 63", "event of reserved type 7"]
+                                                       "reserved CR4 bit 63", "paging without protected mode",
+                                                       "event of reserved type 7"]
 
     /// The exit after a bad reply: it must be the entry failure. Restore, then try the next corruption.
     mutating func badReplyEntryFailed(raw: UInt32) -> Action {

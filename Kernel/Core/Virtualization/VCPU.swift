@@ -75,6 +75,10 @@ public struct VCPU {
     /// both backends need to give the same answer; VMX and SVM check the rest and fail the entry.
     public enum Refusal: UInt32 {
         case nonCanonicalRIP = 1, codeSegmentNotPresent = 2, reservedControlRegisterBits = 3, reservedEventType = 4
+        /// CR0.PG without PE, or NW without CD: combinations the architecture forbids.
+        case inconsistentControlRegisters = 5
+        /// EFER bits no CPU defines (only SCE, LME, LMA, NXE and SVME/LMSLE/FFXSR/TCE exist).
+        case reservedEFERBits = 6
         /// The raw code of the `invalidGuestState` exit that reports it.
         public var raw: UInt32 { 0xFFFF_0000 | rawValue }
     }
@@ -89,9 +93,13 @@ public struct VCPU {
             if top != 0 && top != 0x1_FFFF { return .nonCanonicalRIP }
         }
         if dirty.contains(.codeStackSegments) && state.cs.attributes & 0x80 == 0 { return .codeSegmentNotPresent }
-        if dirty.contains(.controlRegisters) && (state.cr0 >> 32 != 0 || state.cr4 >> 32 != 0) {
-            return .reservedControlRegisterBits
+        if dirty.contains(.controlRegisters) {
+            if state.cr0 >> 32 != 0 || state.cr4 >> 32 != 0 { return .reservedControlRegisterBits }
+            let paging = state.cr0 & (1 << 31) != 0, protected = state.cr0 & 1 != 0
+            let notWriteThrough = state.cr0 & (1 << 29) != 0, cacheDisabled = state.cr0 & (1 << 30) != 0
+            if (paging && !protected) || (notWriteThrough && !cacheDisabled) { return .inconsistentControlRegisters }
         }
+        if dirty.contains(.efer) && state.efer & ~UInt64(0xFD01) != 0 { return .reservedEFERBits }
         if pendingEvent != 0 {
             let type = (pendingEvent >> 8) & 7
             if type == 1 || type == 7 { return .reservedEventType }
