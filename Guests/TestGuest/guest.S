@@ -15,6 +15,17 @@
     .section .rodata.guest, "a"
     .code64
 
+/* Writes the NUL-terminated string at RSI to the console port (each image carries its own copy). */
+.macro WRITE_STRING
+    movw $0xe9, %dx
+1:  lodsb
+    testb %al, %al
+    jz 2f
+    outb %al, %dx
+    jmp 1b
+2:
+.endm
+
 .macro PUTS label
     leaq \label(%rip), %rsi
     call guest_puts
@@ -269,15 +280,9 @@ guest_bench:
     outb %al, %dx
     ret
 
-/* Writes the NUL-terminated string at RSI to the console port. */
 guest_puts:
-    movw $0xe9, %dx
-1:  lodsb
-    testb %al, %al
-    jz 2f
-    outb %al, %dx
-    jmp 1b
-2:  ret
+    WRITE_STRING
+    ret
 
 /* RDI = "PASS " or "FAIL ", RSI = message: one console line. */
 guest_puts_verdict:
@@ -334,13 +339,7 @@ hostile_guest_start:
     SET_GATE 6, hg_invalid_opcode
     LOAD_IDT 0xFFF
     leaq hg_hello(%rip), %rsi
-    movw $0xe9, %dx
-1:  lodsb
-    testb %al, %al
-    jz 2f
-    outb %al, %dx
-    jmp 1b
-2:
+    WRITE_STRING
     /* Unbacked guest-physical addresses every 16 MiB from 1 GiB to 4 GiB (identity-mapped by the
      * guest's page tables, backed by nothing in the VM). */
     movq $0x40000000, %rbx
