@@ -25,7 +25,6 @@ struct VirtualMachine {
     var devices = Devices()
     var exitCount: UInt64 = 0
     var ownerCheckFailures: UInt64 = 0
-    var tscKHz: UInt64 { VMM.tscKHz }
     var reason: ExitReason = .startup
 
     var name: StaticString {
@@ -72,7 +71,7 @@ struct VirtualMachine {
             let arrival = timestamp()
             if kind == .spinning && message.error == .timeout {
                 _ = SystemCall.thread(vcpu, .stop)
-                log("vmm: spinning guest ran \((arrival - started) / max(tscKHz, 1)) ms without an exit; the VMM, at the vCPU's priority, still ran and stopped it")
+                log("vmm: spinning guest ran \((arrival - started) / max(VMM.tscKHz, 1)) ms without an exit; the VMM, at the vCPU's priority, still ran and stopped it")
                 return 0
             }
             guard message.succeeded, message.tag.label == KernelMessageLabel.vmExit, message.tag.words >= VCPUMessage.words else {

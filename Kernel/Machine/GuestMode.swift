@@ -30,7 +30,7 @@ enum GuestMode {
     /// and `rax` GuestState's; `layoutMatchesAssembly` checks both at boot).
     @inline(__always)
     static func registers(_ vcpu: VCPUPointer) -> UnsafeMutablePointer<UInt64> {
-        UnsafeMutableRawPointer(vcpu).assumingMemoryBound(to: UInt64.self)
+        UnsafeMutableRawPointer(VCPU.state(of: vcpu)).assumingMemoryBound(to: UInt64.self)
     }
 
     static func layoutMatchesAssembly() -> Bool {

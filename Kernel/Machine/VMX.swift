@@ -38,9 +38,6 @@ enum VMX {
     nonisolated(unsafe) private static var loaded: PhysicalAddress = 0
     /// The vCPU whose SYSCALL MSRs the CPU holds (nil: the kernel's own).
     nonisolated(unsafe) private static var syscallMSRsOf: VCPUPointer?
-    /// A VM exit left GDTR's limit at 0xFFFF and TR's at 0x67 (hiding the I/O bitmap): reload both before
-    /// user code runs.
-    nonisolated(unsafe) static var hostTablesClobbered = false
 
     private static func adjust(_ wanted: UInt64, _ msr: UInt32) -> UInt64 {
         let capability = x86_rdmsr(msr)
@@ -189,7 +186,6 @@ enum VMX {
             loadSyscallMSRs(vcpu)
         }
 
-        hostTablesClobbered = true
         GuestMode.hostStateDirty = true
         var failed = x86_vmx_run(GuestMode.registers(vcpu), vcpu.pointee.launched ? 1 : 0) != 0
         if failed && vcpu.pointee.launched && read(.instructionError) == 5 {
@@ -233,29 +229,24 @@ enum VMX {
                 x86_wrmsr(MSR.kernelGSBase, state.pointee.kernelGSBase)
             }
             syscallMSRsOf = vcpu
-            GuestMode.hostStateDirty = true
-        } else if syscallMSRsOf != nil {
-            restoreHostState()
+        } else {
+            restoreSyscallMSRs()
         }
     }
 
-    /// Before user code runs after guest code: the kernel's SYSCALL MSRs and descriptor-table limits.
+    /// Before user code runs after guest code (`GuestMode.leave`, after any entry): the kernel's SYSCALL
+    /// MSRs and descriptor-table limits.
     static func restoreHostState() {
-        if syscallMSRsOf != nil {
-            PerCPU.loadSyscallMSRs(all: guestUsesCSTARAndGS)
-            syscallMSRsOf = nil
-        }
-        if hostTablesClobbered {
-            DescriptorTables.reloadAfterVMExit()
-            hostTablesClobbered = false
-        }
+        restoreSyscallMSRs()
+        DescriptorTables.reloadAfterVMExit()
     }
 
     nonisolated(unsafe) private static var guestUsesCSTARAndGS = false
 
-    /// A reply changed the state (or the SYSCALL MSRs): drop the cached copy.
-    static func forgetSyscallMSRs(_ vcpu: VCPUPointer) {
-        if syscallMSRsOf == vcpu { restoreHostState() }
+    private static func restoreSyscallMSRs() {
+        guard syscallMSRsOf != nil else { return }
+        PerCPU.loadSyscallMSRs(all: guestUsesCSTARAndGS)
+        syscallMSRsOf = nil
     }
 
     // MARK: VMCS ↔ GuestState
@@ -363,7 +354,8 @@ enum VMX {
                 write(.guestIDTRBase, state.pointee.idtr.base)
                 write(.guestIDTRLimit, UInt64(state.pointee.idtr.limit))
             }
-            if mask.contains(.syscallMSRs) { forgetSyscallMSRs(vcpu) }
+            // New values: load them afresh at this entry.
+            if mask.contains(.syscallMSRs) && syscallMSRsOf == vcpu { restoreSyscallMSRs() }
         }
     }
 
