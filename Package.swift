@@ -30,7 +30,7 @@ let freestandingC: [CSetting] = [
 ]
 
 /// Native tasks under Guests/, each linked by `swiftlet build` into an ELF boot module.
-let nativeTasks = ["RootTask", "Ping", "Pong", "FPUTest", "IPCTest", "AbuseTest", "SchedTest", "MemTest", "SerialDriver", "ConsoleTest", "PortTest", "Sigma0", "RTCTest"]
+let nativeTasks = ["RootTask", "Ping", "Pong", "FPUTest", "IPCTest", "AbuseTest", "SchedTest", "MemTest", "SerialDriver", "ConsoleTest", "PortTest", "Sigma0", "RTCTest", "ForgeTest", "FailTest"]
 let freestandingUserC: [CSetting] = [
     .unsafeFlags(["-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-fno-pic", "-mno-sse", "-mno-mmx", "-Os"]),
 ]
@@ -74,7 +74,8 @@ if bareMetal {
             .target(name: "SwiftletABI", path: "Kernel/Interface"),
             .target(name: "KernelCore", dependencies: ["SwiftletABI"], path: "Kernel/Core"),
             .target(name: "VMMCore", dependencies: ["SwiftletABI"], path: "VMM/Core"),
-            .target(name: "SwiftletTools", path: "tools/SwiftletTools"),
+            // The ABI's power-off reasons and task names: the harness reads the kernel's lines by them.
+            .target(name: "SwiftletTools", dependencies: ["SwiftletABI"], path: "tools/SwiftletTools"),
             .executableTarget(
                 name: "SwiftletCommand",
                 dependencies: ["SwiftletTools", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -83,6 +84,6 @@ if bareMetal {
             .systemLibrary(name: "CLibFDT", path: "Tests/CLibFDT", providers: [.apt(["libfdt-dev"])]),
             .testTarget(name: "KernelCoreTests", dependencies: ["KernelCore", "SwiftletABI", "CLibFDT"], path: "Tests/KernelCoreTests"),
             .testTarget(name: "VMMCoreTests", dependencies: ["VMMCore", "SwiftletABI"], path: "Tests/VMMCoreTests"),
-            .testTarget(name: "SystemTests", dependencies: ["SwiftletTools"], path: "Tests/SystemTests"),
+            .testTarget(name: "SystemTests", dependencies: ["SwiftletTools", "SwiftletABI"], path: "Tests/SystemTests"),
         ])
 }

@@ -92,6 +92,9 @@ func start(_ task: SystemConfiguration.Task, number: UInt64, info: BootInformati
         log("roottask: \(task.node) not started: \(failure.description)")
         return false
     case .success(let launched):
+        // Its console lines are tagged with its node's name (a name the kernel refuses leaves `[task]`).
+        let named = SystemCall.nameTask(RootTaskLayout.machineSlot, launched.task, task.node)
+        if named != .ok { log("roottask: \(task.node) keeps no console name: \(named.name)") }
         var granted = true
         for range in 0..<task.portRanges {
             let (first, count) = task.ports[range]
@@ -178,12 +181,12 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
     log("roottask: running in user mode; \(info.moduleCount) boot modules, \(info.memoryPool.pages) pages of memory, timer \(info.timerHz) Hz")
     if SystemCall.capability(RootTaskLayout.sigma0Slot, .identify).words.0 == UInt64(ObjectType.endpoint.rawValue) {
         guard fillPoolFromSigma0(info, utcb: UTCB(address: utcb)) else {
-            _ = SystemCall.powerOff(RootTaskLayout.machineSlot)
+            _ = SystemCall.powerOff(RootTaskLayout.machineSlot, reason: .taskNotStarted)
             return
         }
     }
     guard let plan = Plan.make(info) else {
-        _ = SystemCall.powerOff(RootTaskLayout.machineSlot)
+        _ = SystemCall.powerOff(RootTaskLayout.machineSlot, reason: .configurationRejected)
         return
     }
     let pool = PagePool(base: info.memoryPool.base, pages: info.memoryPool.pages)
@@ -196,23 +199,28 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
     services.console = launcher.takeSlot()
     for slot in [services.reports, services.shared, services.secondShared, services.console] as [UInt64]
         where SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: slot) != .ok {
-        log("roottask: cannot create endpoints; stopping")
+        log("roottask: cannot create endpoints; nothing started")
+        _ = SystemCall.powerOff(RootTaskLayout.machineSlot, reason: .taskNotStarted)
         return
     }
 
     // Console servers first: every other task writes through them.
+    var notStarted = 0
     for index in 0..<plan.count where plan.tasks[index].consoleServer {
-        services.consoleReady = start(plan.tasks[index], number: UInt64(index + 1), info: info, launcher: &launcher,
-                                      services: &services) || services.consoleReady
+        let ready = start(plan.tasks[index], number: UInt64(index + 1), info: info, launcher: &launcher, services: &services)
+        services.consoleReady = ready || services.consoleReady
+        if !ready { notStarted += 1 }
     }
     var started = 0
     for index in 0..<plan.count where !plan.tasks[index].consoleServer {
         if start(plan.tasks[index], number: UInt64(index + 1), info: info, launcher: &launcher, services: &services) {
             started += 1
+        } else {
+            notStarted += 1
         }
     }
 
-    var finished = 0
+    var finished = 0, passed = 0
     var heapPages = launcher.pool       // what is left of the pool pages the tasks' heaps in
     var pagedIn = 0
     while finished < started {
@@ -238,9 +246,17 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
         }
         guard report.tag.label == Report.done else { continue }
         finished += 1
+        if report.words.0 == 0 { passed += 1 }
         let verdict: StaticString = report.words.0 == 0 ? "passed" : "FAILED"
         log("roottask: task \(report.badge - 1) done, \(verdict) (\(finished)/\(started))")
     }
-    log("roottask: all done (\(pagedIn) pages paged in on demand); powering off")
-    _ = SystemCall.powerOff(RootTaskLayout.machineSlot)
+    // The verdict says what was seen: a task that failed, faulted, never reported or never started counts.
+    let failed = finished - passed, silent = started - finished
+    let reason: PowerOffReason = notStarted > 0 ? .taskNotStarted : failed + silent > 0 ? .tasksFailed : .allPassed
+    if reason == .allPassed {
+        log("roottask: all done (\(pagedIn) pages paged in on demand); powering off: all \(passed) tasks passed")
+    } else {
+        log("roottask: \(passed) of \(started + notStarted) tasks passed: \(failed) failed, \(silent) did not report, \(notStarted) not started (\(pagedIn) pages paged in on demand); powering off")
+    }
+    _ = SystemCall.powerOff(RootTaskLayout.machineSlot, reason: reason)
 }

@@ -42,15 +42,54 @@ struct Driver {
         user_outb(Serial.interruptEnable, 0x01)
     }
 
-    func put(_ byte: UInt8) {
+    func waitForTransmitter() {
         while user_inb(Serial.lineStatus) & 0x20 == 0 { user_pause() }
+    }
+
+    func put(_ byte: UInt8) {
+        waitForTransmitter()
         user_outb(Serial.data, byte)
     }
 
-    func print(_ line: LogLine) {
-        line.forEachByte(put)
+    /// Prints `tag` and `text` as one line. The scratch register tells the kernel this line is under way;
+    /// when a kernel line broke in, the rest of this one goes out with its tag again, so no part of a
+    /// client's text starts an untagged line (ConsoleProtocol.scratchRegister). The register is read right
+    /// before each byte goes out, after the wait for the transmitter, where a preemption is most likely.
+    func print(tag: LogLine, _ text: LogLine) {
+        user_outb(ConsoleProtocol.scratchRegister, ConsoleProtocol.midLine)
+        putTag(tag)
+        text.forEachByte { byte in
+            while true {
+                waitForTransmitter()
+                if tookBrokenLine() {
+                    putTag(tag)
+                    continue
+                }
+                user_outb(Serial.data, byte)
+                break
+            }
+        }
         put(UInt8(ascii: "\r"))
         put(UInt8(ascii: "\n"))
+        user_outb(ConsoleProtocol.scratchRegister, ConsoleProtocol.betweenLines)
+    }
+
+    /// The tag, from its start again if a kernel line broke in while it was being written.
+    private func putTag(_ tag: LogLine) {
+        var index = 0
+        while index < tag.count {
+            waitForTransmitter()
+            if tookBrokenLine() { index = 0 }
+            user_outb(Serial.data, tag[index])
+            index += 1
+        }
+    }
+
+    /// Whether a kernel line came in since the last byte; marks the line as under way again.
+    private func tookBrokenLine() -> Bool {
+        guard user_inb(ConsoleProtocol.scratchRegister) == ConsoleProtocol.lineBroken else { return false }
+        user_outb(ConsoleProtocol.scratchRegister, ConsoleProtocol.midLine)
+        return true
     }
 
     mutating func client(_ badge: UInt64) -> Int {
@@ -69,12 +108,10 @@ struct Driver {
         for position in 0..<min(count, ConsoleProtocol.chunk) {
             let byte = ConsoleProtocol.byte(words, position)
             if byte == UInt8(ascii: "\n") {
-                let name = clients[index].name
-                var line: LogLine = "["
-                appendName(name, badge: badge, to: &line)
-                line.append("] ")
-                clients[index].line.forEachByte { line.append($0) }
-                print(line)
+                var tag: LogLine = "["
+                appendName(clients[index].name, badge: badge, to: &tag)
+                tag.append("] ")
+                print(tag: tag, clients[index].line)
                 clients[index].line = LogLine()
             } else {
                 clients[index].line.append(byte >= 0x20 && byte < 0x7F ? byte : UInt8(ascii: "?"))
@@ -88,7 +125,8 @@ struct Driver {
             let word = index < 8 ? name.0 : index < 16 ? name.1 : name.2
             let byte = UInt8(truncatingIfNeeded: word >> (UInt64(index % 8) * 8))
             if byte == 0 { break }
-            line.append(byte)
+            // The same characters as a kernel task name: nothing can close the tag early.
+            line.append(TaskName.allowed(byte) ? byte : UInt8(ascii: "?"))
             any = true
         }
         if !any {
@@ -127,7 +165,7 @@ func serialMain(tscKHz: UInt64, utcb: UInt64) {
     driver.initialize()
     var error = SystemCall.interrupt(ConsoleProtocol.interruptSlot, .bind, (ConsoleProtocol.serviceSlot, 0, 0, 0))
     if error == .ok { error = SystemCall.interrupt(ConsoleProtocol.interruptSlot, .acknowledge) }
-    driver.print("[serial] console service on COM1 (ports 0x3f8-0x3ff, interrupt bound: \(error.name))")
+    driver.print(tag: "[serial] ", "console service on COM1 (ports 0x3f8-0x3ff, interrupt bound: \(error.name))")
 
     var message = SystemCall.wait(ConsoleProtocol.serviceSlot)
     while true {

@@ -20,6 +20,15 @@ public enum ConsoleProtocol {
 
     public static let chunk = 32
 
+    /// The UART's scratch register (COM1 + 7) says whether the serial driver is in the middle of a line,
+    /// because the kernel prints its own lines on the same port. A kernel line that comes then starts on a
+    /// line of its own (the kernel ends the driver's line and sets `lineBroken`), and the driver tags the
+    /// rest of its line again: so the rest of a task's line can never pass for an untagged kernel line.
+    public static let scratchRegister: UInt16 = 0x3FF
+    public static let betweenLines: UInt8 = 0
+    public static let midLine: UInt8 = 1
+    public static let lineBroken: UInt8 = 2
+
     public static func label(_ operation: UInt64, count: Int) -> UInt64 { operation | UInt64(count & 0xFF) << 8 }
     public static func operation(_ label: UInt64) -> UInt64 { label & 0xFF }
     public static func count(_ label: UInt64) -> Int { Int((label >> 8) & 0xFF) }

@@ -198,8 +198,36 @@ public enum CapabilityOperation: UInt64, Sendable {
     case saveCaller = 4
 }
 
+/// Operations of `machineControl` (RDI = the machine capability).
 public enum MachineOperation: UInt64, Sendable {
+    /// MR0 = the PowerOffReason. The kernel prints `kernel: powering off: <reason>` and turns the machine off.
     case powerOff = 1
+    /// MR0 = a task capability (control right), MR1 = name length (1-16), MR2-MR3 = the name's bytes
+    /// (little-endian; letters, digits and `,._+@-`). The kernel tags every console line the task writes
+    /// with `[name] `. Naming is the machine's right, not the task's, so no task can take another's name.
+    case nameTask = 2
+}
+
+/// Why the system powers off (`machineControl` powerOff, MR0). The kernel prints the description on its
+/// own untagged line, `kernel: powering off: <description>`, and the run harness judges the run by it.
+public enum PowerOffReason: UInt64, Sendable, CaseIterable {
+    /// Every task started and reported success.
+    case allPassed = 0
+    /// The configuration was rejected; nothing was started.
+    case configurationRejected = 1
+    /// A task (or the root task itself, or what it needs to start others) could not be started.
+    case taskNotStarted = 2
+    /// A task reported failed checks, was stopped after a fault, or did not report in time.
+    case tasksFailed = 3
+
+    public var description: StaticString {
+        switch self {
+        case .allPassed: return "all tasks passed"
+        case .configurationRejected: return "configuration rejected, nothing started"
+        case .taskNotStarted: return "a task could not be started"
+        case .tasksFailed: return "tasks failed or did not report"
+        }
+    }
 }
 
 /// Operations of `interruptControl`. Create an interrupt with `create(factory, .interrupt, slot,

@@ -17,6 +17,16 @@ enum SerialPort {
         x86_outb(base + 3, 0x03)          // 8 data bits, no parity, 1 stop bit
         x86_outb(base + 2, 0xC7)          // FIFOs on and cleared
         x86_outb(base + 4, 0x03)          // DTR, RTS
+        x86_outb(ConsoleProtocol.scratchRegister, ConsoleProtocol.betweenLines)
+    }
+
+    /// Before a kernel line: if the serial driver is in the middle of one, end it first and tell the
+    /// driver, which then tags the rest of its line again (ConsoleProtocol.scratchRegister).
+    static func startLine() {
+        guard x86_inb(ConsoleProtocol.scratchRegister) == ConsoleProtocol.midLine else { return }
+        write(UInt8(ascii: "\r"))
+        write(UInt8(ascii: "\n"))
+        x86_outb(ConsoleProtocol.scratchRegister, ConsoleProtocol.lineBroken)
     }
 
     /// TSC ticks spent waiting for the transmitter, so boot measurements can leave the UART's speed out.
@@ -39,6 +49,7 @@ enum SerialPort {
 
 /// Prints one line on the kernel console.
 func log(_ line: LogLine) {
+    SerialPort.startLine()
     line.forEachByte(SerialPort.write)
     SerialPort.write(UInt8(ascii: "\r"))
     SerialPort.write(UInt8(ascii: "\n"))

@@ -77,7 +77,7 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
     let sigma0 = Sigma0Task.load(bootInfo)
     if let error = RootTask.load(bootInfo, timerHz: UInt64(options.timerHz), tscKHz: calibration.tscHz / 1000, pager: sigma0) {
         log("roottask: not started: \(error.description)")
-        Power.off()
+        Power.off(.taskNotStarted)
     }
     System.start()
 }

@@ -6,11 +6,12 @@ import SwiftletABI
 enum Power {
     private static let sleepEnableS5: UInt16 = 0x2000
 
-    static func off() -> Never {
+    /// `reason` goes on the kernel's own (untagged) power-off line, which the run harness judges the run by.
+    static func off(_ reason: PowerOffReason) -> Never {
         if GuestMode.backend != .none {
             log("virt: \(GuestMode.exitsToVMM) VM exits sent to VMMs, \(GuestMode.interruptsInGuest) host interrupts and preemptions taken in guest mode")
         }
-        log("kernel: powering off")
+        log("kernel: powering off: \(reason.description)")
         SerialPort.flush()
         x86_cli()
         x86_outw(0x604, sleepEnableS5)

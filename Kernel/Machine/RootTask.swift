@@ -40,6 +40,7 @@ enum RootTask {
         case .success(let created): task = created
         case .failure: return .failure(.outOfMemory)
         }
+        task.pointee.name = TaskName(name)
         if let error = loadSegments(image, from: module, into: task) { return .failure(error) }
         let stackBase = RootTaskLayout.stackTop - RootTaskLayout.stackPages * 4096
         guard mapFresh(into: task, stackBase, pages: RootTaskLayout.stackPages, rights: [.read, .write]),

@@ -29,7 +29,7 @@ enum Syscalls {
             thread.pointee.context.rax = SyscallError.ok.rawValue
             System.scheduler.yield()
             return nil
-        case .debugWrite: return debugWrite(thread)
+        case .debugWrite: return TaskConsole.write(thread)
         case .create: return create(thread)
         case .threadControl: return threadControl(thread)
         case .taskControl: return taskControl(thread)
@@ -139,24 +139,6 @@ enum Syscalls {
         thread.pointee.context.rax = SyscallError.ok.rawValue
         let result = IPC.reply(thread, scheduler: &System.scheduler, switchToCaller: false)
         return result == .ok ? nil : result
-    }
-
-    // MARK: Console
-
-    private static func debugWrite(_ thread: ThreadPointer) -> SyscallError? {
-        let c = thread.pointee.context
-        let length = c.rsi & ~Syscall.debugWriteContinues
-        guard length <= UInt64(Syscall.debugWriteChunk) else { return .messageTooLong }
-        for index in 0..<Int(length) {
-            let word = c.messageRegister(index / 8)
-            let byte = UInt8(truncatingIfNeeded: word >> (UInt64(index % 8) * 8))
-            thread.pointee.consoleLine.append(byte >= 0x20 && byte < 0x7F ? byte : UInt8(ascii: "?"))
-        }
-        if c.rsi & Syscall.debugWriteContinues == 0 {
-            log(thread.pointee.consoleLine)
-            thread.pointee.consoleLine = LogLine()
-        }
-        return .ok
     }
 
     // MARK: Objects
@@ -532,7 +514,10 @@ enum Syscalls {
         }
         guard let operation = MachineOperation(rawValue: c.rsi) else { return .invalidArgument }
         switch operation {
-        case .powerOff: Power.off()
+        case .powerOff:
+            guard let reason = PowerOffReason(rawValue: c.rdx) else { return .invalidArgument }
+            Power.off(reason)
+        case .nameTask: return TaskConsole.name(thread)
         }
     }
 }

@@ -127,8 +127,21 @@ public enum SystemCall {
         error(invoke(.memoryControl, Sigma0.physicalMemorySlot, MemoryOperation.take.rawValue, (address, pages, device ? 1 : 0, 0)))
     }
 
-    public static func powerOff(_ machine: UInt64) -> SyscallError {
-        error(invoke(.machineControl, machine, MachineOperation.powerOff.rawValue))
+    /// Turns the machine off; the kernel's power-off line names `reason`, by which the run is judged.
+    public static func powerOff(_ machine: UInt64, reason: PowerOffReason) -> SyscallError {
+        error(invoke(.machineControl, machine, MachineOperation.powerOff.rawValue, (reason.rawValue, 0, 0, 0)))
+    }
+
+    /// Names `task` (a task capability) for the console: its lines are tagged `[name] `. The name is 1-16
+    /// letters, digits or `,._+@-`; anything else gives `invalidArgument`.
+    public static func nameTask(_ machine: UInt64, _ task: UInt64, _ name: ByteString) -> SyscallError {
+        var words: (UInt64, UInt64) = (0, 0)
+        for index in 0..<min(name.bytes.count, TaskName.capacity) {
+            let shifted = UInt64(name.bytes[index]) << (UInt64(index % 8) * 8)
+            if index < 8 { words.0 |= shifted } else { words.1 |= shifted }
+        }
+        let length = UInt64(name.bytes.count)
+        return error(invoke(.machineControl, machine, MachineOperation.nameTask.rawValue, (task, length, words.0, words.1)))
     }
 }
 

@@ -4,7 +4,7 @@ import XCTest
 /// The `abusetest` task: every system call with invalid arguments, each answered by its specific error
 /// code, then at least 100,000 seeded random raw calls while a thread pair does echo IPC beside them.
 final class AbuseTaskTests: SystemTestCase {
-    static let fuzzSummary = #"^fuzz: (\d+) calls, seed 0x[0-9a-f]+, kernel alive"#
+    static let fuzzSummary = #"^\[abusetest\] fuzz: (\d+) calls, seed 0x[0-9a-f]+, kernel alive"#
 
     func checkAbuseTest(_ result: RunResult, file: StaticString = #filePath, line: UInt = #line) {
         assertTasksPassed(["abusetest"], in: result, file: file, line: line)
@@ -22,7 +22,7 @@ final class AbuseTaskTests: SystemTestCase {
 
     /// The fuzzer's result histogram, which the seed alone decides.
     func histogram(_ result: RunResult) -> [String] {
-        result.consoleLines.filter { $0.hasPrefix("fuzz:   ") || $0.hasPrefix("fuzz: per syscall") }
+        lines(of: "abusetest", in: result).filter { $0.hasPrefix("fuzz:   ") || $0.hasPrefix("fuzz: per syscall") }
     }
 
     func testInvalidArgumentsAndFuzzOnQEMU() throws {

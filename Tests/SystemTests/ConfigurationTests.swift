@@ -1,4 +1,5 @@
 import Foundation
+import SwiftletABI
 import SwiftletTools
 import XCTest
 
@@ -30,7 +31,7 @@ final class ConfigurationTests: SystemTestCase {
 
     func testABadPriorityStopsTheBootNamingTheNode() throws {
         let result = try boot(ImageConfiguration(tasks: ["roottask", "pong", "ping"], configuration: configuration("bad-priority")))
-        assertCleanBoot(result)
+        assertRefusedBoot(result, reason: .configurationRejected, status: 5)
         assertLine(containing: "roottask: configuration error at /tasks/ping: priority must be one cell, at most 200; nothing started",
                    in: result)
         XCTAssertFalse(result.console.contains("roottask: started"))
@@ -38,7 +39,7 @@ final class ConfigurationTests: SystemTestCase {
 
     func testAMissingModuleStopsTheBootNamingTheNode() throws {
         let result = try boot(ImageConfiguration(tasks: ["roottask"], configuration: configuration("missing-module")))
-        assertCleanBoot(result)
+        assertRefusedBoot(result, reason: .configurationRejected, status: 5)
         assertLine(containing: "roottask: configuration error at /tasks/network: its module is not among the boot modules", in: result)
     }
 

@@ -9,7 +9,7 @@ final class SchedulingTaskTests: SystemTestCase {
 
     func checkSchedTest(_ result: RunResult, file: StaticString = #filePath, line: UInt = #line) {
         assertTasksPassed(["schedtest"], in: result, file: file, line: line)
-        let lateness = integer(matching: #"^sched: max lateness (-?\d+) us"#, in: result, file: file, line: line)
+        let lateness = integer(matching: #"^\[schedtest\] sched: max lateness (-?\d+) us"#, in: result, file: file, line: line)
         XCTAssertLessThan(lateness ?? Int.max, Self.timesliceMicroseconds, "max lateness beside the spinner",
                           file: file, line: line)
         assertLine(containing: "schedtest: PASS the low-priority thread spun while the high-priority thread slept", in: result,

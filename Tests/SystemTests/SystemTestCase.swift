@@ -1,4 +1,5 @@
 import Foundation
+import SwiftletABI
 import SwiftletTools
 import XCTest
 
@@ -44,15 +45,39 @@ class SystemTestCase: XCTestCase {
         XCTAssertEqual(result.outcome, expected, "run ended: \(result.summaryLine)", file: file, line: line)
     }
 
-    /// The checks every clean boot must pass, whatever the emulator.
+    /// The checks every clean boot must pass, whatever the emulator: the kernel's own power-off line says
+    /// every task passed, and the run's exit status is 0.
     func assertCleanBoot(_ result: RunResult, file: StaticString = #filePath, line: UInt = #line) {
+        assertPoweredOff(result, reason: .allPassed, file: file, line: line)
+        assertOutcome(.poweredOff, of: result, file: file, line: line)
+        XCTAssertEqual(result.outcome.exitStatus, 0, file: file, line: line)
+    }
+
+    /// A boot that went off in an orderly way but refused or failed something: the kernel's power-off line
+    /// names `reason`, and `swiftlet run` would exit with `status`.
+    func assertRefusedBoot(_ result: RunResult, reason: PowerOffReason, status: Int32,
+                           file: StaticString = #filePath, line: UInt = #line) {
+        assertPoweredOff(result, reason: reason, file: file, line: line)
+        assertOutcome(.poweredOffAfterFailure(reason), of: result, file: file, line: line)
+        XCTAssertEqual(result.outcome.exitStatus, status, "exit status of \(result.summaryLine)", file: file, line: line)
+    }
+
+    private func assertPoweredOff(_ result: RunResult, reason: PowerOffReason, file: StaticString, line: UInt) {
         let firstLine = result.consoleLines.first { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
         XCTAssertTrue(firstLine?.contains("Swiftlet microkernel") == true,
                       "the banner is not the first line: \(firstLine ?? "(no output)")", file: file, line: line)
         assertLine(containing: "memory: ", "MiB usable", in: result, file: file, line: line)
         assertLine(containing: "timer: ", "ticking", in: result, file: file, line: line)
-        assertLine(containing: ConsoleMarkers.poweringOff, in: result, file: file, line: line)
-        XCTAssertFalse(result.console.contains(ConsoleMarkers.panic), "the kernel panicked", file: file, line: line)
-        assertOutcome(.poweredOff, of: result, file: file, line: line)
+        let kernelPowerOff = result.consoleLines.filter { ConsoleMarkers.isKernelLine($0) && $0.hasPrefix(ConsoleMarkers.poweringOff) }
+        XCTAssertEqual(kernelPowerOff, ["\(ConsoleMarkers.poweringOff): \(reason.description)"], "the kernel's power-off line",
+                       file: file, line: line)
+        let panics = result.consoleLines.filter { ConsoleMarkers.isKernelLine($0) && $0.hasPrefix(ConsoleMarkers.panic) }
+        XCTAssertEqual(panics, [], "the kernel panicked", file: file, line: line)
+    }
+
+    /// The lines task `name` wrote (tagged `[name] ` by the kernel or the serial driver), without the tag.
+    func lines(of name: String, in result: RunResult) -> [String] {
+        let tag = "[\(name)] "
+        return result.consoleLines.filter { $0.hasPrefix(tag) }.map { String($0.dropFirst(tag.count)) }
     }
 }

@@ -4,7 +4,7 @@ import XCTest
 
 /// Booting the native test tasks (Guests/IPCTest, AbuseTest, SchedTest) and judging their console: each
 /// prints `<task>: PASS ...` or `<task>: FAIL ...` per check and reports its failure count to the root
-/// task, which prints `roottask: task N done, passed` or `FAILED` and powers off when all have reported.
+/// task, which prints `[roottask] roottask: task N done, passed` or `FAILED` and powers off when all have reported.
 extension SystemTestCase {
     /// Boots the root task and `tasks`.
     func bootTasks(_ tasks: [String], on emulator: Emulator = .qemu, cpu: String? = nil,
@@ -20,10 +20,12 @@ extension SystemTestCase {
         }
         let failedChecks = result.consoleLines.filter { $0.contains(": FAIL ") }
         XCTAssertEqual(failedChecks, [], "checks failed", file: file, line: line)
-        let passedTasks = result.consoleLines.filter { $0.hasPrefix("roottask: task ") && $0.contains(" done, passed") }
+        // Only the root task's own lines count: every task's output is tagged with its name.
+        let passedTasks = lines(of: "roottask", in: result).filter { $0.hasPrefix("roottask: task ") && $0.contains(" done, passed") }
         XCTAssertEqual(passedTasks.count, tasks.count, "tasks reporting success: \(passedTasks)", file: file, line: line)
         XCTAssertFalse(result.console.contains(" done, FAILED"), "a task reported failures", file: file, line: line)
-        assertLine(containing: "roottask: all done (", "pages paged in on demand); powering off", in: result, file: file, line: line)
+        assertLine(containing: "[roottask] roottask: all done (", "pages paged in on demand); powering off: all \(tasks.count) tasks passed",
+                   in: result, file: file, line: line)
         assertCleanBoot(result, file: file, line: line)
     }
 

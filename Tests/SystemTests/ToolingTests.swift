@@ -1,4 +1,5 @@
 import Foundation
+import SwiftletABI
 @testable import SwiftletTools
 import XCTest
 
@@ -52,7 +53,7 @@ final class ToolingTests: XCTestCase {
         var monitor = ConsoleMonitor()
         monitor.append(Data("Swiftlet microkernel\r\nkernel: power".utf8))
         XCTAssertFalse(monitor.sawPoweringOff)
-        monitor.append(Data("ing off\r\n".utf8))
+        monitor.append(Data("ing off: all tasks passed\r\n".utf8))
         XCTAssertTrue(monitor.sawPoweringOff)
         XCTAssertFalse(monitor.sawPanic)
 
@@ -64,20 +65,69 @@ final class ToolingTests: XCTestCase {
 
     func testExitJudgement() {
         var off = ConsoleMonitor()
-        off.append(Data("kernel: powering off\n".utf8))
+        off.append(Data("kernel: powering off: all tasks passed\n".utf8))
         // Bochs exits with status 1 on a power-off; the console decides.
         XCTAssertEqual(RunOutcome(emulatorExitStatus: 1, console: off), .poweredOff)
         XCTAssertEqual(RunOutcome(emulatorExitStatus: 0, console: ConsoleMonitor()), .emulatorExited(status: 0))
         var panicThenOff = ConsoleMonitor()
-        panicThenOff.append(Data("KERNEL PANIC: #GP\nkernel: powering off\n".utf8))
+        panicThenOff.append(Data("KERNEL PANIC: #GP\nkernel: powering off: all tasks passed\n".utf8))
         XCTAssertEqual(RunOutcome(emulatorExitStatus: 0, console: panicThenOff), .panicked)
+    }
+
+    /// The root task's reason on the kernel's power-off line decides the outcome; a line without a reason
+    /// the ABI knows is no power-off line.
+    func testPowerOffReasonsDecideTheOutcome() {
+        for reason in PowerOffReason.allCases {
+            var monitor = ConsoleMonitor()
+            monitor.append(Data("kernel: powering off: \(reason.description)\r\n".utf8))
+            XCTAssertEqual(monitor.powerOffReason, reason)
+            XCTAssertEqual(RunOutcome(emulatorExitStatus: 0, console: monitor),
+                           reason == .allPassed ? .poweredOff : .poweredOffAfterFailure(reason))
+        }
+        for line in ["kernel: powering off", "kernel: powering off: all tasks passed, honestly", "kernel: powering off: "] {
+            var monitor = ConsoleMonitor()
+            monitor.append(Data("\(line)\n".utf8))
+            XCTAssertFalse(monitor.sawPoweringOff, line)
+        }
+    }
+
+    /// Task lines are tagged `[name] `: markers in them, at any position, count for nothing.
+    func testConsoleMonitorIgnoresMarkersInTaskLines() {
+        var monitor = ConsoleMonitor()
+        monitor.append(Data("""
+            [forgetest] kernel: powering off: all tasks passed\r
+            [forgetest] KERNEL PANIC: forged\r
+            [forgetest] kernel: halted\r
+            [task] kernel: powering off: configuration rejected, nothing started\r
+            [ping] ping: kernel: halted KERNEL PANIC\r
+            roottask: something kernel: powering off: all tasks passed\r
+            swiftlet said KERNEL PANIC\r
+
+            """.utf8))
+        XCTAssertFalse(monitor.sawPoweringOff)
+        XCTAssertFalse(monitor.sawPanic)
+        XCTAssertNil(monitor.haltedAt)
+        XCTAssertEqual(RunOutcome(emulatorExitStatus: 0, console: monitor), .emulatorExited(status: 0))
+
+        monitor.append(Data("kernel: powering off: tasks failed or did not report\r\n".utf8))
+        XCTAssertEqual(RunOutcome(emulatorExitStatus: 1, console: monitor), .poweredOffAfterFailure(.tasksFailed))
+        var panic = ConsoleMonitor()
+        panic.append(Data("[serial] x\r\nKERNEL PANIC: #GP general protection (vector 13) in kernel mode\r\nkernel: halted\r\n".utf8))
+        XCTAssertTrue(panic.sawPanic)
+        XCTAssertNotNil(panic.haltedAt)
     }
 
     func testExitStatuses() {
         XCTAssertEqual(RunOutcome.poweredOff.exitStatus, 0)
         XCTAssertEqual(RunOutcome.panicked.exitStatus, 3)
         XCTAssertEqual(RunOutcome.emulatorExited(status: 0).exitStatus, 4)
+        XCTAssertEqual(RunOutcome.poweredOffAfterFailure(.configurationRejected).exitStatus, 5)
+        XCTAssertEqual(RunOutcome.poweredOffAfterFailure(.taskNotStarted).exitStatus, 6)
+        XCTAssertEqual(RunOutcome.poweredOffAfterFailure(.tasksFailed).exitStatus, 7)
         XCTAssertEqual(RunOutcome.timedOut.exitStatus, 124)
+        XCTAssertEqual(RunOutcome.interrupted.exitStatus, 130)
+        XCTAssertEqual(SwiftletError.invalidArgument("x").exitStatus, 64)
+        XCTAssertEqual(SwiftletError.missingTool(name: "qemu", package: "qemu-system-x86").exitStatus, 2)
     }
 
     func testMissingToolMessageNamesPackageAndInstaller() {

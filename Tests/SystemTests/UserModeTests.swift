@@ -1,3 +1,4 @@
+import SwiftletABI
 import SwiftletTools
 import XCTest
 
@@ -19,7 +20,8 @@ final class UserModeTests: SystemTestCase {
         XCTAssertGreaterThanOrEqual(started, 2, file: file, line: line)
         XCTAssertEqual(result.consoleLines.filter { $0.contains("roottask: task") && $0.contains("done, passed") }.count, started,
                        "every task started reports success", file: file, line: line)
-        assertLine(containing: "roottask: all done (", "pages paged in on demand); powering off", in: result, file: file, line: line)
+        assertLine(containing: "[roottask] roottask: all done (", "pages paged in on demand); powering off: all \(started) tasks passed",
+                   in: result, file: file, line: line)
     }
 
     func testPingPongOnQEMU() throws {
@@ -63,7 +65,7 @@ final class UserModeTests: SystemTestCase {
 
     func testMissingRootTaskIsReportedAndTheSystemPowersOff() throws {
         let result = try boot(ImageConfiguration(tasks: []))
-        assertCleanBoot(result)
+        assertRefusedBoot(result, reason: .taskNotStarted, status: 6)
         assertLine(containing: "roottask: not started: no boot module named 'roottask'", in: result)
     }
 
@@ -71,7 +73,7 @@ final class UserModeTests: SystemTestCase {
         let junk = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlet-junk-roottask")
         try Data((0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 37) }).write(to: junk)
         let result = try boot(ImageConfiguration(tasks: [], modules: [try BootModule(source: junk, name: "roottask")]))
-        assertCleanBoot(result)
+        assertRefusedBoot(result, reason: .taskNotStarted, status: 6)
         assertLine(containing: "roottask: not started: not an ELF file", in: result)
     }
 }

@@ -18,13 +18,18 @@ struct RunCommand: ParsableCommand {
             emulator exits, or at the timeout. On a terminal, QEMU connects your keyboard to the serial \
             port (Ctrl-A x quits, Ctrl-A c opens QEMU's monitor).
 
-            Exit status:
-              0    the system powered off (the kernel printed 'kernel: powering off')
+            The run is judged by the kernel's own console lines; task output is tagged '[name] ' and \
+            counts for nothing. Exit status:
+              0    every task passed and the system powered off
               3    kernel panic: the kernel printed 'KERNEL PANIC' and halted
               4    the emulator exited without a power-off (reset, triple fault, error)
+              5    the configuration was rejected; nothing was started
+              6    a task (or the root task) could not be started
+              7    tasks failed their checks, were stopped after a fault, or did not report
               124  the timeout passed and the emulator was stopped
               130  interrupted (Ctrl-C, SIGTERM, or stdout closed)
-              2    a tool or package is missing, or an option is invalid
+              64   an invalid option or option value
+              2    a tool or package is missing
               1    the build failed
             """)
 

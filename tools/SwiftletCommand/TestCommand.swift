@@ -19,7 +19,7 @@ struct TestCommand: ParsableCommand {
             try HostTool.requireAll(HostTool.all)
             let toolchain = try SwiftToolchain.locate()
             guard chdir(repository.root.path) == 0 else {
-                throw SwiftletError.invalidArgument("cannot change to \(repository.root.path)")
+                throw SwiftletError.hostFailure("cannot change to \(repository.root.path)")
             }
             var arguments = swiftTestArguments
             if !arguments.contains(where: { $0.hasSuffix("-swift-testing") })

@@ -164,6 +164,8 @@ public struct Task {
     public var isVirtualMachine = false
     /// Counts unmaps in a VM's address space; a vCPU flushes its guest TLB when it sees a new value.
     public var guestTLBGeneration: UInt64 = 0
+    /// Tags the task's console lines (`[name] ...`), so they cannot pass for the kernel's.
+    public var name = TaskName()
 
     public init(pageTableRoot: PhysicalAddress, capabilities: CapabilitySpace) {
         self.pageTableRoot = pageTableRoot

@@ -25,6 +25,8 @@ public struct NativeTask: Sendable, Hashable {
         NativeTask(name: "abusetest", product: "AbuseTest"),
         NativeTask(name: "schedtest", product: "SchedTest"),
         NativeTask(name: "vmm", product: "VMM"),
+        NativeTask(name: "forgetest", product: "ForgeTest"),
+        NativeTask(name: "failtest", product: "FailTest"),
     ]
 
     /// The tasks a standard image boots: sigma0 (the root pager), the root task, the serial driver (every other task's console),

@@ -1,12 +1,17 @@
 import Foundation
+import SwiftletABI
 
-/// Collects a run's console output and notes the marker lines in it as they arrive.
+/// Collects a run's console output and notes the kernel's marker lines in it as they arrive. Markers
+/// count only at the start of an untagged line (ConsoleMarkers): task output cannot end a run.
 struct ConsoleMonitor {
     private(set) var bytes = Data()
-    private(set) var sawPoweringOff = false
+    /// Why the system powered off, once the kernel printed its power-off line.
+    private(set) var powerOffReason: PowerOffReason?
     private(set) var sawPanic = false
     /// When the kernel said it halted, by the monitor's clock.
     private(set) var haltedAt: Date?
+
+    var sawPoweringOff: Bool { powerOffReason != nil }
 
     /// The part of the last line that has not ended yet.
     private var partialLine = Data()
@@ -24,13 +29,14 @@ struct ConsoleMonitor {
     private mutating func inspect(line rawLine: String, at now: Date) {
         // The kernel may end lines with CR LF; a terminal-style console may also echo CRs.
         let line = rawLine.trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
-        if line.contains(ConsoleMarkers.poweringOff) {
-            sawPoweringOff = true
+        guard ConsoleMarkers.isKernelLine(line) else { return }
+        if powerOffReason == nil, let reason = ConsoleMarkers.powerOffReason(in: line) {
+            powerOffReason = reason
         }
         if line.hasPrefix(ConsoleMarkers.panic) {
             sawPanic = true
         }
-        if line.contains(ConsoleMarkers.halted), haltedAt == nil {
+        if line.hasPrefix(ConsoleMarkers.halted), haltedAt == nil {
             haltedAt = now
         }
     }

@@ -1,9 +1,13 @@
 import Foundation
+import SwiftletABI
 
-/// How a boot ended, judged from the console markers and the emulator's fate.
+/// How a boot ended, judged from the kernel's console markers and the emulator's fate.
 public enum RunOutcome: Sendable, Equatable {
-    /// The kernel printed `kernel: powering off` and the machine went off.
+    /// The kernel printed `kernel: powering off: all tasks passed` and the machine went off.
     case poweredOff
+    /// The machine went off, but the root task's reason says the system did not do what it should: the
+    /// configuration was rejected, a task could not be started, or tasks failed or did not report.
+    case poweredOffAfterFailure(PowerOffReason)
     /// The kernel printed a `KERNEL PANIC` report (and normally halted).
     case panicked
     /// The emulator exited without a power-off: a reset, a triple fault, or an emulator error.
@@ -19,8 +23,18 @@ public enum RunOutcome: Sendable, Equatable {
         case .poweredOff: return 0
         case .panicked: return 3
         case .emulatorExited: return 4
+        case .poweredOffAfterFailure(let reason): return Self.exitStatus(of: reason)
         case .timedOut: return 124
         case .interrupted: return 130
+        }
+    }
+
+    static func exitStatus(of reason: PowerOffReason) -> Int32 {
+        switch reason {
+        case .allPassed: return 0
+        case .configurationRejected: return 5
+        case .taskNotStarted: return 6
+        case .tasksFailed: return 7
         }
     }
 
@@ -29,8 +43,8 @@ public enum RunOutcome: Sendable, Equatable {
     init(emulatorExitStatus status: Int32, console: ConsoleMonitor) {
         if console.sawPanic {
             self = .panicked
-        } else if console.sawPoweringOff {
-            self = .poweredOff
+        } else if let reason = console.powerOffReason {
+            self = reason == .allPassed ? .poweredOff : .poweredOffAfterFailure(reason)
         } else {
             self = .emulatorExited(status: status)
         }
@@ -40,6 +54,7 @@ public enum RunOutcome: Sendable, Equatable {
     public var summary: String {
         switch self {
         case .poweredOff: return "powered off"
+        case .poweredOffAfterFailure(let reason): return "powered off (\(reason.description))"
         case .panicked: return "kernel panic"
         case .emulatorExited(let status): return "emulator exited (status \(status)) without a power-off"
         case .timedOut: return "timeout"

@@ -37,11 +37,13 @@ public enum SwiftletError: Error, CustomStringConvertible, Equatable {
         }
     }
 
-    /// The process exit status a command reports for this error: 2 for a setup problem the user must
-    /// fix before anything can run, 1 for everything else.
+    /// The process exit status a command reports for this error: 64 for a value on the command line
+    /// that does not make sense (the status swift-argument-parser gives for every other usage error,
+    /// EX_USAGE), 2 for a setup problem the user must fix before anything can run, 1 for everything else.
     public var exitStatus: Int32 {
         switch self {
-        case .missingTool, .notInRepository, .invalidArgument: return 2
+        case .invalidArgument: return 64
+        case .missingTool, .notInRepository: return 2
         case .commandFailed, .measurementFailed, .hostFailure: return 1
         }
     }
