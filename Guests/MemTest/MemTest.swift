@@ -155,8 +155,8 @@ func memTestMain(tscKHz: UInt64, utcb utcbAddress: UInt64) {
     // 7. Hostile use of the memory calls (issue 9): no overflow, no revoked UTCB in use, no leaked quota.
     var spawner = ThreadSpawner()
     Hardening.mapItemAtTheTop(check, spawner: &spawner)
-    Hardening.mapUnmapCycles(check, into: MemTest.taskB, page: page, destination: 0x7000_0000)
     Hardening.failedCreates(check, ownUTCB: utcbAddress)
+    Hardening.mapUnmapCycles(check, into: MemTest.taskB, page: page, destination: 0x7000_0000)
     Hardening.ownerUnmapsAUTCB(check, spawner: &spawner, heap: &heap)
 
     // 8. Past its heap the root task pages memory in on demand: this thread's pager is the root task.
