@@ -7,7 +7,8 @@ import SwiftletUser
 enum Hardening {
     static let sameTaskEndpoint: UInt64 = 27, utcbEndpoint: UInt64 = 28
     static let receiverThread: UInt64 = 29, utcbThread: UInt64 = 30
-    static let smallFactory: UInt64 = 31, machine: UInt64 = 32, scratch: UInt64 = 33   // scratch..scratch+2
+    /// Slots above `scratch` take the objects (and failed attempts) of `failedCreates`.
+    static let machine: UInt64 = 32, scratch: UInt64 = 40
     /// The second thread's receive window.
     static let window: UInt64 = 0x6000_0000
     /// A valid flexpage (aligned, one page) whose end is 2^64.
@@ -85,44 +86,53 @@ enum Hardening {
               "\(done) map/unmap cycles keep the quota (frames left before \(before), after \(after); \(failure.name))")
     }
 
-    /// Creates that fail leave the quota as it was; the one that succeeds costs what it should.
+    /// Creates that fail leave the quota as it was: each kind is tried on a fresh factory of 2 frames, and
+    /// afterwards those 2 frames must still buy exactly 2 endpoints (a check that needs no quota read-out).
     static func failedCreates(_ check: Check, ownUTCB: UInt64) {
-        let factory = RootTaskLayout.factorySlot
-        let made = SystemCall.create(factory, .factory, into: smallFactory, (2, 0, 0))
-        let start = framesLeft(smallFactory)
-        var outcomes: (SyscallError, SyscallError, SyscallError, SyscallError, SyscallError) = (.ok, .ok, .ok, .ok, .ok)
-        outcomes.0 = SystemCall.create(smallFactory, .task, into: scratch)
-        outcomes.1 = SystemCall.createThread(smallFactory, into: scratch, task: RootTaskLayout.taskSlot, priority: 1,
-                                             utcb: 0x7F00_0000_0000)
-        outcomes.2 = SystemCall.createThread(smallFactory, into: scratch, task: RootTaskLayout.taskSlot, priority: 1,
-                                             utcb: ownUTCB)
-        outcomes.3 = SystemCall.create(smallFactory, .factory, into: scratch, (2, 0, 0))
-        outcomes.4 = SystemCall.create(smallFactory, .factory, into: scratch, (UInt64.max, 0, 0))
-        let after = framesLeft(smallFactory)
-        check(made == .ok && start == 2 && after == start && outcomes.0 == .quotaExceeded && outcomes.1 == .invalidAddress
-              && outcomes.2 == .slotOccupied && outcomes.3 == .quotaExceeded && outcomes.4 == .quotaExceeded,
-              "failed creates of a task, threads (unmapped UTCB, a UTCB in use) and factories keep the quota (frames left \(start) before, \(after) after)")
+        var slot = scratch
+        func next() -> UInt64 {
+            slot += 1
+            return slot
+        }
+        func smallFactory() -> UInt64 {
+            let factory = next()
+            _ = SystemCall.create(RootTaskLayout.factorySlot, .factory, into: factory, (2, 0, 0))
+            return factory
+        }
+        /// Buys endpoints until refused: how many, and why it stopped.
+        func endpoints(from factory: UInt64) -> (UInt64, SyscallError) {
+            var bought: UInt64 = 0
+            while bought < 3 {
+                let error = SystemCall.create(factory, .endpoint, into: next())
+                guard error == .ok else { return (bought, error) }
+                bought += 1
+            }
+            return (bought, .ok)
+        }
+
+        let objects = smallFactory()
+        let start = framesLeft(objects)
+        let task = SystemCall.create(objects, .task, into: next())
+        let unmapped = SystemCall.createThread(objects, into: next(), task: RootTaskLayout.taskSlot, priority: 1, utcb: 0x7F00_0000_0000)
+        let inUse = SystemCall.createThread(objects, into: next(), task: RootTaskLayout.taskSlot, priority: 1, utcb: ownUTCB)
+        let factory = SystemCall.create(objects, .factory, into: next(), (2, 0, 0))
+        let huge = SystemCall.create(objects, .factory, into: next(), (UInt64.max, 0, 0))
+        let after = framesLeft(objects)
+        let (bought, refusal) = endpoints(from: objects)
+        check(start == 2 && after == start && task == .quotaExceeded && unmapped == .invalidAddress && inUse == .slotOccupied
+              && factory == .quotaExceeded && huge == .quotaExceeded && bought == 2 && refusal == .quotaExceeded,
+              "failed creates of a task, threads (unmapped UTCB, a UTCB in use) and factories keep the quota (frames left \(start) before, \(after) after; then \(bought) endpoints bought)")
 
         // A vCPU costs 3 frames: with 2 left its create must fail without taking any.
-        let vm = SystemCall.create(factory, .virtualMachine, into: machine)
-        if vm == .notSupported {
-            log("memtest: vCPU create not tried: no VMX or SVM on this CPU")
-        } else {
-            let vcpu = SystemCall.create(smallFactory, .virtualCPU, into: scratch, (machine, 1, 0))
-            let left = framesLeft(smallFactory)
-            check(vm == .ok && vcpu == .quotaExceeded && left == start,
-                  "a failed vCPU create keeps the quota (frames left \(start) before, \(left) after; \(vcpu.name))")
-        }
-        // Independent of the quota read-out: the 2 frames still buy exactly 2 endpoints.
-        var bought: UInt64 = 0
-        var refusal = SyscallError.ok
-        for slot in scratch..<(scratch + 3) where refusal == .ok {
-            refusal = SystemCall.create(smallFactory, .endpoint, into: slot)
-            if refusal == .ok { bought += 1 }
-        }
-        let spent = framesLeft(smallFactory)
-        check(bought == 2 && refusal == .quotaExceeded && spent == 0,
-              "after the failed creates the factory's 2 frames still buy \(bought) endpoints (then \(refusal.name); frames left \(spent))")
+        let vm = SystemCall.create(RootTaskLayout.factorySlot, .virtualMachine, into: machine)
+        guard vm != .notSupported else { return log("memtest: vCPU create not tried: no VMX or SVM on this CPU") }
+        let cpus = smallFactory()
+        let before = framesLeft(cpus)
+        let vcpu = SystemCall.create(cpus, .virtualCPU, into: next(), (machine, 1, 0))
+        let left = framesLeft(cpus)
+        let (afterVCPU, stop) = endpoints(from: cpus)
+        check(vm == .ok && vcpu == .quotaExceeded && before == 2 && left == before && afterVCPU == 2 && stop == .quotaExceeded,
+              "a failed vCPU create keeps the quota (frames left \(before) before, \(left) after, \(vcpu.name); then \(afterVCPU) endpoints bought)")
     }
 }
 
