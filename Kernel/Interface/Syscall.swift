@@ -22,8 +22,9 @@ public enum Syscall: UInt64, Sendable {
     case debugWrite = 7
     /// Create an object from a factory: RDI factory, RSI object type, RDX destination slot, R10... arguments.
     /// A create that fails takes nothing from the factory's quota. A thread's UTCB page (R9) must be a
-    /// writable page of the task that is not already another thread's UTCB (`slotOccupied`); revoking
-    /// or write-protecting that page later stops the thread and detaches its UTCB.
+    /// writable page of the task and not the UTCB of a thread that may still run (`slotOccupied`; a
+    /// stopped or never-started thread's page is taken over, and that thread loses its UTCB); revoking
+    /// or write-protecting the page later stops the thread and detaches its UTCB.
     case create = 8
     /// Operations on a thread capability (RSI = ThreadOperation).
     case threadControl = 9

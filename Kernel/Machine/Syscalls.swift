@@ -223,17 +223,17 @@ enum Syscalls {
         guard c.r8 <= 255 else { return .failure(.invalidArgument) }
         guard c.r8 <= UInt64(creator.pointee.priority) else { return .failure(.priorityTooHigh) }
         if case .failure(let error) = userPage(c.r9, in: task, writable: true) { return .failure(error) }
-        // One thread per UTCB page: a page already pinned for another thread is taken.
-        guard let page = UserMemory.mapping(in: task, at: c.r9) else { return .failure(.invalidAddress) }
-        guard !page.pointee.pinned else { return .failure(.slotOccupied) }
         let created: ThreadPointer
         switch KernelObjects.newThread(in: task, priority: UInt8(c.r8), factory: factory) {
         case .success(let thread): created = thread
         case .failure(let error): return .failure(error)
         }
-        // Pinned only now, so a failed create leaves the page as it was. No map or grant replaces it while
-        // the kernel uses it; revoking it stops the thread first (UserMemory.releasePin).
-        _ = UserMemory.pinUTCB(created, in: task, at: c.r9)
+        // No map or grant replaces a pinned page while the kernel uses it; revoking it stops the thread
+        // first (UserMemory.releasePin). The UTCB of a thread that may still run is taken: nothing was made.
+        guard UserMemory.pinUTCB(created, in: task, at: c.r9) else {
+            KernelObjects.discardNewThread(created, factory: factory)
+            return .failure(.slotOccupied)
+        }
         return .success(KernelObjects.capability(.thread, created, rights: .control))
     }
 

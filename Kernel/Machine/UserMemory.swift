@@ -152,10 +152,13 @@ enum UserMemory {
     }
 
     /// Makes `thread`'s UTCB the page its task has at `address`, pinned for it; false if the page is not
-    /// writable and known to the database, or already some thread's UTCB (one UTCB per page).
+    /// writable and known to the database, or is the UTCB of a thread that may still run. A page pins for
+    /// one thread: a new thread takes over the page of one that is stopped or never started, which loses it.
     static func pinUTCB(_ thread: ThreadPointer, in task: TaskPointer, at address: VirtualAddress) -> Bool {
-        guard let node = mapping(in: task, at: address), node.pointee.rights.contains(.write), !node.pointee.pinned else {
-            return false
+        guard let node = mapping(in: task, at: address), node.pointee.rights.contains(.write) else { return false }
+        if let holder = ThreadPointer(bitPattern: UInt(node.pointee.pinnedBy)) {
+            guard holder.pointee.state == .stopped || holder.pointee.state == .inactive else { return false }
+            releasePin(node.pointee.pinnedBy)
         }
         node.pointee.pinnedBy = UInt64(UInt(bitPattern: thread))
         thread.pointee.utcb = PhysicalMemory.object(at: node.pointee.frame, as: UInt64.self)

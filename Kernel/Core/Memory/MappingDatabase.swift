@@ -13,7 +13,7 @@ public typealias MappingPointer = UnsafeMutablePointer<Mapping>
 /// `pinnedBy` just before the node goes, and stops that thread and detaches its UTCB first
 /// (UserMemory.releasePin); likewise when `restrict` takes the write right. After that the kernel never
 /// writes the frame again. What a pin does prevent: a map or grant never replaces or moves a pinned
-/// mapping, and a page pins for one thread at most.
+/// mapping, and a page pins for one thread at most (UserMemory.pinUTCB).
 ///
 /// Quota: every node a task receives is paid for by a factory, recorded in `payer` and refunded when
 /// the node is freed (revoke, a map that fails after allocating), so nodes never leak quota.
