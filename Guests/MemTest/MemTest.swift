@@ -70,12 +70,12 @@ func memTestMain(tscKHz: UInt64, utcb utcbAddress: UInt64) {
     // a UTCB and its endpoints.
     mirrorCode(into: MemTest.taskB)
     mirrorCode(into: MemTest.taskC)
-    check(startChild(MemTest.taskB, thread: MemTest.threadB, body: childB, heap: &heap,
-                     capabilities: [(MemTest.endpointB, 4, .receive), (MemTest.endpointC, 5, .send)]) == .ok,
-          "start a thread in B running A's code")
-    check(startChild(MemTest.taskC, thread: MemTest.threadC, body: childC, heap: &heap,
-                     capabilities: [(MemTest.endpointC, 4, .receive), (MemTest.pagerEndpoint, 6, .send)]) == .ok
-          && SystemCall.thread(MemTest.threadC, .setPager, (MemTest.pagerEndpoint, 0, 0, 0)).error == .ok,
+    let (startedB, utcbOfB) = startChild(MemTest.taskB, thread: MemTest.threadB, body: childB, heap: &heap,
+                                         capabilities: [(MemTest.endpointB, 4, .receive), (MemTest.endpointC, 5, .send)])
+    check(startedB == .ok, "start a thread in B running A's code")
+    let (startedC, utcbOfC) = startChild(MemTest.taskC, thread: MemTest.threadC, body: childC, heap: &heap,
+                                         capabilities: [(MemTest.endpointC, 4, .receive), (MemTest.pagerEndpoint, 6, .send)])
+    check(startedC == .ok && SystemCall.thread(MemTest.threadC, .setPager, (MemTest.pagerEndpoint, 0, 0, 0)).error == .ok,
           "start a thread in C, A as its pager")
 
     // 3. A → B → C by map items; C reads the value.
@@ -96,6 +96,12 @@ func memTestMain(tscKHz: UInt64, utcb utcbAddress: UInt64) {
     let fault = SystemCall.wait(MemTest.pagerEndpoint)
     check(fault.tag.label == KernelMessageLabel.pageFault && fault.words.0 == MemTest.windowC
           && PageRights(rawValue: UInt8(fault.words.1)) == .read, "C's read of the revoked page faults to its pager")
+    // A pager reply whose send page ends at 2^64 maps nothing (the kernel used to overflow): C faults again.
+    let (t0, t1) = TypedItem.map(Hardening.topPage)
+    let badReply = SystemCall.reply(MessageTag(label: 0, items: 1), (t0, t1, 0, 0))
+    let again = SystemCall.wait(MemTest.pagerEndpoint)
+    check(badReply == .ok && again.tag.label == KernelMessageLabel.pageFault && again.words.0 == MemTest.windowC,
+          "a pager reply with a map item ending at 2^64 maps nothing: C faults again at \(hex: again.words.0)")
     let (m0, m1) = TypedItem.map(Flexpage(base: other, order: 12, rights: .read))
     _ = SystemCall.reply(MessageTag(label: 0, items: 1), (m0, m1, 0, 0))
     let reread = SystemCall.wait(MemTest.pagerEndpoint)
@@ -113,6 +119,11 @@ func memTestMain(tscKHz: UInt64, utcb utcbAddress: UInt64) {
     }
     check(served == MemTest.faultRounds && message.tag.label == MemTest.result, "served \(served) page faults")
     log("bench: pagefault.roundtrip.instructions \(message.words.0)")
+
+    // B and C are done: their pager revokes B's UTCB and write-protects C's (section 6 would revoke both,
+    // since they are heap pages). Each thread must stop before the kernel would write a revoked frame.
+    Hardening.pagerRevokesAUTCB(check, task: MemTest.taskB, thread: MemTest.threadB, page: utcbOfB, writeOnly: false, heap: &heap)
+    Hardening.pagerRevokesAUTCB(check, task: MemTest.taskC, thread: MemTest.threadC, page: utcbOfC, writeOnly: true, heap: &heap)
 
     // 6. The cost of mapping and unmapping one page and 2 MiB (from the heap: its 256 pages twice).
     let rounds: UInt64 = 32
@@ -141,7 +152,14 @@ func memTestMain(tscKHz: UInt64, utcb utcbAddress: UInt64) {
     log("bench: map.2mib.instructions \(mapped - start)")
     log("bench: unmap.2mib.instructions \(unmapped - mapped)")
 
-    // 7. Past its heap the root task pages memory in on demand: this thread's pager is the root task.
+    // 7. Hostile use of the memory calls (issue 9): no overflow, no revoked UTCB in use, no leaked quota.
+    var spawner = ThreadSpawner()
+    Hardening.mapItemAtTheTop(check, spawner: &spawner)
+    Hardening.failedCreates(check, ownUTCB: utcbAddress)
+    Hardening.mapUnmapCycles(check, into: MemTest.taskB, page: page, destination: 0x7000_0000)
+    Hardening.ownerUnmapsAUTCB(check, spawner: &spawner, heap: &heap)
+
+    // 8. Past its heap the root task pages memory in on demand: this thread's pager is the root task.
     let beyond = UnsafeMutablePointer<UInt64>(bitPattern: UInt(TaskLayout.heap + TaskLayout.heapPages * 4096 + 0x3000))!
     let before = beyond.pointee
     beyond.pointee = 0xFEED
@@ -165,9 +183,10 @@ func mirrorCode(into task: UInt64) {
     }
 }
 
-/// Gives `task` a stack and a UTCB from the heap, the capabilities, and a thread running `body`.
+/// Gives `task` a stack and a UTCB from the heap, the capabilities, and a thread running `body`. Returns
+/// the outcome and the page of this task that is the thread's UTCB.
 func startChild(_ task: UInt64, thread: UInt64, body: @convention(c) (UInt64, UInt64) -> Void, heap: inout HeapPages,
-                capabilities: [(UInt64, UInt64, Rights)]) -> SyscallError {
+                capabilities: [(UInt64, UInt64, Rights)]) -> (SyscallError, UInt64) {
     let stack = heap.take(2), utcb = heap.take()
     var error = SystemCall.task(task, .mapPages, (stack, TaskLayout.stackTop - 2 * 4096, 2, 1))
     if error == .ok { error = SystemCall.task(task, .mapPages, (utcb, TaskLayout.utcb, 1, 1)) }
@@ -180,7 +199,7 @@ func startChild(_ task: UInt64, thread: UInt64, body: @convention(c) (UInt64, UI
     let entry = UInt64(UInt(bitPattern: unsafeBitCast(body, to: UnsafeRawPointer.self)))
     if error == .ok { error = SystemCall.thread(thread, .setEntry, (entry, TaskLayout.stackTop, 0, 0)).error }
     if error == .ok { error = SystemCall.thread(thread, .start).error }
-    return error
+    return (error, utcb)
 }
 
 /// B: receives A's page at its window and maps it on, read-only, to C; returns what C read.

@@ -16,6 +16,8 @@ public struct Flexpage: Equatable, Sendable {
 
     public static let minimumOrder = 12
     public static let maximumOrder = 47
+    /// The end of the lower half, where user space ends (2^47): the largest flexpage is all of it.
+    public static let userSpaceEnd: UInt64 = 1 << 47
 
     public init(raw: UInt64) { self.raw = raw }
 
@@ -33,4 +35,12 @@ public struct Flexpage: Equatable, Sendable {
     public var isValid: Bool {
         order >= Flexpage.minimumOrder && order <= Flexpage.maximumOrder && base & (size - 1) == 0
     }
+
+    /// Valid and wholly inside user space. A valid flexpage is aligned to its size, so one that starts
+    /// below `userSpaceEnd` also ends at or below it: `base + size` can neither wrap nor leave user space.
+    /// (Base 0xFFFF_FFFF_FFFF_F000 with order 12 is valid, but ends at 2^64.)
+    public var isUserRange: Bool { isValid && base < Flexpage.userSpaceEnd }
+
+    /// The first address after the flexpage (only meaningful, and never wrapping, when `isUserRange`).
+    public var end: UInt64 { base &+ size }
 }

@@ -104,8 +104,10 @@ public struct MemoryPlacement: Equatable, Sendable {
         self.pages = pages
     }
 
+    /// Nil unless both flexpages lie wholly in user space, so `source + pages * 4096` and
+    /// `destination + pages * 4096` never pass 2^47 (and never wrap) for any user-supplied item or window.
     public init?(send: Flexpage, window: Flexpage, hotSpot: UInt64) {
-        guard send.isValid, window.isValid else { return nil }
+        guard send.isUserRange, window.isUserRange else { return nil }
         if send.order <= window.order {
             let offset = (hotSpot & (window.size - 1)) & ~(send.size - 1)
             self.init(source: send.base, destination: window.base + offset, pages: send.pages)

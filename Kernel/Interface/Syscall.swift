@@ -21,6 +21,10 @@ public enum Syscall: UInt64, Sendable {
     /// on; the bytes packed little-endian in MR0-MR3. The kernel prints a thread's line when it ends.
     case debugWrite = 7
     /// Create an object from a factory: RDI factory, RSI object type, RDX destination slot, R10... arguments.
+    /// A create that fails takes nothing from the factory's quota. A thread's UTCB page (R9) must be a
+    /// writable page of the task and not the UTCB of a thread that may still run (`slotOccupied`; a
+    /// stopped or never-started thread's page is taken over, and that thread loses its UTCB); revoking
+    /// or write-protecting the page later stops the thread and detaches its UTCB.
     case create = 8
     /// Operations on a thread capability (RSI = ThreadOperation).
     case threadControl = 9
@@ -191,7 +195,8 @@ public enum CapabilityOperation: UInt64, Sendable {
     /// MR0 = destination slot, MR1 = rights mask, MR2 = badge (endpoints only; 0 keeps the badge).
     case copy = 1
     case delete = 2
-    /// Out: MR0 = object type, MR1 = rights, MR2 = badge.
+    /// Out: MR0 = object type, MR1 = rights, MR2 = badge, MR3 = for a factory the frames left in its
+    /// quota (what a create or a mapping may still take), else 0.
     case identify = 3
     /// RDI = destination slot: keeps the right to reply to the caller just received, so the server can
     /// receive other messages first and answer later with `reply` on that slot (used once).

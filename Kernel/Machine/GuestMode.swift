@@ -56,23 +56,37 @@ enum GuestMode {
     static func newVCPU(in machine: TaskPointer, priority: UInt8, factory: UnsafeMutablePointer<Factory>) -> Result<ThreadPointer, SyscallError> {
         guard backend != .none else { return .failure(.notSupported) }
         guard machine.pointee.isVirtualMachine else { return .failure(.wrongObjectType) }
-        guard factory.pointee.charge(2) else { return .failure(.quotaExceeded) }
+        // The VCPU and its VMCS/VMCB; the TCB is charged by newThread. Whatever fails later gives it all back.
+        let ownFrames = Factory.cost(of: .virtualCPU) - Factory.cost(of: .thread)
+        guard factory.pointee.charge(ownFrames) else { return .failure(.quotaExceeded) }
         let thread: ThreadPointer
         switch KernelObjects.newThread(in: machine, priority: priority, factory: factory) {
         case .success(let created): thread = created
-        case .failure(let error): return .failure(error)
+        case .failure(let error):
+            factory.pointee.refund(ownFrames)
+            return .failure(error)
         }
-        guard let vcpuFrame = KernelMemory.allocateFrame(), let controlFrame = KernelMemory.allocateFrame() else {
+        func undo(_ first: PhysicalAddress?, _ second: PhysicalAddress?) {
+            KernelObjects.release(first)
+            KernelObjects.release(second)
+            KernelObjects.discardNewThread(thread, factory: factory)
+            factory.pointee.refund(ownFrames)
+        }
+        let vcpuFrame = KernelMemory.allocateFrame()?.adopt(), controlFrame = KernelMemory.allocateFrame()?.adopt()
+        guard let address = vcpuFrame, let control = controlFrame else {
+            undo(vcpuFrame, controlFrame)
             return .failure(.quotaExceeded)
         }
-        let address = vcpuFrame.adopt()
         PhysicalMemory.zeroFrame(address)
         let vcpu = PhysicalMemory.object(at: address, as: VCPU.self)
         vcpu.initialize(to: VCPU())
         vcpu.pointee.machine = machine
-        let control = controlFrame.adopt()
+        // Neither backend leaves the control block loaded when it fails (VMX fails only at VMCLEAR/VMPTRLD).
         let ready = backend == .vmx ? VMX.create(vcpu, control: control) : SVM.create(vcpu, control: control)
-        guard ready else { return .failure(.notSupported) }
+        guard ready else {
+            undo(address, control)
+            return .failure(.notSupported)
+        }
         thread.pointee.vcpu = vcpu
         // Anything but 0, so `start` accepts it; the guest's RIP is in the VCPU.
         thread.pointee.context.rip = 1

@@ -48,9 +48,15 @@ enum IOPorts {
     private static func ensureBitmap(_ task: TaskPointer) -> Bool {
         if task.pointee.ioBitmapLow != 0 { return true }
         if let factory = task.pointee.factory, !factory.pointee.charge(2) { return false }
-        guard let low = KernelMemory.allocateFrame(), let high = KernelMemory.allocateFrame() else { return false }
-        task.pointee.ioBitmapLow = low.adopt()
-        task.pointee.ioBitmapHigh = high.adopt()
+        let low = KernelMemory.allocateFrame()?.adopt(), high = KernelMemory.allocateFrame()?.adopt()
+        guard let low, let high else {
+            KernelObjects.release(low)
+            KernelObjects.release(high)
+            task.pointee.factory?.pointee.refund(2)
+            return false
+        }
+        task.pointee.ioBitmapLow = low
+        task.pointee.ioBitmapHigh = high
         PhysicalMemory.pointer(task.pointee.ioBitmapLow).initializeMemory(as: UInt8.self, repeating: 0xFF, count: 4096)
         PhysicalMemory.pointer(task.pointee.ioBitmapHigh).initializeMemory(as: UInt8.self, repeating: 0xFF, count: 4096)
         return true

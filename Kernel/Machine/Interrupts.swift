@@ -95,7 +95,9 @@ enum Interrupts {
     static func issue(line: Int, factory: UnsafeMutablePointer<Factory>) -> Result<InterruptPointer, SyscallError> {
         guard line >= 0 && line < lines else { return .failure(.invalidArgument) }
         guard objects[line] == 0 else { return .failure(.slotOccupied) }
-        guard factory.pointee.charge(Factory.cost(of: .interrupt)), let frame = KernelMemory.allocateFrame() else {
+        guard factory.pointee.charge(Factory.cost(of: .interrupt)) else { return .failure(.quotaExceeded) }
+        guard let frame = KernelMemory.allocateFrame() else {
+            factory.pointee.refund(Factory.cost(of: .interrupt))
             return .failure(.quotaExceeded)
         }
         let object = PhysicalMemory.object(at: frame.adopt(), as: Interrupt.self)

@@ -16,6 +16,11 @@ enum KernelMemory {
         frames.allocate()
     }
 
+    /// Gives back a frame taken with `allocateFrame` and adopted (a create that failed halfway).
+    static func releaseFrame(_ address: PhysicalAddress) {
+        frames.release(address)
+    }
+
     static var freeFrames: UInt64 { frames.freeFrames }
 
     /// `count` physically contiguous frames (boot time: the SVM permission maps), or nil.

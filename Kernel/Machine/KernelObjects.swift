@@ -3,23 +3,42 @@ import SwiftletABI
 /// Creation of kernel objects. Each object takes whole frames from the frame allocator, charged to the
 /// factory that creates it; objects are not reclaimed yet (deleting a capability only empties its slot).
 enum KernelObjects {
+    // Every create charges first and, if anything after that fails, gives back the frames it took and
+    // refunds the charge: a failed create leaves the quota and the frame allocator as they were.
+
     static func charge(_ factory: UnsafeMutablePointer<Factory>?, _ type: ObjectType) -> Bool {
         guard let factory else { return true }       // boot-time objects
         return factory.pointee.charge(Factory.cost(of: type))
     }
 
+    static func refund(_ factory: UnsafeMutablePointer<Factory>?, _ type: ObjectType) {
+        factory?.pointee.refund(Factory.cost(of: type))
+    }
+
+    /// A zeroed frame holding `value`, or nil when the kernel's frames are exhausted.
     private static func frameFor<T>(_ value: T) -> UnsafeMutablePointer<T>? {
         guard let frame = KernelMemory.allocateFrame() else { return nil }
-        let address = frame.adopt()
+        return place(value, in: frame.adopt())
+    }
+
+    private static func place<T>(_ value: T, in address: PhysicalAddress) -> UnsafeMutablePointer<T> {
         PhysicalMemory.zeroFrame(address)
         let object = PhysicalMemory.object(at: address, as: T.self)
         object.initialize(to: value)
         return object
     }
 
+    /// Gives a frame back to the allocator (a create that failed after taking it).
+    static func release(_ frame: PhysicalAddress?) {
+        if let frame { KernelMemory.releaseFrame(frame) }
+    }
+
     static func newThread(in task: TaskPointer, priority: UInt8, factory: UnsafeMutablePointer<Factory>?) -> Result<ThreadPointer, SyscallError> {
         guard charge(factory, .thread) else { return .failure(.quotaExceeded) }
-        guard let thread = frameFor(Thread()) else { return .failure(.quotaExceeded) }
+        guard let thread = frameFor(Thread()) else {
+            refund(factory, .thread)
+            return .failure(.quotaExceeded)
+        }
         thread.pointee.task = task
         thread.pointee.priority = priority
         thread.pointee.context.cs = UInt64(Selector.userCode)
@@ -30,31 +49,51 @@ enum KernelObjects {
         return .success(thread)
     }
 
+    /// Undoes `newThread` for a create that failed later (the thread never ran and nothing names it).
+    static func discardNewThread(_ thread: ThreadPointer, factory: UnsafeMutablePointer<Factory>?) {
+        thread.pointee.task!.pointee.threads -= 1
+        KernelMemory.releaseFrame(PhysicalMemory.physicalAddress(of: thread))
+        refund(factory, .thread)
+    }
+
     /// A task; `guestPhysical`: a VM, whose page tables are EPT/NPT and hold nothing of the kernel.
     static func newTask(factory: UnsafeMutablePointer<Factory>?, guestPhysical: Bool = false) -> Result<TaskPointer, SyscallError> {
         guard charge(factory, .task) else { return .failure(.quotaExceeded) }
-        guard let root = guestPhysical ? AddressSpace.createEmpty() : AddressSpace.create(),
-              let slots = KernelMemory.allocateFrame() else { return .failure(.quotaExceeded) }
-        let storage = PhysicalMemory.object(at: slots.adopt(), as: Capability.self)
-        guard let task = frameFor(Task(pageTableRoot: root, capabilities: CapabilitySpace(storage: storage))) else {
+        let root = guestPhysical ? AddressSpace.createEmpty() : AddressSpace.create()
+        let slots = KernelMemory.allocateFrame()?.adopt()
+        let record = KernelMemory.allocateFrame()?.adopt()
+        guard let root, let slots, let record else {
+            release(root)
+            release(slots)
+            release(record)
+            refund(factory, .task)
             return .failure(.quotaExceeded)
         }
+        let storage = PhysicalMemory.object(at: slots, as: Capability.self)
+        let task = place(Task(pageTableRoot: root, capabilities: CapabilitySpace(storage: storage)), in: record)
         task.pointee.factory = factory
         task.pointee.isVirtualMachine = guestPhysical
         return .success(task)
     }
 
     static func newEndpoint(factory: UnsafeMutablePointer<Factory>?) -> Result<EndpointPointer, SyscallError> {
-        guard charge(factory, .endpoint), let endpoint = frameFor(Endpoint()) else { return .failure(.quotaExceeded) }
+        guard charge(factory, .endpoint) else { return .failure(.quotaExceeded) }
+        guard let endpoint = frameFor(Endpoint()) else {
+            refund(factory, .endpoint)
+            return .failure(.quotaExceeded)
+        }
         return .success(endpoint)
     }
 
+    /// A factory with a quota of `frames` (a user value: its sum with the factory's own cost is checked).
     static func newFactory(frames: UInt64, from parent: UnsafeMutablePointer<Factory>?) -> Result<UnsafeMutablePointer<Factory>, SyscallError> {
-        if let parent {
-            let (total, overflow) = frames.addingReportingOverflow(Factory.cost(of: .factory))
-            guard !overflow, parent.pointee.charge(total) else { return .failure(.quotaExceeded) }
+        let (total, overflow) = frames.addingReportingOverflow(Factory.cost(of: .factory))
+        guard !overflow else { return .failure(.quotaExceeded) }
+        if let parent, !parent.pointee.charge(total) { return .failure(.quotaExceeded) }
+        guard let factory = frameFor(Factory(framesLeft: frames)) else {
+            parent?.pointee.refund(total)
+            return .failure(.quotaExceeded)
         }
-        guard let factory = frameFor(Factory(framesLeft: frames)) else { return .failure(.quotaExceeded) }
         return .success(factory)
     }
 

@@ -83,7 +83,10 @@ struct DirectMappedPageTables: PageTableMemory {
 
     mutating func allocateTable() -> PhysicalAddress? {
         if let factory, !factory.pointee.charge(1) { return nil }
-        guard let frame = KernelMemory.allocateFrame() else { return nil }
+        guard let frame = KernelMemory.allocateFrame() else {
+            factory?.pointee.refund(1)
+            return nil
+        }
         PhysicalMemory.zeroFrame(frame.address)
         return frame.adopt()
     }

@@ -45,15 +45,12 @@ enum RootTask {
         let stackBase = RootTaskLayout.stackTop - RootTaskLayout.stackPages * 4096
         guard mapFresh(into: task, stackBase, pages: RootTaskLayout.stackPages, rights: [.read, .write]),
               mapFresh(into: task, RootTaskLayout.utcb, pages: 1, rights: [.read, .write]) else { return .failure(.outOfMemory) }
-        UserMemory.mapping(in: task, at: RootTaskLayout.utcb)?.pointee.pinned = true
         let thread: ThreadPointer
         switch KernelObjects.newThread(in: task, priority: priority, factory: nil) {
         case .success(let created): thread = created
         case .failure: return .failure(.outOfMemory)
         }
-        let utcb = AddressSpace.translate(in: task.pointee.pageTableRoot, RootTaskLayout.utcb)!.physical
-        thread.pointee.utcb = PhysicalMemory.object(at: utcb, as: UInt64.self)
-        thread.pointee.utcbAddress = RootTaskLayout.utcb
+        guard UserMemory.pinUTCB(thread, in: task, at: RootTaskLayout.utcb) else { return .failure(.outOfMemory) }
         thread.pointee.context.rip = image.entry
         thread.pointee.context.rsp = RootTaskLayout.stackTop
         thread.pointee.context.rdi = RootTaskLayout.bootInfo

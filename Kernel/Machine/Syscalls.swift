@@ -4,6 +4,15 @@ import SwiftletABI
 /// System-call entry (from syscall_entry in interrupts.S) and the general path of every call. Each call
 /// checks all its arguments before changing anything and answers a specific SyscallError; IPC calls set
 /// their result themselves because they may block and finish later.
+///
+/// The rule for every value a task controls (registers, message words and items, UTCB fields such as the
+/// receive window and receive slot, flexpages, counts, sizes, indexes): no user value reaches a trapping
+/// operation unchecked. Swift traps on overflow, and a trap in ring 0 is a kernel panic, so each such
+/// value is range-checked before it feeds `+`, `*`, `-`, a shift, an index or an integer conversion
+/// (bounds compared by subtraction from the limit, as in `pages * 4096 <= end - source` with `pages`
+/// bounded first), or the arithmetic wraps by design (`&+`, `truncatingIfNeeded`, masks). Flexpages
+/// and memory items are checked once, where they are decoded (`Flexpage.isUserRange`,
+/// `MemoryPlacement`), so every user of them gets ranges inside user space.
 @_cdecl("swiftlet_syscall")
 func handleSyscall(_ context: UnsafeMutableRawPointer) {
     let thread = System.scheduler.current!
@@ -195,18 +204,19 @@ enum Syscalls {
         guard !task.pointee.isVirtualMachine else { return .failure(.wrongObjectType) }
         guard c.r8 <= 255 else { return .failure(.invalidArgument) }
         guard c.r8 <= UInt64(creator.pointee.priority) else { return .failure(.priorityTooHigh) }
-        let utcb: UnsafeMutablePointer<UInt64>
-        switch userPage(c.r9, in: task, writable: true) {
-        case .success(let physical): utcb = PhysicalMemory.object(at: physical, as: UInt64.self)
+        if case .failure(let error) = userPage(c.r9, in: task, writable: true) { return .failure(error) }
+        let created: ThreadPointer
+        switch KernelObjects.newThread(in: task, priority: UInt8(c.r8), factory: factory) {
+        case .success(let thread): created = thread
         case .failure(let error): return .failure(error)
         }
-        // The UTCB page stays where it is: no map or grant may replace it while the kernel uses it.
-        UserMemory.mapping(in: task, at: c.r9)?.pointee.pinned = true
-        return KernelObjects.newThread(in: task, priority: UInt8(c.r8), factory: factory).map { created in
-            created.pointee.utcb = utcb
-            created.pointee.utcbAddress = c.r9
-            return KernelObjects.capability(.thread, created, rights: .control)
+        // No map or grant replaces a pinned page while the kernel uses it; revoking it stops the thread
+        // first (UserMemory.releasePin). The UTCB of a thread that may still run is taken: nothing was made.
+        guard UserMemory.pinUTCB(created, in: task, at: c.r9) else {
+            KernelObjects.discardNewThread(created, factory: factory)
+            return .failure(.slotOccupied)
         }
+        return .success(KernelObjects.capability(.thread, created, rights: .control))
     }
 
     /// R10 = the VM (a task capability of a VM task), R8 = priority.
@@ -314,7 +324,7 @@ enum Syscalls {
         case .stop:
             guard state != .inactive && state != .stopped else { return .invalidThreadState }
             caller.pointee.context.rax = SyscallError.ok.rawValue
-            stop(target)
+            IPC.stop(target, scheduler: &System.scheduler)
             return nil
         case .setExitMask:
             guard let vcpu = target.pointee.vcpu, vcpu.pointee.setMask(TransferMask(rawValue: c.r10), for: c.rdx) else {
@@ -327,16 +337,6 @@ enum Syscalls {
             caller.pointee.context.r8 = target.pointee.faultVector
             return .ok
         }
-    }
-
-    private static func stop(_ target: ThreadPointer) {
-        IPC.detach(target, scheduler: &System.scheduler)
-        switch target.pointee.state {
-        case .ready: System.scheduler.ready.remove(target)
-        case .running: System.scheduler.currentBlocked()
-        default: break
-        }
-        target.pointee.state = .stopped
     }
 
     // MARK: Task control
@@ -452,13 +452,11 @@ enum Syscalls {
         let page = Flexpage(raw: c.rdi)
         guard page.isValid else { return .invalidArgument }
         guard c.rsi & ~Syscall.unmapOwn == 0 else { return .invalidArgument }
-        guard page.base < KernelAddressSpace.userSpaceEnd, page.size <= KernelAddressSpace.userSpaceEnd - page.base else {
-            return .invalidAddress
-        }
+        guard page.isUserRange else { return .invalidAddress }
         let task = thread.pointee.task!
         let removeAll = page.rights.contains(.read)
         let own = c.rsi & Syscall.unmapOwn != 0
-        UserMemory.forEachMapping(in: task, from: page.base, to: page.base + page.size) { node in
+        UserMemory.forEachMapping(in: task, from: page.base, to: page.end) { node in
             if removeAll {
                 UserMemory.revoke(node, includingSelf: own)
             } else {
@@ -500,6 +498,7 @@ enum Syscalls {
             thread.pointee.context.rdx = UInt64(capability.type.rawValue)
             thread.pointee.context.r10 = UInt64(capability.rights.rawValue)
             thread.pointee.context.r8 = capability.badge
+            thread.pointee.context.r9 = capability.type == .factory ? object(capability, as: Factory.self).pointee.framesLeft : 0
             return .ok
         }
     }

@@ -41,6 +41,8 @@ enum UserMemory {
     static func transfer(kind: UInt64, placement: MemoryPlacement, rights: PageRights, sender: ThreadPointer,
                          receiver: ThreadPointer) -> Bool {
         let source = sender.pointee.task!, target = receiver.pointee.task!
+        // MemoryPlacement keeps both ranges inside user space (below 2^47), so these cannot overflow; the
+        // destination must also stay off the top page, which user mappings never reach.
         let end = placement.source + placement.pages * 4096
         guard placement.destination < KernelAddressSpace.userMappableEnd,
               placement.pages * 4096 <= KernelAddressSpace.userMappableEnd - placement.destination else { return false }
@@ -90,8 +92,9 @@ enum UserMemory {
         } else if AddressSpace.translate(in: target.pointee.pageTableRoot, to) != nil {
             return .occupied                                // a page the database does not know: leave it
         }
-        if let factory = target.pointee.factory, !factory.pointee.chargeNode() { return .quotaExceeded }
-        guard case .success(let node) = database.map(parent, to: space(target), at: to, rights: rights) else {
+        // The node is charged to the receiver's factory and refunded to it when freed (also just below).
+        guard case .success(let node) = database.map(parent, to: space(target), at: to, rights: rights,
+                                                     payer: target.pointee.factory) else {
             return .quotaExceeded
         }
         if AddressSpace.map(in: target.pointee.pageTableRoot, to, to: parent.pointee.frame, access: access(rights),
@@ -122,13 +125,21 @@ enum UserMemory {
     }
 
     /// Revokes what was derived from `node` (and `node` itself if `includingSelf`), clearing the entries.
+    /// A UTCB among them is detached from its thread first (see `releasePin`).
     static func revoke(_ node: MappingPointer, includingSelf: Bool) {
-        database.revoke(node, includingSelf: includingSelf) { clear($0) }
+        database.revoke(node, includingSelf: includingSelf) { mapping in
+            releasePin(mapping.pinnedBy)
+            clear(mapping)
+        }
     }
 
-    /// Takes `rights` from the mappings derived from `node`.
+    /// Takes `rights` from the mappings derived from `node`. A UTCB that loses write is detached.
     static func restrict(_ node: MappingPointer, removing rights: PageRights) {
         database.restrict(node, removing: rights) { mapping in
+            if mapping.pinned && !mapping.rights.contains(.write) {
+                releasePin(mapping.pinnedBy)
+                mapping.pinnedBy = 0
+            }
             let holder = task(mapping.space)
             if mapping.rights.isEmpty {
                 clearEntry(holder, mapping.virtual)
@@ -137,6 +148,35 @@ enum UserMemory {
                 _ = tables.protect(mapping.virtual, attributes: MappingAttributes(access: access(mapping.rights), user: true))
                 flush(holder, mapping.virtual)
             }
+        }
+    }
+
+    /// Makes `thread`'s UTCB the page its task has at `address`, pinned for it; false if the page is not
+    /// writable and known to the database, or is the UTCB of a thread that may still run. A page pins for
+    /// one thread: a new thread takes over the page of one that is stopped or never started, which loses it.
+    static func pinUTCB(_ thread: ThreadPointer, in task: TaskPointer, at address: VirtualAddress) -> Bool {
+        guard let node = mapping(in: task, at: address), node.pointee.rights.contains(.write) else { return false }
+        if let holder = ThreadPointer(bitPattern: UInt(node.pointee.pinnedBy)) {
+            guard holder.pointee.state == .stopped || holder.pointee.state == .inactive else { return false }
+            releasePin(node.pointee.pinnedBy)
+        }
+        node.pointee.pinnedBy = UInt64(UInt(bitPattern: thread))
+        thread.pointee.utcb = PhysicalMemory.object(at: node.pointee.frame, as: UInt64.self)
+        thread.pointee.utcbAddress = address
+        return true
+    }
+
+    /// The page of a thread's UTCB is being revoked (or made read-only): the kernel must never write its
+    /// frame again, so the thread is stopped and loses its UTCB (it can be given a new page only by
+    /// creating a new thread; until then its messages are the four register words).
+    private static func releasePin(_ pinnedBy: UInt64) {
+        guard let thread = ThreadPointer(bitPattern: UInt(pinnedBy)) else { return }
+        thread.pointee.utcb = nil
+        thread.pointee.utcbAddress = 0
+        if thread.pointee.state != .inactive && thread.pointee.state != .stopped {
+            IPC.stop(thread, scheduler: &System.scheduler)
+        } else {
+            thread.pointee.state = .stopped
         }
     }
 
@@ -173,7 +213,7 @@ enum UserMemory {
     }
 }
 
-/// Mapping nodes (64 bytes) carved from frames of kernel memory, and each frame's root node in a
+/// Mapping nodes carved from frames of kernel memory, and each frame's root node in a
 /// two-level table indexed by frame number (a directory of pages, each covering 512 frames).
 struct KernelMappingStore: MappingStore {
     nonisolated(unsafe) private static var freeNodes: MappingPointer?

@@ -133,6 +133,85 @@ final class MappingDatabaseTests: XCTestCase {
         XCTAssertEqual(Set(changed), [a, b], "only mappings that lost a right are reported")
     }
 
+    /// Revocation wins over a pin, from above and from below: the kernel's callback sees which thread
+    /// used the page as its UTCB just before the node goes (so it can stop that thread and detach it).
+    func testRevokingAPinnedMappingReportsItsThreadFromAboveAndBelow() {
+        let owner = root()
+        let pager = try! database.map(owner, to: a, at: 0x1000, rights: .all).get()
+        let utcb = try! database.map(pager, to: b, at: 0x2000, rights: [.read, .write]).get()
+        utcb.pointee.pinnedBy = 0x7777_0000
+        _ = try! database.map(utcb, to: c, at: 0x3000, rights: .read).get()
+        var pins: [UInt64] = []
+        database.revoke(pager, includingSelf: false) { if $0.pinned { pins.append($0.pinnedBy) } }
+        XCTAssertEqual(pins, [0x7777_0000], "from above: the pager's revoke reaches the pinned page")
+        XCTAssertNil(database.find(frame: 0x5000, space: b, virtual: 0x2000))
+        XCTAssertEqual(database.store.live.count, 2)
+
+        let again = try! database.map(pager, to: b, at: 0x2000, rights: [.read, .write]).get()
+        again.pointee.pinnedBy = 0x8888_0000
+        pins = []
+        database.revoke(again, includingSelf: true) { if $0.pinned { pins.append($0.pinnedBy) } }
+        XCTAssertEqual(pins, [0x8888_0000], "from below: the owner's own unmap removes it too")
+        XCTAssertNil(database.find(frame: 0x5000, space: b, virtual: 0x2000))
+    }
+
+    /// A pinned page that loses write is reported in place, so the kernel can unpin it.
+    func testRestrictLetsTheCallerUnpinAMappingThatLostWrite() {
+        let owner = root()
+        let utcb = try! database.map(owner, to: b, at: 0x2000, rights: [.read, .write]).get()
+        utcb.pointee.pinnedBy = 0x7777_0000
+        var seen: [UInt64] = []
+        database.restrict(owner, removing: .write) { mapping in
+            seen.append(mapping.pinnedBy)
+            mapping.pinnedBy = 0
+        }
+        XCTAssertEqual(seen, [0x7777_0000])
+        XCTAssertFalse(utcb.pointee.pinned)
+        XCTAssertEqual(utcb.pointee.rights, .read)
+    }
+
+    /// Each node is paid by the receiver's factory and refunded when freed: 100,000 map/unmap cycles
+    /// end with the quota where it started (before, every 64 cycles cost a frame for good).
+    func testMappingNodesAreRefundedToTheFactoryThatPaid() {
+        let owner = root()
+        let factory = UnsafeMutablePointer<Factory>.allocate(capacity: 1)
+        defer { factory.deallocate() }
+        factory.initialize(to: Factory(framesLeft: 6))
+        for cycle in 0..<100_000 {
+            guard case .success(let node) = database.map(owner, to: a, at: 0x1000, rights: .read, payer: factory) else {
+                return XCTFail("map failed in cycle \(cycle) with \(factory.pointee.framesLeft) frames left")
+            }
+            XCTAssertEqual(node.pointee.payer, factory)
+            database.revoke(node, includingSelf: true) { _ in }
+        }
+        XCTAssertEqual(factory.pointee.framesLeft, 6)
+        XCTAssertEqual(factory.pointee.nodeCredits, 0)
+
+        // Many alive at once: one frame per `nodesPerFrame` nodes, all back once they go.
+        let count = Int(Factory.nodesPerFrame) * 2 + 1
+        for index in 0..<count {
+            _ = try! database.map(owner, to: b, at: UInt64(index) * 0x1000, rights: .read, payer: factory).get()
+        }
+        XCTAssertEqual(factory.pointee.framesLeft, 3)
+        database.revoke(owner, includingSelf: false) { _ in }
+        XCTAssertEqual(factory.pointee.framesLeft, 6)
+        XCTAssertTrue(database.store.live.count == 1, "only the root is left")
+    }
+
+    /// A map the factory cannot pay for, or that finds no node, takes nothing.
+    func testAFailedMapKeepsTheQuota() {
+        let owner = root()
+        let factory = UnsafeMutablePointer<Factory>.allocate(capacity: 1)
+        defer { factory.deallocate() }
+        factory.initialize(to: Factory(framesLeft: 0))
+        XCTAssertEqual(database.map(owner, to: a, at: 0, rights: .read, payer: factory).failure, .quotaExceeded)
+        factory.pointee.framesLeft = 1
+        database.store.budget = 0
+        XCTAssertEqual(database.map(owner, to: a, at: 0, rights: .read, payer: factory).failure, .outOfMemory)
+        XCTAssertEqual(factory.pointee.framesLeft, 1)
+        XCTAssertEqual(factory.pointee.nodeCredits, 0)
+    }
+
     func testOutOfNodesIsAnError() {
         let owner = root()
         database.store.budget = 0
@@ -180,6 +259,31 @@ final class MemoryPlacementTests: XCTestCase {
     func testALargerSendPageGivesOnlyTheWindowSizedPartAroundTheHotSpot() {
         XCTAssertEqual(MemoryPlacement(send: page(0x4000_0000, 30), window: page(0x7000, 12), hotSpot: 0x1234_5678),
                        MemoryPlacement(source: 0x5234_5000, destination: 0x7000, pages: 1))
+    }
+
+    /// A send page that is valid (aligned, order 12) but ends at 2^64 used to overflow `source + pages *
+    /// 4096` in the kernel. Placement now refuses any flexpage not wholly inside user space, sent or window.
+    func testPagesOutsideUserSpacePlaceNothing() {
+        let top = Flexpage(base: 0xFFFF_FFFF_FFFF_F000, order: 12, rights: .all)
+        XCTAssertTrue(top.isValid)
+        XCTAssertFalse(top.isUserRange)
+        XCTAssertNil(MemoryPlacement(send: top, window: page(0x4000_0000, 21), hotSpot: 0))
+        XCTAssertNil(MemoryPlacement(send: top, window: page(0, 47), hotSpot: 0xFFFF_FFFF_FFFF_F000), "the pager's reply")
+        XCTAssertNil(MemoryPlacement(send: page(0x1000, 12), window: top, hotSpot: 0))
+        XCTAssertNil(MemoryPlacement(send: page(0x8000_0000_0000, 12), window: page(0, 47), hotSpot: 0), "just past user space")
+        XCTAssertNil(MemoryPlacement(send: page(0xFFFF_8000_0000_0000, 47), window: page(0, 47), hotSpot: 0), "the kernel half")
+        // Inside user space, whatever the hot spot, the ranges stay below 2^47.
+        let last = page(0x7FFF_FFFF_F000, 12)
+        XCTAssertTrue(last.isUserRange)
+        XCTAssertEqual(last.end, Flexpage.userSpaceEnd)
+        for hotSpot: UInt64 in [0, 0xFFF, 0x7FFF_FFFF_FFFF, UInt64.max] {
+            for (send, window) in [(page(0, 47), last), (last, page(0, 47)), (page(0x4000_0000_0000, 46), page(0, 30))] {
+                guard let placed = MemoryPlacement(send: send, window: window, hotSpot: hotSpot) else { return XCTFail() }
+                XCTAssertLessThanOrEqual(placed.source + placed.pages * 4096, Flexpage.userSpaceEnd)
+                XCTAssertLessThanOrEqual(placed.destination + placed.pages * 4096, Flexpage.userSpaceEnd)
+            }
+        }
+        XCTAssertEqual(Flexpage.userSpaceEnd, KernelAddressSpace.userSpaceEnd)
     }
 
     func testInvalidPagesPlaceNothing() {

@@ -13,10 +13,21 @@ final class MemoryMappingTests: SystemTestCase {
                          "A revokes: B and C lose the page", "C's read of the revoked page faults to its pager",
                          "the pager maps another page; C reads 0xBEEF", "served 64 page faults",
                          "map 2 MiB (512 pages) into B", "unmap them in one call",
-                         "a page past the heap is paged in by the root task"] {
+                         "a page past the heap is paged in by the root task",
+                         // Issue 9: hostile map items, revoked UTCBs, quota leaks.
+                         "a pager reply with a map item ending at 2^64 maps nothing: C faults again",
+                         "a map item ending at 2^64 from a second thread of the task is refused (transferFailed 1, rights mapped 0)",
+                         "the pager revokes a child's UTCB from above: the thread is stopped",
+                         "the pager takes the write right of a child's UTCB from above: the thread is stopped",
+                         "the owner unmaps a thread's UTCB: the thread is stopped (state 6), the page can be mapped again (ok)",
+                         "100000 map/unmap cycles keep the quota",
+                         "failed creates of a task, threads (unmapped UTCB, a UTCB in use) and factories keep the quota (frames left 2 before, 2 after; then 2 endpoints bought)"] {
             assertLine(containing: "memtest: PASS", fragment, in: result, file: file, line: line)
         }
+        // Every emulator the tests use offers VMX or SVM, so the vCPU case must have run.
+        assertLine(containing: "memtest: PASS", "a failed vCPU create keeps the quota (frames left 2 before, 2 after, quota exceeded; then 2 endpoints bought)", in: result, file: file, line: line)
         XCTAssertFalse(result.console.contains("memtest: FAIL"), "a memtest check failed", file: file, line: line)
+        XCTAssertFalse(result.console.contains("KERNEL PANIC"), "the kernel panicked", file: file, line: line)
         assertLine(containing: "memtest: 0 failures", in: result, file: file, line: line)
         assertLine(containing: "bench: pagefault.roundtrip.instructions", in: result, file: file, line: line)
         assertLine(containing: "roottask: task", "done, passed", in: result, file: file, line: line)

@@ -185,6 +185,18 @@ public enum IPC {
         }
     }
 
+    /// Stops `thread` wherever it is (its IPC relations ended as `detach` says); the current thread's
+    /// place goes to the best ready one.
+    public static func stop(_ thread: ThreadPointer, scheduler: inout Scheduler) {
+        detach(thread, scheduler: &scheduler)
+        switch thread.pointee.state {
+        case .ready: scheduler.ready.remove(thread)
+        case .running: scheduler.currentBlocked()
+        default: break
+        }
+        thread.pointee.state = .stopped
+    }
+
     /// Ends whatever IPC `thread` is blocked in with `error` and makes it runnable.
     public static func cancel(_ thread: ThreadPointer, with error: SyscallError, scheduler: inout Scheduler) {
         if let endpoint = thread.pointee.queuedOn {

@@ -6,14 +6,28 @@ public typealias MappingPointer = UnsafeMutablePointer<Mapping>
 /// the root is its first owner (sigma0 for RAM and device memory), each child was mapped from its parent
 /// with at most the parent's rights. Revoking a mapping removes its whole subtree: A maps to B maps to C,
 /// and C loses the page when A revokes B's.
+///
+/// Pinned mappings (a thread's UTCB, which the kernel writes messages into) get no exemption here:
+/// revocation always wins, from above (the pager that mapped the page) and from below (the owner's own
+/// `unmap`), so no task keeps a page its pager took back. Instead the kernel's `removed` callback sees
+/// `pinnedBy` just before the node goes, and stops that thread and detaches its UTCB first
+/// (UserMemory.releasePin); likewise when `restrict` takes the write right. After that the kernel never
+/// writes the frame again. What a pin does prevent: a map or grant never replaces or moves a pinned
+/// mapping, and a page pins for one thread at most (UserMemory.pinUTCB).
+///
+/// Quota: every node a task receives is paid for by a factory, recorded in `payer` and refunded when
+/// the node is freed (revoke, a map that fails after allocating), so nodes never leak quota.
 public struct Mapping {
     /// The address space (the kernel address of its Task; never 0 for a real space).
     public var space: UInt64
     public var virtual: VirtualAddress
     public var frame: PhysicalAddress
     public var rights: PageRights
-    /// A page the kernel relies on being there (a thread's UTCB): nothing may be mapped over it.
-    public var pinned = false
+    /// The thread (its kernel address) whose UTCB this page is, or 0. Nothing may be mapped over it.
+    public var pinnedBy: UInt64 = 0
+    public var pinned: Bool { pinnedBy != 0 }
+    /// The factory charged for this node, refunded when it is freed (nil: a boot-time or sigma0 mapping).
+    public var payer: UnsafeMutablePointer<Factory>?
     public var parent: MappingPointer?
     public var firstChild: MappingPointer?
     public var nextSibling: MappingPointer?
@@ -42,6 +56,8 @@ public enum MappingDatabaseError: Error, Equatable {
     /// A derived mapping asked for rights its parent does not have.
     case rightsExceedParent
     case outOfMemory
+    /// The paying factory has no quota left for another node.
+    case quotaExceeded
 }
 
 public struct MappingDatabase<Store: MappingStore> {
@@ -62,11 +78,18 @@ public struct MappingDatabase<Store: MappingStore> {
     }
 
     /// Maps `parent`'s frame into `space` at `virtual` with `rights`, which must be a subset of the parent's.
+    /// The node is charged to `payer` (if given) and refunded to it when freed.
     public mutating func map(_ parent: MappingPointer, to space: UInt64, at virtual: VirtualAddress,
-                             rights: PageRights) -> Result<MappingPointer, MappingDatabaseError> {
+                             rights: PageRights, payer: UnsafeMutablePointer<Factory>? = nil)
+        -> Result<MappingPointer, MappingDatabaseError> {
         guard parent.pointee.rights.isSuperset(of: rights) else { return .failure(.rightsExceedParent) }
-        guard let node = store.allocateNode() else { return .failure(.outOfMemory) }
+        if let payer, !payer.pointee.chargeNode() { return .failure(.quotaExceeded) }
+        guard let node = store.allocateNode() else {
+            payer?.pointee.refundNode()
+            return .failure(.outOfMemory)
+        }
         node.initialize(to: Mapping(space: space, virtual: virtual, frame: parent.pointee.frame, rights: rights))
+        node.pointee.payer = payer
         node.pointee.parent = parent
         node.pointee.nextSibling = parent.pointee.firstChild
         parent.pointee.firstChild?.pointee.previousSibling = node
@@ -94,13 +117,13 @@ public struct MappingDatabase<Store: MappingStore> {
     }
 
     /// Takes `rights` away from every mapping derived from `node` (not from `node` itself); `changed` sees
-    /// each mapping whose rights shrank.
-    public mutating func restrict(_ node: MappingPointer, removing rights: PageRights, changed: (Mapping) -> Void) {
+    /// each mapping whose rights shrank, in place (it may unpin it).
+    public mutating func restrict(_ node: MappingPointer, removing rights: PageRights, changed: (inout Mapping) -> Void) {
         var cursor = node.pointee.firstChild
         while let current = cursor {
             if !current.pointee.rights.isDisjoint(with: rights) {
                 current.pointee.rights.subtract(rights)
-                changed(current.pointee)
+                changed(&current.pointee)
             }
             cursor = current.pointee.firstChild ?? successor(of: current, within: node)
         }
@@ -149,6 +172,8 @@ public struct MappingDatabase<Store: MappingStore> {
             store.setRoot(nil, of: node.pointee.frame)
         }
         node.pointee.nextSibling?.pointee.previousSibling = node.pointee.previousSibling
+        let payer = node.pointee.payer
         store.freeNode(node)
+        payer?.pointee.refundNode()
     }
 }
