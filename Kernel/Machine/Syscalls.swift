@@ -132,12 +132,9 @@ enum Syscalls {
         case .failure(let error): return error
         }
         _ = space(thread).delete(selector)
-        let caller = object(capability, as: Thread.self)
-        guard caller.pointee.state == .waitingForReply, caller.pointee.callee == thread,
-              caller.pointee.callCount & Capability.maximumBadge == capability.badge else { return .noCaller }
-        thread.pointee.caller = caller
         thread.pointee.context.rax = SyscallError.ok.rawValue
-        let result = IPC.reply(thread, scheduler: &System.scheduler, switchToCaller: false)
+        let result = IPC.replySaved(thread, to: object(capability, as: Thread.self), callNumber: capability.badge,
+                                    scheduler: &System.scheduler)
         return result == .ok ? nil : result
     }
 
