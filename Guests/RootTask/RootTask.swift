@@ -37,6 +37,7 @@ struct Plan {
                 task.interruptCount = 1
             }
             task.guestMemory = name.equals("vmm")
+            if task.guestMemory { task.memoryPages = 1024 }       // its guests' RAM (as in system.dts)
             plan.tasks[plan.count] = task
             plan.count += 1
         }
@@ -77,6 +78,7 @@ struct Plan {
 struct Services {
     var reports: UInt64 = 0, shared: UInt64 = 0, secondShared: UInt64 = 0, console: UInt64 = 0
     var consoleReady = false
+    var pager = HeapPager()
     /// Each started task's first thread (root's slot), by task number, to stop it after a bad fault.
     var threads = InlineArray<17, UInt64>(repeating: 0)
 }
@@ -92,6 +94,14 @@ func start(_ task: SystemConfiguration.Task, number: UInt64, info: BootInformati
         log("roottask: \(task.node) not started: \(failure.description)")
         return false
     case .success(let launched):
+        // Its paging budget, set aside now so that no other task can take it.
+        if !task.consoleServer {
+            let left = launcher.pool.pagesLeft
+            guard services.pager.reserve(task.memoryPages, for: number, from: &launcher.pool) else {
+                log("roottask: \(task.node) not started: its budget of \(task.memoryPages) pages is more than the pool has left (\(left) pages)")
+                return false
+            }
+        }
         var granted = true
         for range in 0..<task.portRanges {
             let (first, count) = task.ports[range]
@@ -213,8 +223,6 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
     }
 
     var finished = 0
-    var heapPages = launcher.pool       // what is left of the pool pages the tasks' heaps in
-    var pagedIn = 0
     while finished < started {
         let report = SystemCall.wait(services.reports, timeout: Root.deadline)
         guard report.succeeded else {
@@ -223,17 +231,20 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
         }
         if report.tag.label == KernelMessageLabel.pageFault {
             let address = report.words.0
-            if address >= TaskLayout.heap + TaskLayout.heapPages * 4096, address < TaskLayout.heapLimit,
-               let page = heapPages.allocate(pages: 1) {
+            let answer = services.pager.page(for: report.badge, at: address)
+            if case .page(let page) = answer {
                 let guestMemory = report.badge >= 1 && report.badge <= UInt64(plan.count) && plan.tasks[Int(report.badge - 1)].guestMemory
                 let (w0, w1) = TypedItem.map(Flexpage(base: page, order: 12, rights: guestMemory ? .all : [.read, .write]))
                 _ = SystemCall.reply(MessageTag(label: 0, items: 1), (w0, w1, 0, 0))
-                pagedIn += 1
-            } else {
-                log("roottask: task \(report.badge - 1) faulted at \(hex: address) (RIP \(hex: report.words.2)), outside what it may have; stopped")
-                if report.badge < 17 { _ = SystemCall.thread(services.threads[Int(report.badge)], .stop) }
-                finished += 1
+                continue
             }
+            if case .budgetUsed(let pages) = answer {
+                log("roottask: task \(report.badge &- 1) faulted at \(hex: address) (RIP \(hex: report.words.2)): budget of \(pages) pages used; stopped")
+            } else {
+                log("roottask: task \(report.badge &- 1) faulted at \(hex: address) (RIP \(hex: report.words.2)), outside what it may have; stopped")
+            }
+            if report.badge < 17 { _ = SystemCall.thread(services.threads[Int(report.badge)], .stop) }
+            finished += 1
             continue
         }
         guard report.tag.label == Report.done else { continue }
@@ -241,6 +252,6 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
         let verdict: StaticString = report.words.0 == 0 ? "passed" : "FAILED"
         log("roottask: task \(report.badge - 1) done, \(verdict) (\(finished)/\(started))")
     }
-    log("roottask: all done (\(pagedIn) pages paged in on demand); powering off")
+    log("roottask: all done (\(services.pager.pagedIn) pages paged in on demand); powering off")
     _ = SystemCall.powerOff(RootTaskLayout.machineSlot)
 }

@@ -1,17 +1,22 @@
 /// The system configuration: which tasks the root task starts and what each may have — its priority,
-/// kernel memory, I/O ports and interrupts, and whether it serves the console. Written as device-tree
+/// kernel memory, paging budget, I/O ports and interrupts, and whether it serves the console. Written as device-tree
 /// source (`Guests/*.dts`), compiled by dtc, loaded as the boot module `config`:
 ///
 ///     / { compatible = "swiftlet,system";
 ///         tasks { serial { module = "serial"; priority = <100>; io-ports = <0x3f8 8>; interrupts = <4>;
 ///                          console-server; };
-///                 vmm { module = "vmm"; guest-memory; kernel-memory = <64>; };
+///                 vmm { module = "vmm"; guest-memory; kernel-memory = <64>; memory-pages = <1024>; };
 ///                 ping { module = "ping"; }; }; };
 ///
 /// Everything is checked before anything starts; an error names the node it is about.
 public struct SystemConfiguration {
     public static let maximumTasks = 16
     public static let maximumPriority: UInt32 = 200
+    /// The pages a task may be paged in on demand unless its node says `memory-pages`: as much again as
+    /// the heap it gets up front (1 MiB).
+    public static let defaultMemoryPages: UInt64 = 256
+    /// The most `memory-pages` can be: the part of the heap window above the heap mapped up front.
+    public static let maximumMemoryPages: UInt64 = (TaskLayout.heapLimit - TaskLayout.heap) / 4096 - TaskLayout.heapPages
 
     public struct Task {
         public var node: ByteString
@@ -25,6 +30,9 @@ public struct SystemConfiguration {
         public var consoleServer = false
         /// `guest-memory`: the task runs VMs, so the heap pages it is paged are executable too (guest RAM).
         public var guestMemory = false
+        /// `memory-pages`: its paging budget, the pages the root task sets aside for it when it starts and
+        /// pages in on demand (past its heap); a fault beyond the budget stops it.
+        public var memoryPages = SystemConfiguration.defaultMemoryPages
 
         public init(node: ByteString, module: ByteString) {
             self.node = node
@@ -95,6 +103,12 @@ public struct SystemConfiguration {
                     return
                 }
                 task.kernelMemory = UInt64(frames)
+            } else if key.equals("memory-pages") {
+                guard value.count == 4, let pages = DeviceTree.cell(value, 0), UInt64(pages) <= maximumMemoryPages else {
+                    bad = "memory-pages must be one cell, 0 to 16128 pages (the on-demand heap window)"
+                    return
+                }
+                task.memoryPages = UInt64(pages)
             } else if key.equals("io-ports") {
                 guard value.count > 0, value.count % 8 == 0, value.count / 8 <= 4 else {
                     bad = "io-ports must be up to four <first count> pairs"

@@ -159,7 +159,7 @@ final class SystemConfigurationTests: XCTestCase {
     func testAGoodConfiguration() throws {
         let config = try configuration("""
             serial { module = "serial"; priority = <120>; io-ports = <0x3f8 8 0x2f8 8>; interrupts = <4 3>; console-server; kernel-memory = <64>; };
-            ping { module = "ping"; };
+            ping { module = "ping"; memory-pages = <16>; };
             """).get()
         XCTAssertEqual(config.taskCount, 2)
         let serial = config.tasks[0]
@@ -173,6 +173,11 @@ final class SystemConfigurationTests: XCTestCase {
         XCTAssertTrue(serial.consoleServer)
         XCTAssertEqual(config.tasks[1].priority, 100, "the default")
         XCTAssertFalse(config.tasks[1].consoleServer)
+        XCTAssertEqual(serial.memoryPages, SystemConfiguration.defaultMemoryPages, "the default budget")
+        XCTAssertEqual(config.tasks[1].memoryPages, 16)
+        XCTAssertEqual(SystemConfiguration.maximumMemoryPages, 16128)
+        let whole = try configuration("ping { module = \"ping\"; memory-pages = <16128>; };").get()
+        XCTAssertEqual(whole.tasks[0].memoryPages, 16128, "the whole on-demand window")
     }
 
     func testEveryMistakeNamesItsNode() throws {
@@ -184,6 +189,9 @@ final class SystemConfigurationTests: XCTestCase {
             ("e { module = \"ping\"; io-ports = <0xfff0 0x20>; };", "/tasks/e", "an io-ports range is empty or goes past port 0xffff"),
             ("f { module = \"ping\"; interrupts = <16>; };", "/tasks/f", "an interrupt is not an ISA IRQ (0-15)"),
             ("ok { module = \"ping\"; }; g { module = \"pong\"; kernel-memory = <1>; };", "/tasks/g", "kernel-memory must be one cell, 8 to 65536 frames"),
+            ("h { module = \"ping\"; memory-pages = <16129>; };", "/tasks/h", "memory-pages must be one cell, 0 to 16128 pages (the on-demand heap window)"),
+            ("i { module = \"ping\"; memory-pages = <1 2>; };", "/tasks/i", "memory-pages must be one cell, 0 to 16128 pages (the on-demand heap window)"),
+            ("j { module = \"ping\"; memory-pages; };", "/tasks/j", "memory-pages must be one cell, 0 to 16128 pages (the on-demand heap window)"),
         ]
         for (tasks, path, reason) in cases {
             guard case .failure(let failure) = try configuration(tasks) else {

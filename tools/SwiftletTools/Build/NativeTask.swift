@@ -24,6 +24,7 @@ public struct NativeTask: Sendable, Hashable {
         NativeTask(name: "ipctest", product: "IPCTest"),
         NativeTask(name: "abusetest", product: "AbuseTest"),
         NativeTask(name: "schedtest", product: "SchedTest"),
+        NativeTask(name: "pagertest", product: "PagerTest"),
         NativeTask(name: "vmm", product: "VMM"),
     ]
 
