@@ -504,9 +504,11 @@ enum Syscalls {
         }
         switch operation {
         case .copy:
-            guard c.r10 <= 0xFF, c.r8 <= Capability.maximumBadge else { return .invalidArgument }
-            guard c.r8 == 0 || capability.type == .endpoint else { return .invalidArgument }
-            return caps.insert(capability.derived(rights: Rights(rawValue: UInt8(c.r10)), badge: c.r8), at: c.rdx)
+            guard c.r10 <= 0xFF else { return .invalidArgument }
+            switch capability.copied(rights: Rights(rawValue: UInt8(c.r10)), badge: c.r8) {
+            case .success(let copy): return caps.insert(copy, at: c.rdx)
+            case .failure(let error): return error
+            }
         case .delete:
             return caps.delete(c.rdi)
         case .saveCaller:

@@ -137,8 +137,8 @@ final class DeviceTreeTests: XCTestCase {
 }
 
 final class SystemConfigurationTests: XCTestCase {
-    func configuration(_ tasks: String, modules: Set<String> = ["serial", "ping", "pong"]) throws -> Result<SystemConfiguration, SystemConfiguration.Failure> {
-        let blob = try DeviceTreeTests.compile("/dts-v1/;\n/ { compatible = \"swiftlet,system\"; tasks { \(tasks) }; };")
+    func configuration(_ tasks: String, endpoints: String = "", modules: Set<String> = ["serial", "ping", "pong"]) throws -> Result<SystemConfiguration, SystemConfiguration.Failure> {
+        let blob = try DeviceTreeTests.compile("/dts-v1/;\n/ { compatible = \"swiftlet,system\"; \(endpoints) tasks { \(tasks) }; };")
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.count, alignment: 8)
         buffer.copyBytes(from: blob)       // kept for the test's lifetime: the configuration points into it
         var path = LogLine()
@@ -201,5 +201,91 @@ final class SystemConfigurationTests: XCTestCase {
             XCTAssertEqual(text(failure.path), path, tasks)
             XCTAssertEqual(failure.reason.description, reason, tasks)
         }
+    }
+
+    func testEndpointsAndTheRightsEachTaskHolds() throws {
+        let config = try configuration("""
+            pong { module = "pong"; endpoints { fast { slot = <5>; rights = "receive"; }; slow { slot = <6>; rights = "receive", "grant"; }; }; };
+            ping { module = "ping"; endpoints { slow { slot = <6>; rights = "send"; }; }; };
+            serial { module = "serial"; };
+            """, endpoints: "endpoints { fast { }; slow { }; unused { }; };").get()
+        XCTAssertEqual(config.endpointCount, 3)
+        XCTAssertEqual(String(decoding: config.endpointNames[2].bytes, as: UTF8.self), "unused")
+        let pong = config.tasks[0], ping = config.tasks[1]
+        XCTAssertEqual(pong.endpointCount, 2)
+        XCTAssertEqual(pong.endpoints[0].endpoint, 0)
+        XCTAssertEqual(pong.endpoints[0].slot, 5)
+        XCTAssertEqual(pong.endpoints[0].rights, .receive)
+        XCTAssertEqual(pong.endpoints[1].endpoint, 1)
+        XCTAssertEqual(pong.endpoints[1].rights, [.receive, .grant])
+        XCTAssertEqual(ping.endpointCount, 1)
+        XCTAssertEqual(ping.endpoints[0].endpoint, 1)
+        XCTAssertEqual(ping.endpoints[0].slot, 6)
+        XCTAssertEqual(ping.endpoints[0].rights, .send)
+        XCTAssertEqual(config.tasks[2].endpointCount, 0, "a task whose node names no endpoint holds none")
+        let none = try configuration("ping { module = \"ping\"; };").get()
+        XCTAssertEqual(none.endpointCount, 0, "no /endpoints: no endpoints")
+    }
+
+    func testEveryEndpointMistakeNamesItsNode() throws {
+        let declared = "endpoints { fast { }; slow { }; };"
+        let rightsReason = "rights must be one or more of \"send\", \"receive\", \"grant\", \"control\""
+        let cases: [(String, String, String, String)] = [
+            (declared, "a { module = \"ping\"; endpoints { other { slot = <5>; rights = \"send\"; }; }; };",
+             "/tasks/a/endpoints/other", "not an endpoint declared in /endpoints"),
+            ("", "b { module = \"ping\"; endpoints { fast { slot = <5>; rights = \"send\"; }; }; };",
+             "/tasks/b/endpoints/fast", "not an endpoint declared in /endpoints"),
+            (declared, "c { module = \"ping\"; endpoints { fast { slot = <4>; rights = \"send\"; }; }; };",
+             "/tasks/c/endpoints/fast", "slot must be one cell, 5 or 6"),
+            (declared, "d { module = \"ping\"; endpoints { fast { slot = <5 6>; rights = \"send\"; }; }; };",
+             "/tasks/d/endpoints/fast", "slot must be one cell, 5 or 6"),
+            (declared, "e { module = \"ping\"; endpoints { fast { slot = <5>; rights = \"send\", \"all\"; }; }; };",
+             "/tasks/e/endpoints/fast", rightsReason),
+            (declared, "f { module = \"ping\"; endpoints { fast { slot = <5>; rights = <1>; }; }; };",
+             "/tasks/f/endpoints/fast", rightsReason),
+            (declared, "g { module = \"ping\"; endpoints { fast { rights = \"send\"; }; }; };",
+             "/tasks/g/endpoints/fast", "no slot property"),
+            (declared, "h { module = \"ping\"; endpoints { fast { slot = <5>; }; }; };",
+             "/tasks/h/endpoints/fast", "no rights property"),
+            (declared, "i { module = \"ping\"; endpoints { fast { slot = <5>; rights = \"send\"; }; slow { slot = <5>; rights = \"send\"; }; }; };",
+             "/tasks/i/endpoints/slow", "two endpoints in one slot"),
+            (declared, "j { module = \"ping\"; endpoints { fast { slot = <5>; rights = \"send\"; badge = <3>; }; }; };",
+             "/tasks/j/endpoints/fast", "unknown property or child node"),
+            (declared, "k { module = \"ping\"; endpoints { colour = \"blue\"; }; };", "/tasks/k", "unknown property or child node"),
+            ("endpoints { fast { x = <1>; }; };", "l { module = \"ping\"; };", "/endpoints/fast", "an endpoint node has no properties or children"),
+            ("endpoints { a { }; b { }; c { }; d { }; e { }; f { }; g { }; h { }; i { }; };", "m { module = \"ping\"; };",
+             "/endpoints/i", "more than 8 endpoints"),
+            ("endpoints { size = <1>; };", "n { module = \"ping\"; };", "/endpoints", "unknown property"),
+        ]
+        for (endpoints, tasks, path, reason) in cases {
+            guard case .failure(let failure) = try configuration(tasks, endpoints: endpoints) else {
+                XCTFail("accepted: \(endpoints) \(tasks)")
+                continue
+            }
+            XCTAssertEqual(text(failure.path), path, tasks)
+            XCTAssertEqual(failure.reason.description, reason, tasks)
+        }
+    }
+
+    /// Without a configuration module the root task uses this plan: ping may only send, pong only
+    /// receive, on the two default endpoints; other tasks hold no endpoint unless named here.
+    func testTheDefaultPlanGivesOnlyTheNamedRights() {
+        func task(_ name: String) -> SystemConfiguration.Task {
+            let bytes = Array(name.utf8)
+            return bytes.withUnsafeBytes { SystemConfiguration.defaultTask(module: ByteString($0)) }
+        }
+        XCTAssertEqual(SystemConfiguration.defaultEndpointCount, 2)
+        let ping = task("ping"), pong = task("pong"), portTest = task("porttest"), fpuTest = task("fputest")
+        XCTAssertEqual(ping.endpointCount, 2)
+        XCTAssertEqual([ping.endpoints[0].slot, ping.endpoints[1].slot], [5, 6])
+        XCTAssertEqual([ping.endpoints[0].rights, ping.endpoints[1].rights], [.send, .send])
+        XCTAssertEqual([pong.endpoints[0].rights, pong.endpoints[1].rights], [.receive, .receive])
+        XCTAssertEqual([pong.endpoints[0].endpoint, pong.endpoints[1].endpoint], [0, 1])
+        XCTAssertEqual(portTest.endpointCount, 1)
+        XCTAssertEqual(portTest.endpoints[0].rights, .send)
+        XCTAssertEqual(fpuTest.endpointCount, 0)
+        XCTAssertTrue(task("serial").consoleServer)
+        XCTAssertEqual(task("vmm").memoryPages, 1024)
+        XCTAssertEqual(fpuTest.memoryPages, SystemConfiguration.defaultMemoryPages)
     }
 }

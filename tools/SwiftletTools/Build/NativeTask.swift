@@ -25,6 +25,7 @@ public struct NativeTask: Sendable, Hashable {
         NativeTask(name: "abusetest", product: "AbuseTest"),
         NativeTask(name: "schedtest", product: "SchedTest"),
         NativeTask(name: "pagertest", product: "PagerTest"),
+        NativeTask(name: "rightstest", product: "RightsTest"),
         NativeTask(name: "vmm", product: "VMM"),
     ]
 
