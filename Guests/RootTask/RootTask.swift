@@ -5,8 +5,9 @@ import SwiftletUser
 /// (or until the deadline), then powers the machine off.
 ///
 /// Each task gets, besides RootTaskLayout's slots 1-3: slot 4 = an endpoint to report to the root task
-/// (send only, badged with the task's number), slots 5 and 6 = endpoints shared by all tasks (all
-/// rights). Its argument (RDI) is the TSC frequency in kHz. A task reports with label `Report.done`.
+/// (send only, badged with the task's number), and in slots 5 and 6 exactly the configured endpoints its
+/// plan names, with the rights named there (badged with its number). Its argument (RDI) is the TSC
+/// frequency in kHz. A task reports with label `Report.done`.
 enum Root {
     /// Give up waiting for reports after this long.
     static let deadline = Timeout.microseconds(300_000_000)
@@ -18,9 +19,12 @@ struct Plan {
     var tasks = InlineArray<16, SystemConfiguration.Task>(repeating: SystemConfiguration.Task(
         node: ByteString(UnsafeRawBufferPointer(start: nil, count: 0)), module: ByteString(UnsafeRawBufferPointer(start: nil, count: 0))))
     var count = 0
+    /// How many endpoints the root task creates for the tasks (a grant names one by index).
+    var endpointCount = 0
 
     static func make(_ info: BootInformation) -> Plan? {
         var plan = Plan()
+        plan.endpointCount = SystemConfiguration.defaultEndpointCount
         for index in 0..<info.moduleCount where info.module(index).name.equals("config") {
             return fromConfiguration(info.module(index), info)
         }
@@ -28,16 +32,7 @@ struct Plan {
             let name = info.module(index).name
             // The kernel started these two; anything that is not an ELF task is skipped by the launcher.
             if name.equals("roottask") || name.equals("sigma0") { continue }
-            var task = SystemConfiguration.Task(node: name, module: name)
-            if name.equals("serial") {
-                task.consoleServer = true
-                task.ports[0] = (0x3F8, 8)
-                task.portRanges = 1
-                task.interrupts[0] = 4
-                task.interruptCount = 1
-            }
-            task.guestMemory = name.equals("vmm")
-            plan.tasks[plan.count] = task
+            plan.tasks[plan.count] = SystemConfiguration.defaultTask(module: name)
             plan.count += 1
         }
         log("roottask: no configuration module; starting every boot module")
@@ -68,6 +63,7 @@ struct Plan {
             plan.tasks[index] = configuration.tasks[index]
         }
         plan.count = configuration.taskCount
+        plan.endpointCount = configuration.endpointCount
         log("roottask: configuration: \(plan.count) tasks")
         return plan
     }
@@ -75,8 +71,11 @@ struct Plan {
 
 /// The root task's view of what it has set up for the tasks it starts.
 struct Services {
-    var reports: UInt64 = 0, shared: UInt64 = 0, secondShared: UInt64 = 0, console: UInt64 = 0
+    var reports: UInt64 = 0, console: UInt64 = 0
+    /// The configured endpoints (root's slots, all rights), by index.
+    var endpoints = InlineArray<8, UInt64>(repeating: 0)
     var consoleReady = false
+    var pager = HeapPager()
     /// Each started task's first thread (root's slot), by task number, to stop it after a bad fault.
     var threads = InlineArray<17, UInt64>(repeating: 0)
 }
@@ -95,6 +94,14 @@ func start(_ task: SystemConfiguration.Task, number: UInt64, info: BootInformati
         // Its console lines are tagged with its node's name (a name the kernel refuses leaves `[task]`).
         let named = SystemCall.nameTask(RootTaskLayout.machineSlot, launched.task, task.node)
         if named != .ok { log("roottask: \(task.node) keeps no console name: \(named.name)") }
+        // Its paging budget, set aside now so that no other task can take it.
+        if !task.consoleServer {
+            let left = launcher.pool.pagesLeft
+            guard services.pager.reserve(task.memoryPages, for: number, from: &launcher.pool) else {
+                log("roottask: \(task.node) not started: its budget of \(task.memoryPages) pages is more than the pool has left (\(left) pages)")
+                return false
+            }
+        }
         var granted = true
         for range in 0..<task.portRanges {
             let (first, count) = task.ports[range]
@@ -122,8 +129,14 @@ func start(_ task: SystemConfiguration.Task, number: UInt64, info: BootInformati
                 registerName(task.node, badge: number, console: services.console)
             }
         }
-        _ = launcher.give(services.shared, to: launched, at: Report.sharedSlot, rights: .all)
-        _ = launcher.give(services.secondShared, to: launched, at: Report.secondSharedSlot, rights: .all)
+        // Exactly the endpoints its plan names, with those rights; its number as badge, which it cannot change.
+        for index in 0..<task.endpointCount {
+            let grant = task.endpoints[index]
+            let badged = launcher.takeSlot()
+            granted = granted && grant.endpoint < 8
+                && SystemCall.capability(services.endpoints[grant.endpoint], .copy, (badged, UInt64(grant.rights.rawValue), number, 0)).error == .ok
+                && launcher.give(badged, to: launched, at: grant.slot, rights: grant.rights) == .ok
+        }
         let error = launcher.start(launched)
         var rights: LogLine = ""
         if task.portRanges > 0 { rights = " with ports \(hex: task.ports[0].first)+\(task.ports[0].count)" }
@@ -194,11 +207,14 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
                                 firstFreeSlot: RootTaskLayout.firstFreeSlot)
     var services = Services()
     services.reports = launcher.takeSlot()
-    services.shared = launcher.takeSlot()
-    services.secondShared = launcher.takeSlot()
     services.console = launcher.takeSlot()
-    for slot in [services.reports, services.shared, services.secondShared, services.console] as [UInt64]
-        where SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: slot) != .ok {
+    for index in 0..<min(plan.endpointCount, 8) { services.endpoints[index] = launcher.takeSlot() }
+    var created = SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: services.reports) == .ok
+        && SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: services.console) == .ok
+    for index in 0..<min(plan.endpointCount, 8) {
+        created = created && SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: services.endpoints[index]) == .ok
+    }
+    guard created else {
         log("roottask: cannot create endpoints; nothing started")
         _ = SystemCall.powerOff(RootTaskLayout.machineSlot, reason: .taskNotStarted)
         return
@@ -221,8 +237,6 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
     }
 
     var finished = 0, passed = 0
-    var heapPages = launcher.pool       // what is left of the pool pages the tasks' heaps in
-    var pagedIn = 0
     while finished < started {
         let report = SystemCall.wait(services.reports, timeout: Root.deadline)
         guard report.succeeded else {
@@ -231,17 +245,20 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
         }
         if report.tag.label == KernelMessageLabel.pageFault {
             let address = report.words.0
-            if address >= TaskLayout.heap + TaskLayout.heapPages * 4096, address < TaskLayout.heapLimit,
-               let page = heapPages.allocate(pages: 1) {
+            let answer = services.pager.page(for: report.badge, at: address)
+            if case .page(let page) = answer {
                 let guestMemory = report.badge >= 1 && report.badge <= UInt64(plan.count) && plan.tasks[Int(report.badge - 1)].guestMemory
                 let (w0, w1) = TypedItem.map(Flexpage(base: page, order: 12, rights: guestMemory ? .all : [.read, .write]))
                 _ = SystemCall.reply(MessageTag(label: 0, items: 1), (w0, w1, 0, 0))
-                pagedIn += 1
-            } else {
-                log("roottask: task \(report.badge - 1) faulted at \(hex: address) (RIP \(hex: report.words.2)), outside what it may have; stopped")
-                if report.badge < 17 { _ = SystemCall.thread(services.threads[Int(report.badge)], .stop) }
-                finished += 1
+                continue
             }
+            if case .budgetUsed(let pages) = answer {
+                log("roottask: task \(report.badge &- 1) faulted at \(hex: address) (RIP \(hex: report.words.2)): budget of \(pages) pages used; stopped")
+            } else {
+                log("roottask: task \(report.badge &- 1) faulted at \(hex: address) (RIP \(hex: report.words.2)), outside what it may have; stopped")
+            }
+            if report.badge < 17 { _ = SystemCall.thread(services.threads[Int(report.badge)], .stop) }
+            finished += 1
             continue
         }
         guard report.tag.label == Report.done else { continue }
@@ -254,9 +271,9 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
     let failed = finished - passed, silent = started - finished
     let reason: PowerOffReason = notStarted > 0 ? .taskNotStarted : failed + silent > 0 ? .tasksFailed : .allPassed
     if reason == .allPassed {
-        log("roottask: all done (\(pagedIn) pages paged in on demand); powering off: all \(passed) tasks passed")
+        log("roottask: all done (\(services.pager.pagedIn) pages paged in on demand); powering off: all \(passed) tasks passed")
     } else {
-        log("roottask: \(passed) of \(started + notStarted) tasks passed: \(failed) failed, \(silent) did not report, \(notStarted) not started (\(pagedIn) pages paged in on demand); powering off")
+        log("roottask: \(passed) of \(started + notStarted) tasks passed: \(failed) failed, \(silent) did not report, \(notStarted) not started (\(services.pager.pagedIn) pages paged in on demand); powering off")
     }
     _ = SystemCall.powerOff(RootTaskLayout.machineSlot, reason: reason)
 }

@@ -1,7 +1,11 @@
-/// An ELF64 x86-64 executable (System V ABI), checked before anything trusts it: every program header
-/// and every loadable segment must lie inside the file.
+/// An ELF64 x86-64 executable (System V ABI) for a user task, checked before anything trusts it: every
+/// program header and every loadable segment must lie inside the file, and every loadable segment, its
+/// end rounded up to a page, inside user space — so a loader's page arithmetic never wraps.
 public struct ELF64Image {
     public static let loadSegment: UInt32 = 1
+    /// The first address a user task's segments may not reach: user space ends at 2^47 and its top page is
+    /// never mapped (KernelAddressSpace.userMappableEnd; the shared interface cannot see Kernel/Core).
+    public static let userImageEnd: UInt64 = 0x0000_7FFF_FFFF_F000
 
     let reader: ByteReader
     public let entry: UInt64
@@ -34,7 +38,9 @@ public struct ELF64Image {
             guard segment.fileOffset <= UInt64(bytes.count), segment.fileSize <= UInt64(bytes.count) - segment.fileOffset else {
                 throw .segmentOutOfBounds
             }
-            guard segment.virtualAddress <= UInt64.max - segment.memorySize else { throw .segmentOutOfBounds }
+            // Checked without wrapping: the end, rounded up to a page, must not pass userImageEnd (page aligned).
+            guard segment.virtualAddress <= ELF64Image.userImageEnd,
+                  segment.memorySize <= ELF64Image.userImageEnd - segment.virtualAddress else { throw .segmentPastUserSpace }
         }
         guard loadable > 0 else { throw .noLoadableSegment }
     }
@@ -77,6 +83,7 @@ public struct ELF64Image {
 public enum ELFError: Error, Equatable {
     case tooSmall, notELF, not64Bit, notLittleEndian, badVersion, notX86_64, notExecutable
     case programHeadersOutOfBounds, segmentOutOfBounds, segmentLargerInFileThanInMemory, noLoadableSegment
+    case segmentPastUserSpace
 
     public var description: StaticString {
         switch self {
@@ -91,6 +98,7 @@ public enum ELFError: Error, Equatable {
         case .segmentOutOfBounds: return "a loadable segment lies outside the file"
         case .segmentLargerInFileThanInMemory: return "a segment is larger in the file than in memory"
         case .noLoadableSegment: return "no loadable segment"
+        case .segmentPastUserSpace: return "a loadable segment ends past the end of user space (0x7ffffffff000)"
         }
     }
 }

@@ -56,6 +56,8 @@ public enum TaskLayout {
 }
 
 /// How tasks started by the root task report back (to slot 4): label `done`, MR0 = number of failures.
+/// Slots 5 and 6 hold the endpoints the task's plan names (SystemConfiguration.endpointSlots), with the
+/// rights named there, or nothing.
 public enum Report {
     public static let reportSlot: UInt64 = 4
     public static let sharedSlot: UInt64 = 5
@@ -63,7 +65,8 @@ public enum Report {
     public static let done: UInt64 = 0xD0E
 }
 
-/// The ping-pong benchmark protocol between the `ping` and `pong` tasks over the shared endpoints:
+/// The ping-pong benchmark protocol between the `ping` and `pong` tasks over the endpoints in slots 5 and 6
+/// (`ping-pong` and `ping-pong-low`: ping holds them to send, pong to receive):
 /// pong answers every call with MR0 + 1 and the other words unchanged; label `quit` (sent, not called)
 /// ends a server.
 public enum PingPong {

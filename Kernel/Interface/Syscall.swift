@@ -192,7 +192,8 @@ public enum TaskOperation: UInt64, Sendable {
 
 /// Operations of `capabilityControl` on the caller's own space. RDI = source slot.
 public enum CapabilityOperation: UInt64, Sendable {
-    /// MR0 = destination slot, MR1 = rights mask, MR2 = badge (endpoints only; 0 keeps the badge).
+    /// MR0 = destination slot, MR1 = rights mask, MR2 = badge (endpoints only; 0 keeps the badge). Only an
+    /// unbadged capability takes a badge (`missingRight` otherwise): a badged one cannot pose as another sender.
     case copy = 1
     case delete = 2
     /// Out: MR0 = object type, MR1 = rights, MR2 = badge, MR3 = for a factory the frames left in its

@@ -1,17 +1,23 @@
 /// The system configuration: which tasks the root task starts and what each may have — its priority,
-/// kernel memory, I/O ports and interrupts, and whether it serves the console. Written as device-tree
-/// source (`Guests/*.dts`), compiled by dtc, loaded as the boot module `config`:
+/// kernel memory, paging budget, I/O ports and interrupts, the endpoints it holds (with which rights; see
+/// ConfiguredEndpoints.swift), and whether it serves the console. Written as device-tree source
+/// (`Guests/*.dts`), compiled by dtc, loaded as the boot module `config`:
 ///
 ///     / { compatible = "swiftlet,system";
 ///         tasks { serial { module = "serial"; priority = <100>; io-ports = <0x3f8 8>; interrupts = <4>;
 ///                          console-server; };
-///                 vmm { module = "vmm"; guest-memory; kernel-memory = <64>; };
+///                 vmm { module = "vmm"; guest-memory; kernel-memory = <64>; memory-pages = <1024>; };
 ///                 ping { module = "ping"; }; }; };
 ///
 /// Everything is checked before anything starts; an error names the node it is about.
 public struct SystemConfiguration {
     public static let maximumTasks = 16
     public static let maximumPriority: UInt32 = 200
+    /// The pages a task may be paged in on demand unless its node says `memory-pages`: as much again as
+    /// the heap it gets up front (1 MiB).
+    public static let defaultMemoryPages: UInt64 = 256
+    /// The most `memory-pages` can be: the part of the heap window above the heap mapped up front.
+    public static let maximumMemoryPages: UInt64 = (TaskLayout.heapLimit - TaskLayout.heap) / 4096 - TaskLayout.heapPages
 
     public struct Task {
         public var node: ByteString
@@ -25,6 +31,12 @@ public struct SystemConfiguration {
         public var consoleServer = false
         /// `guest-memory`: the task runs VMs, so the heap pages it is paged are executable too (guest RAM).
         public var guestMemory = false
+        /// `memory-pages`: its paging budget, the pages the root task sets aside for it when it starts and
+        /// pages in on demand (past its heap); a fault beyond the budget stops it.
+        public var memoryPages = SystemConfiguration.defaultMemoryPages
+        /// Its `endpoints` node: which configured endpoints it holds, in which slot, with which rights.
+        public var endpoints = InlineArray<2, EndpointGrant>(repeating: EndpointGrant(endpoint: 0, slot: 0, rights: []))
+        public var endpointCount = 0
 
         public init(node: ByteString, module: ByteString) {
             self.node = node
@@ -40,6 +52,9 @@ public struct SystemConfiguration {
     public private(set) var tasks = InlineArray<16, Task>(repeating: Task(node: ByteString(UnsafeRawBufferPointer(start: nil, count: 0)),
                                                                          module: ByteString(UnsafeRawBufferPointer(start: nil, count: 0))))
     public private(set) var taskCount = 0
+    /// The endpoints the root task creates (`/endpoints`), by the index a grant names.
+    public private(set) var endpointNames = InlineArray<8, ByteString>(repeating: ByteString(UnsafeRawBufferPointer(start: nil, count: 0)))
+    public private(set) var endpointCount = 0
 
     /// Reads and checks `tree`; `moduleExists` says whether a boot module of a name was loaded.
     public init(_ tree: DeviceTree, moduleExists: (ByteString) -> Bool) throws(Failure) {
@@ -49,6 +64,11 @@ public struct SystemConfiguration {
             throw fail("/", "compatible must be \"swiftlet,system\"")
         }
         guard let list = tree.child("tasks", of: tree.root) else { throw fail("/", "no tasks node") }
+        let names: InlineArray<8, ByteString>, endpoints: Int
+        switch SystemConfiguration.endpointNames(tree) {
+        case .success(let found): (names, endpoints) = found
+        case .failure(let failure): throw failure
+        }
         var failure: Failure?
         var parsed = InlineArray<16, Task>(repeating: tasks[0])
         var count = 0
@@ -60,27 +80,36 @@ public struct SystemConfiguration {
                 failure = fail(path, "more than 16 tasks")
                 return
             }
-            switch SystemConfiguration.task(tree, node, name: name, moduleExists: moduleExists) {
+            switch SystemConfiguration.task(tree, node, name: name, moduleExists: moduleExists, endpoints: names, count: endpoints) {
             case .success(let task):
                 parsed[count] = task
                 count += 1
             case .failure(let problem):
-                failure = fail(path, problem.reason)
+                var located = path
+                if let child = problem.child {
+                    located.append("/endpoints/")
+                    located.append(child)
+                }
+                failure = fail(located, problem.reason)
             }
         })
         if let failure { throw failure }
         tasks = parsed
         taskCount = count
+        endpointNames = names
+        endpointCount = endpoints
     }
 
-    private static func task(_ tree: DeviceTree, _ node: DeviceTree.Node, name: ByteString,
-                             moduleExists: (ByteString) -> Bool) -> Result<Task, StaticFailure> {
+    private static func task(_ tree: DeviceTree, _ node: DeviceTree.Node, name: ByteString, moduleExists: (ByteString) -> Bool,
+                             endpoints: InlineArray<8, ByteString>, count: Int) -> Result<Task, StaticFailure> {
         guard let moduleValue = tree.property("module", of: node) else { return .failure(StaticFailure("no module property")) }
         let module = DeviceTree.text(moduleValue)
         guard module.bytes.count > 0, moduleExists(module) else { return .failure(StaticFailure("its module is not among the boot modules")) }
         var task = Task(node: name, module: module)
         var unknown = false
         var bad: StaticString?
+        var endpointFailure: StaticFailure?
+        var sawEndpoints = false
         tree.forEach(in: node, property: { key, value in
             if key.equals("module") { return }
             if key.equals("priority") {
@@ -95,6 +124,12 @@ public struct SystemConfiguration {
                     return
                 }
                 task.kernelMemory = UInt64(frames)
+            } else if key.equals("memory-pages") {
+                guard value.count == 4, let pages = DeviceTree.cell(value, 0), UInt64(pages) <= maximumMemoryPages else {
+                    bad = "memory-pages must be one cell, 0 to 16128 pages (the on-demand heap window)"
+                    return
+                }
+                task.memoryPages = UInt64(pages)
             } else if key.equals("io-ports") {
                 guard value.count > 0, value.count % 8 == 0, value.count / 8 <= 4 else {
                     bad = "io-ports must be up to four <first count> pairs"
@@ -129,14 +164,27 @@ public struct SystemConfiguration {
             } else {
                 unknown = true
             }
-        }, child: { _ in unknown = true })
+        }, child: { child in
+            guard tree.name(of: child).equals("endpoints"), endpointFailure == nil, !sawEndpoints else {
+                unknown = true
+                return
+            }
+            sawEndpoints = true
+            endpointFailure = endpointGrants(tree, child, into: &task, names: endpoints, count: count)
+        })
         if let bad { return .failure(StaticFailure(bad)) }
+        if let endpointFailure { return .failure(endpointFailure) }
         if unknown { return .failure(StaticFailure("unknown property or child node")) }
         return .success(task)
     }
 
     struct StaticFailure: Error {
         var reason: StaticString
-        init(_ reason: StaticString) { self.reason = reason }
+        /// The endpoint node (under the task's `endpoints`) the failure is about, if any.
+        var child: ByteString?
+        init(_ reason: StaticString, child: ByteString? = nil) {
+            self.reason = reason
+            self.child = child
+        }
     }
 }

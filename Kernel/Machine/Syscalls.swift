@@ -141,12 +141,9 @@ enum Syscalls {
         case .failure(let error): return error
         }
         _ = space(thread).delete(selector)
-        let caller = object(capability, as: Thread.self)
-        guard caller.pointee.state == .waitingForReply, caller.pointee.callee == thread,
-              caller.pointee.callCount & Capability.maximumBadge == capability.badge else { return .noCaller }
-        thread.pointee.caller = caller
         thread.pointee.context.rax = SyscallError.ok.rawValue
-        let result = IPC.reply(thread, scheduler: &System.scheduler, switchToCaller: false)
+        let result = IPC.replySaved(thread, to: object(capability, as: Thread.self), callNumber: capability.badge,
+                                    scheduler: &System.scheduler)
         return result == .ok ? nil : result
     }
 
@@ -487,9 +484,11 @@ enum Syscalls {
         }
         switch operation {
         case .copy:
-            guard c.r10 <= 0xFF, c.r8 <= Capability.maximumBadge else { return .invalidArgument }
-            guard c.r8 == 0 || capability.type == .endpoint else { return .invalidArgument }
-            return caps.insert(capability.derived(rights: Rights(rawValue: UInt8(c.r10)), badge: c.r8), at: c.rdx)
+            guard c.r10 <= 0xFF else { return .invalidArgument }
+            switch capability.copied(rights: Rights(rawValue: UInt8(c.r10)), badge: c.r8) {
+            case .success(let copy): return caps.insert(copy, at: c.rdx)
+            case .failure(let error): return error
+            }
         case .delete:
             return caps.delete(c.rdi)
         case .saveCaller:

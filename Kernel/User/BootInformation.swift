@@ -44,9 +44,21 @@ public struct PagePool {
         end = base + pages * 4096
     }
 
+    /// The next `pages` pages as a pool of their own (zeroed when they are allocated from it), or nil when
+    /// this pool has not that many left: memory set aside for one user.
+    public mutating func split(pages: UInt64) -> PagePool? {
+        guard pages <= pagesLeft else { return nil }
+        let part = PagePool(base: next, pages: pages)
+        next += pages * 4096
+        return part
+    }
+
+    /// What is left, in pages.
+    public var pagesLeft: UInt64 { (end - next) / 4096 }
+
     /// `pages` zeroed pages, or nil when the pool is spent.
     public mutating func allocate(pages: UInt64) -> UInt64? {
-        guard pages <= (end - next) / 4096 else { return nil }
+        guard pages <= pagesLeft else { return nil }
         let address = next
         next += pages * 4096
         UnsafeMutableRawPointer(bitPattern: UInt(address))!.initializeMemory(as: UInt8.self, repeating: 0, count: Int(pages * 4096))

@@ -58,6 +58,7 @@ public struct TaskLauncher {
 
         for segment in elf.segments where segment.type == ELF64Image.loadSegment && segment.memorySize > 0 {
             guard !(segment.isWritable && segment.isExecutable) else { return .failure(.writableAndExecutable) }
+            // ELF64Image checked that the segment ends, rounded up to a page, inside user space: no wrap here.
             let first = segment.virtualAddress & ~0xFFF
             let pages = ((segment.virtualAddress + segment.memorySize + 0xFFF) & ~0xFFF - first) / 4096
             guard let memory = pool.allocate(pages: pages) else { return .failure(.noMemory) }

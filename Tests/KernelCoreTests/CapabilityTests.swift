@@ -82,6 +82,27 @@ final class CapabilityTests: XCTestCase {
     }
 }
 
+/// The copy operation's rule: a badge only on endpoints, and only on an unbadged capability.
+final class CapabilityCopyTests: XCTestCase {
+    func testABadgedCapabilityTakesNoOtherBadge() throws {
+        let given = Capability(type: .endpoint, object: 0x5000, rights: .send, badge: 3)
+        XCTAssertEqual(given.copied(rights: .all, badge: 99), .failure(.missingRight), "a sender cannot pose as another")
+        let kept = try given.copied(rights: .all, badge: 0).get()
+        XCTAssertEqual(kept.badge, 3, "badge 0 keeps the badge")
+        XCTAssertEqual(kept.rights, .send, "rights never grow")
+        let owner = Capability(type: .endpoint, object: 0x5000, rights: [.send, .receive, .grant])
+        let minted = try owner.copied(rights: .send, badge: 7).get()
+        XCTAssertEqual(minted.badge, 7)
+        XCTAssertEqual(minted.rights, .send)
+        XCTAssertEqual(minted.copied(rights: .send, badge: 8), .failure(.missingRight), "not even by whoever minted it")
+        let plainSend = Capability(type: .endpoint, object: 0x5000, rights: .send)
+        XCTAssertEqual(try plainSend.copied(rights: .send, badge: 9).get().badge, 9, "an unbadged one may be badged")
+        XCTAssertEqual(owner.copied(rights: .send, badge: Capability.maximumBadge + 1), .failure(.invalidArgument))
+        let thread = Capability(type: .thread, object: 0x6000, rights: .all)
+        XCTAssertEqual(thread.copied(rights: .all, badge: 1), .failure(.invalidArgument), "only endpoints carry badges")
+    }
+}
+
 final class CapabilitySpaceTests: XCTestCase {
     var fixture: KernelObjectFixture!
     override func setUp() { fixture = KernelObjectFixture() }

@@ -137,8 +137,8 @@ final class DeviceTreeTests: XCTestCase {
 }
 
 final class SystemConfigurationTests: XCTestCase {
-    func configuration(_ tasks: String, modules: Set<String> = ["serial", "ping", "pong"]) throws -> Result<SystemConfiguration, SystemConfiguration.Failure> {
-        let blob = try DeviceTreeTests.compile("/dts-v1/;\n/ { compatible = \"swiftlet,system\"; tasks { \(tasks) }; };")
+    func configuration(_ tasks: String, endpoints: String = "", modules: Set<String> = ["serial", "ping", "pong"]) throws -> Result<SystemConfiguration, SystemConfiguration.Failure> {
+        let blob = try DeviceTreeTests.compile("/dts-v1/;\n/ { compatible = \"swiftlet,system\"; \(endpoints) tasks { \(tasks) }; };")
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.count, alignment: 8)
         buffer.copyBytes(from: blob)       // kept for the test's lifetime: the configuration points into it
         var path = LogLine()
@@ -159,7 +159,7 @@ final class SystemConfigurationTests: XCTestCase {
     func testAGoodConfiguration() throws {
         let config = try configuration("""
             serial { module = "serial"; priority = <120>; io-ports = <0x3f8 8 0x2f8 8>; interrupts = <4 3>; console-server; kernel-memory = <64>; };
-            ping { module = "ping"; };
+            ping { module = "ping"; memory-pages = <16>; };
             """).get()
         XCTAssertEqual(config.taskCount, 2)
         let serial = config.tasks[0]
@@ -173,6 +173,11 @@ final class SystemConfigurationTests: XCTestCase {
         XCTAssertTrue(serial.consoleServer)
         XCTAssertEqual(config.tasks[1].priority, 100, "the default")
         XCTAssertFalse(config.tasks[1].consoleServer)
+        XCTAssertEqual(serial.memoryPages, SystemConfiguration.defaultMemoryPages, "the default budget")
+        XCTAssertEqual(config.tasks[1].memoryPages, 16)
+        XCTAssertEqual(SystemConfiguration.maximumMemoryPages, 16128)
+        let whole = try configuration("ping { module = \"ping\"; memory-pages = <16128>; };").get()
+        XCTAssertEqual(whole.tasks[0].memoryPages, 16128, "the whole on-demand window")
     }
 
     func testEveryMistakeNamesItsNode() throws {
@@ -184,6 +189,9 @@ final class SystemConfigurationTests: XCTestCase {
             ("e { module = \"ping\"; io-ports = <0xfff0 0x20>; };", "/tasks/e", "an io-ports range is empty or goes past port 0xffff"),
             ("f { module = \"ping\"; interrupts = <16>; };", "/tasks/f", "an interrupt is not an ISA IRQ (0-15)"),
             ("ok { module = \"ping\"; }; g { module = \"pong\"; kernel-memory = <1>; };", "/tasks/g", "kernel-memory must be one cell, 8 to 65536 frames"),
+            ("h { module = \"ping\"; memory-pages = <16129>; };", "/tasks/h", "memory-pages must be one cell, 0 to 16128 pages (the on-demand heap window)"),
+            ("i { module = \"ping\"; memory-pages = <1 2>; };", "/tasks/i", "memory-pages must be one cell, 0 to 16128 pages (the on-demand heap window)"),
+            ("j { module = \"ping\"; memory-pages; };", "/tasks/j", "memory-pages must be one cell, 0 to 16128 pages (the on-demand heap window)"),
         ]
         for (tasks, path, reason) in cases {
             guard case .failure(let failure) = try configuration(tasks) else {
@@ -193,5 +201,91 @@ final class SystemConfigurationTests: XCTestCase {
             XCTAssertEqual(text(failure.path), path, tasks)
             XCTAssertEqual(failure.reason.description, reason, tasks)
         }
+    }
+
+    func testEndpointsAndTheRightsEachTaskHolds() throws {
+        let config = try configuration("""
+            pong { module = "pong"; endpoints { fast { slot = <5>; rights = "receive"; }; slow { slot = <6>; rights = "receive", "grant"; }; }; };
+            ping { module = "ping"; endpoints { slow { slot = <6>; rights = "send"; }; }; };
+            serial { module = "serial"; };
+            """, endpoints: "endpoints { fast { }; slow { }; unused { }; };").get()
+        XCTAssertEqual(config.endpointCount, 3)
+        XCTAssertEqual(String(decoding: config.endpointNames[2].bytes, as: UTF8.self), "unused")
+        let pong = config.tasks[0], ping = config.tasks[1]
+        XCTAssertEqual(pong.endpointCount, 2)
+        XCTAssertEqual(pong.endpoints[0].endpoint, 0)
+        XCTAssertEqual(pong.endpoints[0].slot, 5)
+        XCTAssertEqual(pong.endpoints[0].rights, .receive)
+        XCTAssertEqual(pong.endpoints[1].endpoint, 1)
+        XCTAssertEqual(pong.endpoints[1].rights, [.receive, .grant])
+        XCTAssertEqual(ping.endpointCount, 1)
+        XCTAssertEqual(ping.endpoints[0].endpoint, 1)
+        XCTAssertEqual(ping.endpoints[0].slot, 6)
+        XCTAssertEqual(ping.endpoints[0].rights, .send)
+        XCTAssertEqual(config.tasks[2].endpointCount, 0, "a task whose node names no endpoint holds none")
+        let none = try configuration("ping { module = \"ping\"; };").get()
+        XCTAssertEqual(none.endpointCount, 0, "no /endpoints: no endpoints")
+    }
+
+    func testEveryEndpointMistakeNamesItsNode() throws {
+        let declared = "endpoints { fast { }; slow { }; };"
+        let rightsReason = "rights must be one or more of \"send\", \"receive\", \"grant\", \"control\""
+        let cases: [(String, String, String, String)] = [
+            (declared, "a { module = \"ping\"; endpoints { other { slot = <5>; rights = \"send\"; }; }; };",
+             "/tasks/a/endpoints/other", "not an endpoint declared in /endpoints"),
+            ("", "b { module = \"ping\"; endpoints { fast { slot = <5>; rights = \"send\"; }; }; };",
+             "/tasks/b/endpoints/fast", "not an endpoint declared in /endpoints"),
+            (declared, "c { module = \"ping\"; endpoints { fast { slot = <4>; rights = \"send\"; }; }; };",
+             "/tasks/c/endpoints/fast", "slot must be one cell, 5 or 6"),
+            (declared, "d { module = \"ping\"; endpoints { fast { slot = <5 6>; rights = \"send\"; }; }; };",
+             "/tasks/d/endpoints/fast", "slot must be one cell, 5 or 6"),
+            (declared, "e { module = \"ping\"; endpoints { fast { slot = <5>; rights = \"send\", \"all\"; }; }; };",
+             "/tasks/e/endpoints/fast", rightsReason),
+            (declared, "f { module = \"ping\"; endpoints { fast { slot = <5>; rights = <1>; }; }; };",
+             "/tasks/f/endpoints/fast", rightsReason),
+            (declared, "g { module = \"ping\"; endpoints { fast { rights = \"send\"; }; }; };",
+             "/tasks/g/endpoints/fast", "no slot property"),
+            (declared, "h { module = \"ping\"; endpoints { fast { slot = <5>; }; }; };",
+             "/tasks/h/endpoints/fast", "no rights property"),
+            (declared, "i { module = \"ping\"; endpoints { fast { slot = <5>; rights = \"send\"; }; slow { slot = <5>; rights = \"send\"; }; }; };",
+             "/tasks/i/endpoints/slow", "two endpoints in one slot"),
+            (declared, "j { module = \"ping\"; endpoints { fast { slot = <5>; rights = \"send\"; badge = <3>; }; }; };",
+             "/tasks/j/endpoints/fast", "unknown property or child node"),
+            (declared, "k { module = \"ping\"; endpoints { colour = \"blue\"; }; };", "/tasks/k", "unknown property or child node"),
+            ("endpoints { fast { x = <1>; }; };", "l { module = \"ping\"; };", "/endpoints/fast", "an endpoint node has no properties or children"),
+            ("endpoints { a { }; b { }; c { }; d { }; e { }; f { }; g { }; h { }; i { }; };", "m { module = \"ping\"; };",
+             "/endpoints/i", "more than 8 endpoints"),
+            ("endpoints { size = <1>; };", "n { module = \"ping\"; };", "/endpoints", "unknown property"),
+        ]
+        for (endpoints, tasks, path, reason) in cases {
+            guard case .failure(let failure) = try configuration(tasks, endpoints: endpoints) else {
+                XCTFail("accepted: \(endpoints) \(tasks)")
+                continue
+            }
+            XCTAssertEqual(text(failure.path), path, tasks)
+            XCTAssertEqual(failure.reason.description, reason, tasks)
+        }
+    }
+
+    /// Without a configuration module the root task uses this plan: ping may only send, pong only
+    /// receive, on the two default endpoints; other tasks hold no endpoint unless named here.
+    func testTheDefaultPlanGivesOnlyTheNamedRights() {
+        func task(_ name: String) -> SystemConfiguration.Task {
+            let bytes = Array(name.utf8)
+            return bytes.withUnsafeBytes { SystemConfiguration.defaultTask(module: ByteString($0)) }
+        }
+        XCTAssertEqual(SystemConfiguration.defaultEndpointCount, 2)
+        let ping = task("ping"), pong = task("pong"), portTest = task("porttest"), fpuTest = task("fputest")
+        XCTAssertEqual(ping.endpointCount, 2)
+        XCTAssertEqual([ping.endpoints[0].slot, ping.endpoints[1].slot], [5, 6])
+        XCTAssertEqual([ping.endpoints[0].rights, ping.endpoints[1].rights], [.send, .send])
+        XCTAssertEqual([pong.endpoints[0].rights, pong.endpoints[1].rights], [.receive, .receive])
+        XCTAssertEqual([pong.endpoints[0].endpoint, pong.endpoints[1].endpoint], [0, 1])
+        XCTAssertEqual(portTest.endpointCount, 1)
+        XCTAssertEqual(portTest.endpoints[0].rights, .send)
+        XCTAssertEqual(fpuTest.endpointCount, 0)
+        XCTAssertTrue(task("serial").consoleServer)
+        XCTAssertEqual(task("vmm").memoryPages, 1024)
+        XCTAssertEqual(fpuTest.memoryPages, SystemConfiguration.defaultMemoryPages)
     }
 }

@@ -55,8 +55,29 @@ final class ELF64Tests: XCTestCase {
         expect(makeELF { $0[56] = 0xFF }, .programHeadersOutOfBounds)
         expect(makeELF(segments: [(1, 0x1000, 0x40_0000, 0x200, 0x2000)]), .segmentOutOfBounds)
         expect(makeELF(segments: [(1, UInt64.max - 4, 0x40_0000, 0x10, 0x2000)]), .segmentOutOfBounds)
-        expect(makeELF(segments: [(1, 0x1000, UInt64.max - 0x10, 0x10, 0x2000)]), .segmentOutOfBounds)
+        expect(makeELF(segments: [(1, 0x1000, UInt64.max - 0x10, 0x10, 0x2000)]), .segmentPastUserSpace)
         expect(makeELF(segments: [(1, 0x1000, 0x40_0000, 0x100, 0x10)]), .segmentLargerInFileThanInMemory)
         expect(makeELF(segments: [(4, 0, 0, 0, 0)]), .noLoadableSegment)
+    }
+
+    /// A segment whose page-rounded end passes user space is refused by the checker, so no loader's
+    /// `vaddr + memsz + 0xFFF` can wrap (the finding: vaddr 0xFFFFFFFFFFFF0000, memsz 0xFFFF).
+    func testRejectsSegmentsPastTheEndOfUserSpace() throws {
+        func expectPast(_ vaddr: UInt64, _ memsz: UInt64, line: UInt = #line) {
+            XCTAssertThrowsError(try validate(makeELF(segments: [(1, 0x1000, vaddr, 0x10, memsz)])), line: line) {
+                XCTAssertEqual($0 as? ELFError, .segmentPastUserSpace, line: line)
+            }
+        }
+        expectPast(0xFFFF_FFFF_FFFF_0000, 0xFFFF)              // the end is 2^64 - 1: rounded up it wraps to 0
+        expectPast(0xFFFF_FFFF_FFFF_F000, 0x10)
+        expectPast(0xFFFF_FFFF_8000_0000, 0x2000)              // a kernel-half image is no task
+        expectPast(0x0000_8000_0000_0000, 0x10)                // the first non-canonical address
+        expectPast(0x0000_7FFF_FFFF_F000, 0x10)                // the top user page is never mapped
+        expectPast(0x0000_7FFF_FFFF_E000, 0x1001)              // ends one byte into it
+        expectPast(0x40_0000, UInt64.max - 0x40_0000)          // huge memsz from a low address
+        // Ending exactly at the last mappable page's end is fine.
+        let last = try validate(makeELF(segments: [(1, 0x1000, 0x0000_7FFF_FFFF_E000, 0x10, 0x1000)]))
+        XCTAssertEqual(Array(last.segments)[0].memorySize, 0x1000)
+        XCTAssertTrue(ELFError.segmentPastUserSpace.description.description.contains("past the end of user space"))
     }
 }

@@ -227,6 +227,56 @@ final class CallReplyTests: IPCTestCase {
         XCTAssertEqual(drain(&scheduler.ready), [client], "the caller was woken once")
     }
 
+    /// A server keeps caller A's reply right (saveCaller: its current caller is cleared), takes caller B,
+    /// answers A through the saved right, then B with a plain reply: both get their own reply. (The saved
+    /// reply once made A the current caller, so B was overwritten and waited forever.)
+    func testASavedReplyLeavesTheCurrentCallerInPlace() {
+        let (callerA, callerB, server) = (thread(priority: 10), thread(priority: 10), thread(priority: 10))
+        sending(callerA, call: true)
+        sending(callerB, call: true)
+        run(server)
+        IPC.wait(server, on: endpoint, timeout: .infinite, scheduler: &scheduler)
+        XCTAssertEqual(server.pointee.caller, callerA)
+        let savedCall = callerA.pointee.callCount & Capability.maximumBadge    // the reply capability's badge
+        server.pointee.caller = nil                                            // what saveCaller does
+        IPC.wait(server, on: endpoint, timeout: .infinite, scheduler: &scheduler)
+        XCTAssertEqual(server.pointee.caller, callerB)
+        XCTAssertEqual(callerA.pointee.state, .waitingForReply)
+
+        server.pointee.setMessage(MessageTag(label: 0xA, words: 1), [1])
+        XCTAssertEqual(IPC.replySaved(server, to: callerA, callNumber: savedCall, scheduler: &scheduler), .ok)
+        XCTAssertEqual(callerA.pointee.receivedTag, MessageTag(label: 0xA, words: 1))
+        XCTAssertEqual(callerA.pointee.context.rax, SyscallError.ok.rawValue)
+        XCTAssertEqual(server.pointee.caller, callerB, "the current caller is still there")
+        XCTAssertEqual(callerB.pointee.callee, server)
+        XCTAssertEqual(callerB.pointee.state, .waitingForReply)
+
+        server.pointee.setMessage(MessageTag(label: 0xB, words: 1), [2])
+        XCTAssertEqual(IPC.reply(server, scheduler: &scheduler, switchToCaller: false), .ok)
+        XCTAssertEqual(callerB.pointee.receivedTag, MessageTag(label: 0xB, words: 1))
+        XCTAssertEqual(callerB.pointee.registerMessageArray.first, 2)
+        XCTAssertNil(server.pointee.caller)
+        XCTAssertEqual(drain(&scheduler.ready).count, 2, "both callers were woken")
+        XCTAssertEqual(IPC.replySaved(server, to: callerA, callNumber: savedCall, scheduler: &scheduler), .noCaller,
+                       "a saved reply answers its call once")
+    }
+
+    /// A saved reply right belongs to one call: once the caller has called again, or calls someone else,
+    /// it no longer answers.
+    func testASavedReplyAnswersOnlyThatCallOfThatServer() {
+        let (caller, server, other) = (thread(priority: 10), thread(priority: 10), thread(priority: 10))
+        sending(caller, call: true)
+        run(server)
+        IPC.wait(server, on: endpoint, timeout: .infinite, scheduler: &scheduler)
+        let savedCall = caller.pointee.callCount & Capability.maximumBadge
+        XCTAssertEqual(IPC.replySaved(other, to: caller, callNumber: savedCall, scheduler: &scheduler), .noCaller,
+                       "another thread cannot answer it")
+        XCTAssertEqual(IPC.replySaved(server, to: caller, callNumber: savedCall &+ 1, scheduler: &scheduler), .noCaller,
+                       "nor a right to an earlier or later call")
+        XCTAssertEqual(caller.pointee.state, .waitingForReply)
+        XCTAssertEqual(server.pointee.caller, caller)
+    }
+
     func testWaitTakesAQueuedCaller() {
         let (client, server) = (thread(priority: 10), thread(priority: 10))
         client.pointee.setMessage(MessageTag(label: 0x31, words: 1), [0x99])

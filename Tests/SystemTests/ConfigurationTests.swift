@@ -43,6 +43,21 @@ final class ConfigurationTests: SystemTestCase {
         assertLine(containing: "roottask: configuration error at /tasks/network: its module is not among the boot modules", in: result)
     }
 
+    /// Each task pages from its own budget (`memory-pages`): a task that touches more is stopped with the
+    /// real cause, and the next task still gets all the pages it asks for.
+    func testAPagingBudgetStopsOnlyTheTaskThatExceedsIt() throws {
+        let result = try boot(ImageConfiguration(tasks: ["roottask", "pagertest"], configuration: configuration("paging-budget")))
+        assertCleanBoot(result)
+        assertLine(containing: "roottask: configuration: 2 tasks", in: result)
+        // greedy is task 0: its 17th page is past its budget (the first page past the heap is 0x100000100000).
+        assertLine(containing: "roottask: task 0 faulted at 0x100000110000", "budget of 16 pages used; stopped", in: result)
+        XCTAssertFalse(result.console.contains("outside what it may have"), "the cause is the budget")
+        assertLine(containing: "pagertest: PASS 2048 pages paged in on demand, 2048 read back intact", in: result)
+        assertLine(containing: "roottask: task 1 done, passed", in: result)
+        XCTAssertFalse(result.console.contains(" done, FAILED"))
+        assertLine(containing: "roottask: all done (2064 pages paged in on demand); powering off", in: result)
+    }
+
     func testSourceDtcCannotReadIsABuildError() throws {
         let broken = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlet-broken.dts")
         try "/dts-v1/;\n/ { tasks { ping { module = \"ping\" } };\n".write(to: broken, atomically: true, encoding: .utf8)

@@ -123,6 +123,24 @@ public enum IPC {
     public static func reply(_ replier: ThreadPointer, scheduler: inout Scheduler, switchToCaller: Bool) -> SyscallError {
         guard let caller = replier.pointee.caller else { return .noCaller }
         replier.pointee.caller = nil
+        answer(caller, from: replier, scheduler: &scheduler, switchToCaller: switchToCaller)
+        return .ok
+    }
+
+    /// Replies to `caller`, whose call `replier` kept with `saveCaller` (a reply capability whose badge is
+    /// `callNumber`): only while that same call still waits for `replier`. The replier's current caller is
+    /// a different call and stays as it is, to be answered by a plain reply.
+    public static func replySaved(_ replier: ThreadPointer, to caller: ThreadPointer, callNumber: UInt64,
+                                  scheduler: inout Scheduler) -> SyscallError {
+        guard caller.pointee.state == .waitingForReply, caller.pointee.callee == replier,
+              caller.pointee.callCount & Capability.maximumBadge == callNumber else { return .noCaller }
+        answer(caller, from: replier, scheduler: &scheduler, switchToCaller: false)
+        return .ok
+    }
+
+    /// Delivers `replier`'s message to `caller` (or resumes it from its fault) and wakes it.
+    private static func answer(_ caller: ThreadPointer, from replier: ThreadPointer, scheduler: inout Scheduler,
+                               switchToCaller: Bool) {
         caller.pointee.callee = nil
         if caller.pointee.state == .faulted {
             resumeFromFault(caller, reply: replier)
@@ -135,7 +153,6 @@ public enum IPC {
         } else {
             scheduler.wake(caller)
         }
-        return .ok
     }
 
     /// `thread` (current) replies to its caller, if any, then waits on `endpoint`.

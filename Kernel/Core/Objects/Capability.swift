@@ -25,6 +25,16 @@ public struct Capability: Equatable, Sendable {
     public var badge: UInt64 { info >> 16 }
     public var isEmpty: Bool { type == .empty }
 
+    /// The `copy` operation's result: at most `mask` of the rights and, if `badge` is non-zero, that badge.
+    /// Only endpoints carry badges, and only an unbadged capability may be given one (as in seL4): a task
+    /// given a badged send right cannot re-badge it to pose as another sender.
+    public func copied(rights mask: Rights, badge newBadge: UInt64) -> Result<Capability, SyscallError> {
+        guard newBadge <= Capability.maximumBadge else { return .failure(.invalidArgument) }
+        guard newBadge == 0 || type == .endpoint else { return .failure(.invalidArgument) }
+        guard newBadge == 0 || badge == 0 else { return .failure(.missingRight) }
+        return .success(derived(rights: mask, badge: newBadge))
+    }
+
     /// A copy with at most `mask` of the rights and, if `badge` is non-zero, that badge.
     public func derived(rights mask: Rights, badge newBadge: UInt64 = 0) -> Capability {
         Capability(type: type, object: object, rights: rights.intersection(mask), badge: newBadge != 0 ? newBadge : badge)

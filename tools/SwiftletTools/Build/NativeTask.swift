@@ -24,6 +24,8 @@ public struct NativeTask: Sendable, Hashable {
         NativeTask(name: "ipctest", product: "IPCTest"),
         NativeTask(name: "abusetest", product: "AbuseTest"),
         NativeTask(name: "schedtest", product: "SchedTest"),
+        NativeTask(name: "pagertest", product: "PagerTest"),
+        NativeTask(name: "rightstest", product: "RightsTest"),
         NativeTask(name: "vmm", product: "VMM"),
         NativeTask(name: "forgetest", product: "ForgeTest"),
         NativeTask(name: "failtest", product: "FailTest"),
