@@ -126,6 +126,7 @@ struct VirtualMachine {
         case .cacheControl: return cacheControl(raw: raw)
         case .monitorOrWait: return monitorOrWait(raw: raw)
         case .controlRegister: return controlRegister()
+        case .taskSwitch: return taskSwitch(raw: raw)
         default: return unhandled(raw: raw)
         }
     }

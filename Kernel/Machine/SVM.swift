@@ -124,6 +124,11 @@ enum SVM {
         }
         // The general registers but RAX live in `state` (the entry stub loads them): the rest goes to the VMCB.
         let dirty = vcpu.pointee.dirty.subtracting([.generalA, .generalB, .generalExtended])
+        // A reply that changes system state (rare: startup, faults) may make VMRUN fail, and a failed VMRUN
+        // may leave host values in the save area (Bochs writes back the half-loaded state, the host's RAX —
+        // the VMCB's address — among it): keep the save area as it was, to put back if VMRUN refuses.
+        let saved = !dirty.isDisjoint(with: .systemState)
+        if saved { backupArea(vcpu).copyMemory(from: v + VMCBLayout.saveArea, byteCount: saveAreaBytes) }
         if dirty == .ripAndLength {
             v.storeBytes(of: vcpu.pointee.state.rip, toByteOffset: VMCBLayout.rip, as: UInt64.self)
         } else if !dirty.isEmpty {
@@ -142,8 +147,14 @@ enum SVM {
         }
         x86_svm_run_guest(GuestMode.registers(vcpu), vcpu.pointee.control, hostArea)
         v.storeBytes(of: UInt8(0), toByteOffset: VMCBLayout.tlbControl, as: UInt8.self)
-        vcpu.pointee.state.rax = v.load(fromByteOffset: VMCBLayout.rax, as: UInt64.self)
         let code = v.load(fromByteOffset: VMCBLayout.exitCode, as: UInt64.self)
+        if UInt32(truncatingIfNeeded: code) == 0xFFFF_FFFF {
+            // VMEXIT_INVALID: nothing of the guest ran. The save area as before this reply (if it changed
+            // system state), and RAX as `state` has it: no host value reaches the VMM.
+            if saved { (v + VMCBLayout.saveArea).copyMemory(from: backupArea(vcpu), byteCount: saveAreaBytes) }
+        } else {
+            vcpu.pointee.state.rax = v.load(fromByteOffset: VMCBLayout.rax, as: UInt64.self)
+        }
         let reason = ExitReason.fromSVM(code, exitInfo1: v.load(fromByteOffset: VMCBLayout.exitInfo1, as: UInt64.self))
         if reason == .interruptWindow {
             armInterruptWindow(v, false)
@@ -151,6 +162,15 @@ enum SVM {
             vcpu.pointee.interruptWindowArmed = false
         }
         return (reason, UInt32(truncatingIfNeeded: code))
+    }
+
+    /// The VMCB's state-save area (0x400-0x6FF) and where its copy lives while an entry may fail: the end of
+    /// the vCPU's own frame, after the VCPU (`GuestMode.layoutMatchesAssembly` checks that it fits).
+    static let saveAreaBytes = 0x300, backupOffset = 4096 - 0x300
+
+    @inline(__always)
+    private static func backupArea(_ vcpu: VCPUPointer) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(vcpu) + backupOffset
     }
 
     /// A virtual interrupt of the lowest priority, whose delivery is intercepted: an exit as soon as the

@@ -3,7 +3,7 @@ import SwiftletUser
 import UserPlatform
 
 /// The test machine's devices: a debug console port, a scratch port, an interrupt-request port, the
-/// benchmark ports, the done port, one MMIO register and one MSR. The hostile VM gets only the console;
+/// benchmark ports, the exit-count port, the done port, one MMIO register and one MSR. The hostile VM gets only the console;
 /// everything unbacked reads as all ones and ignores writes (and is counted).
 struct Devices {
     static let consolePort: UInt16 = 0xE9

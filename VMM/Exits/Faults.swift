@@ -17,6 +17,13 @@ extension VirtualMachine {
         return .stop(failures: 1)
     }
 
+    /// A hardware task switch (task gate, CALL/JMP to a TSS, IRET with NT): this VMM does not emulate
+    /// them (a 64-bit guest has none), so the VM cannot go on.
+    mutating func taskSwitch(raw: UInt32) -> Action {
+        log("vmm: \(name): task switch (raw \(hex: raw)) after \(exitCount) exits: not emulated; VM stopped")
+        return .stop(failures: kind == .hostile ? 0 : 1)
+    }
+
     mutating func unhandled(raw: UInt32) -> Action {
         // VMMCALL/VMCALL, the SVM instructions, XSETBV, and whatever else the VMM does not model: #UD.
         devices.unhandledExits += 1
