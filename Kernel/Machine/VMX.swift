@@ -92,6 +92,12 @@ enum VMX {
         let basic = x86_rdmsr(MSR.basic)
         revision = UInt32(basic & 0x7FFF_FFFF)
         let useTrue = basic & (1 << 55) != 0
+        // The exits that keep the host's own (CR8, MONITOR/MWAIT, every port): a CPU that cannot give them
+        // is not used (every 64-bit VMX CPU can).
+        let required = Control.hlt | Control.unconditionalIO | Control.rdpmc | Control.mwait | Control.monitor
+            | Control.cr8Load | Control.cr8Store | Control.secondary
+        primary = adjust(required, useTrue ? MSR.trueProcessorBased : MSR.processorBased)
+        guard primary & required == required else { return false }
         x86_write_cr0((x86_read_cr0() | x86_rdmsr(MSR.cr0Fixed0)) & x86_rdmsr(MSR.cr0Fixed1))
         x86_write_cr4((x86_read_cr4() | (1 << 13) | x86_rdmsr(MSR.cr4Fixed0)) & x86_rdmsr(MSR.cr4Fixed1))
         // Unrestricted guest exempts PE and PG from the fixed bits.
@@ -101,9 +107,6 @@ enum VMX {
         // One timer tick in TSC units, scaled by the timer's rate (IA32_VMX_MISC bits 4:0).
         let rate = x86_rdmsr(MSR.misc) & 0x1F
         preemptionBudget = max(min(tscTicksPerTimerTick >> rate, 0xFFFF_FFFF), 1)
-        primary = adjust(Control.hlt | Control.unconditionalIO | Control.rdpmc | Control.mwait | Control.monitor
-                         | Control.cr8Load | Control.cr8Store | Control.secondary,
-                         useTrue ? MSR.trueProcessorBased : MSR.processorBased)
         entryBase = adjust(Control.loadGuestEFER, useTrue ? MSR.trueEntry : MSR.entry)
         let region = regionFrame.adopt()
         PhysicalMemory.zeroFrame(region)
