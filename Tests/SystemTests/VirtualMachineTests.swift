@@ -56,12 +56,12 @@ final class VirtualMachineTests: SystemTestCase {
         // SVM VMEXIT_INVALID).
         let kernelRaws = ["0xffff0001", "0xffff0002", "0xffff0003", "0xffff0003", "0xffff0005", "0xffff0004"]
         for (index, raw) in kernelRaws.enumerated() {
-            assertLine(containing: "vmm: bad reply \(index + 1)/7", "VM entry refused by the kernel's check, raw \(raw);",
-                       "state restored, the guest ran again to its OUT", in: result, file: file, line: line)
+            assertLine(containing: "vmm: bad reply \(index + 1)/7", "VM entry refused by the kernel's check, raw \(raw),",
+                       "the guest's RIP and CR3 in its message; state restored, the guest ran again to its OUT", in: result, file: file, line: line)
         }
         let hardwareRaw = backend == "vmx" ? "0x80000021" : "0xffffffff"
-        assertLine(containing: "vmm: bad reply 7/7 (long mode with CR4.PAE clear): VM entry refused by VM entry itself, raw \(hardwareRaw);",
-                   "state restored, the guest ran again to its OUT", in: result, file: file, line: line)
+        assertLine(containing: "vmm: bad reply 7/7 (long mode with CR4.PAE clear): VM entry refused by VM entry itself, raw \(hardwareRaw),",
+                   "the guest's RIP and CR3 in its message; state restored, the guest ran again to its OUT", in: result, file: file, line: line)
         XCTAssertFalse(result.console.contains("vmm: FAIL"), "a VMM check failed", file: file, line: line)
         assertLine(containing: "vmm: test guest finished after", "exits: 0 checks failed", in: result, file: file, line: line)
         // The hostile guest: 191 unbacked addresses read and written, 676 unbacked ports read and written

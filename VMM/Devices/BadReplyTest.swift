@@ -68,6 +68,12 @@ extension VirtualMachine {
                 log("vmm: FAIL bad reply \(step + 1)/\(BadReplyTest.steps) (\(what)): exit \(reason.rawValue), raw \(hex: raw) followed instead of the expected refusal")
                 return badReplyFailed()
             }
+            // The refusal's message shows the vCPU as the refused reply found it: the guest's RIP (at the
+            // OUT) and CR3, never the host's (a failed VMRUN may leave host state in the VMCB).
+            guard guest.rip == devices.badReply.portRIP, guest.cr3 == initial.cr3 else {
+                log("vmm: FAIL bad reply \(step + 1)/\(BadReplyTest.steps) (\(what)): the refusal's message shows RIP \(hex: guest.rip), CR3 \(hex: guest.cr3), RAX \(hex: guest.rax), not the guest's")
+                return badReplyFailed()
+            }
             devices.badReply.phase = .restored
             return restore()
         case .restored:
@@ -77,7 +83,7 @@ extension VirtualMachine {
                 return badReplyFailed()
             }
             let by: StaticString = BadReplyTest.cases[step].kernelRefusal != 0 ? "the kernel's check" : "VM entry itself"
-            log("vmm: bad reply \(step + 1)/\(BadReplyTest.steps) (\(what)): VM entry refused by \(by), raw \(hex: devices.badReply.lastRaw); state restored, the guest ran again to its OUT at \(hex: guest.rip)")
+            log("vmm: bad reply \(step + 1)/\(BadReplyTest.steps) (\(what)): VM entry refused by \(by), raw \(hex: devices.badReply.lastRaw), the guest's RIP and CR3 in its message; state restored, the guest ran again to its OUT at \(hex: guest.rip)")
             devices.badReply.step += 1
             devices.badReply.phase = .corrupted
             if devices.badReply.step < BadReplyTest.steps { return corrupt(step: devices.badReply.step) }
