@@ -41,8 +41,13 @@ struct GuestMemory {
         return true
     }
 
-    /// Guest-virtual to guest-physical through the guest's page tables in this RAM.
-    func translate(_ virtual: UInt64, cr3: UInt64) -> UInt64? {
-        GuestPageWalk.translate(virtual, cr3: cr3) { load64($0) }
+    func load8(_ physical: UInt64) -> UInt8? {
+        guard contains(physical, 1) else { return nil }
+        return pointer(physical).load(as: UInt8.self)
+    }
+
+    /// The `count` bytes of the guest's instruction at `rip`, fetched through its page tables.
+    func fetchInstruction(_ count: Int, at rip: UInt64, cr3: UInt64, into buffer: UnsafeMutablePointer<UInt8>) -> Bool {
+        GuestPageWalk.fetch(count, at: rip, cr3: cr3, into: buffer, load: { load64($0) }, loadByte: { load8($0) })
     }
 }

@@ -41,6 +41,8 @@ func vmmMain(tscKHz: UInt64, utcb utcbAddress: UInt64) {
     switch hostile.boot(image: hostile_guest_image(), size: hostile_guest_size()) {
     case .ok:
         failures += hostile.run()
+        // What the next line shows: the VMM runs on and starts another guest after the hostile one.
+        log("vmm: hostile guest over; the VMM goes on with the spinning guest")
     case let error:
         log("vmm: could not start the hostile guest: \(error.name)")
         failures += 1

@@ -6,11 +6,14 @@
  *   0x512  bench record: EBX = metric, RCX = value       0x513  no-op port, for the I/O round trip
  *   0x514  runs the VMM's bad-reply test                  0x515  the VMM uses its own XMM3 (lazy FPU swap)
  *   0x516  the VMM unmaps guest page 0x60000           0xF4   done: EAX = failures
- * Unbacked guest-physical MMIO_BASE is the VMM's MMIO test register. R15 counts failures. */
+ *   0x517  IN: the VMM's count of INVD/WBINVD exits (bits 0-15) and MONITOR/MWAIT exits (bits 16-31)
+ * Unbacked guest-physical MMIO_BASE is the VMM's MMIO test register. R15 counts failures. The spinning
+ * guest counts at guest-physical SPIN_COUNTER, which the VMM reads. */
 
 #define IDT_BASE 0x8000
 #define MMIO_BASE 0x3F000000
 #define BENCH_ROUNDS 16
+#define SPIN_COUNTER 0x9000
 
     .section .rodata.guest, "a"
     .code64
@@ -178,6 +181,72 @@ test_guest_start:
     cmpq %rcx, %rax
     CHECK e, "xmm3 survives a VMM that uses the FPU during the exit"
 
+    /* Instructions that act on the host, not just the guest: each must exit to the VMM. INVD would discard
+     * the host's dirty cache lines, WBINVD write back its whole cache; the VMM steps over both. */
+    movw $0x517, %dx
+    inl %dx, %eax
+    movl %eax, %ebx
+    invd
+    movw $0x517, %dx
+    inl %dx, %eax
+    subl %ebx, %eax
+    cmpl $1, %eax
+    CHECK e, "invd exited to the VMM, which stepped over it"
+    movw $0x517, %dx
+    inl %dx, %eax
+    movl %eax, %ebx
+    wbinvd
+    movw $0x517, %dx
+    inl %dx, %eax
+    subl %ebx, %eax
+    cmpl $1, %eax
+    CHECK e, "wbinvd exited to the VMM, which stepped over it"
+    /* MONITOR/MWAIT: hidden by CPUID, so the VMM answers their exits with #UD (3-byte instructions). */
+    movl $1, %eax
+    cpuid
+    btl $3, %ecx
+    CHECK nc, "cpuid 1 hides MONITOR/MWAIT"
+    movb $3, tg_ud_length(%rip)
+    movw $0x517, %dx
+    inl %dx, %eax
+    movl %eax, %ebx
+    movb $0, tg_ud_seen(%rip)
+    leaq tg_ud_seen(%rip), %rax
+    xorl %ecx, %ecx
+    xorl %edx, %edx
+    monitor
+    movw $0x517, %dx
+    inl %dx, %eax
+    subl %ebx, %eax
+    cmpl $0x10000, %eax
+    jne 1f
+    cmpb $1, tg_ud_seen(%rip)
+1:  CHECK e, "monitor exited to the VMM, which raised #UD"
+    movw $0x517, %dx
+    inl %dx, %eax
+    movl %eax, %ebx
+    movb $0, tg_ud_seen(%rip)
+    xorl %eax, %eax
+    xorl %ecx, %ecx
+    mwait
+    movw $0x517, %dx
+    inl %dx, %eax
+    subl %ebx, %eax
+    cmpl $0x10000, %eax
+    jne 1f
+    cmpb $1, tg_ud_seen(%rip)
+1:  CHECK e, "mwait exited to the VMM, which raised #UD"
+    movb $2, tg_ud_length(%rip)
+
+    /* CR8 is the guest's own task priority (VMX: kept by the VMM, never the host's TPR; SVM: V_TPR). */
+    movl $5, %eax
+    movq %rax, %cr8
+    movq %cr8, %rbx
+    xorl %eax, %eax
+    movq %rax, %cr8
+    cmpq $5, %rbx
+    CHECK e, "cr8 keeps what the guest wrote"
+
     /* SYSCALL MSRs are the guest's own: STAR, LSTAR and SFMASK written (exits the VMM answers), EFER.SCE
      * set, then SYSCALL lands at the guest's handler. The VMM's own system calls go on working. */
     movb $0, tg_syscall_seen(%rip)
@@ -296,8 +365,13 @@ guest_puts_verdict:
     outb %al, %dx
     ret
 
+/* #UD: noted, and the instruction (tg_ud_length bytes: UD2 2, MONITOR/MWAIT 3) stepped over. */
 tg_invalid_opcode:
-    addq $2, (%rsp)                 /* step over UD2 */
+    pushq %rax
+    movb $1, tg_ud_seen(%rip)
+    movzbl tg_ud_length(%rip), %eax
+    addq %rax, 8(%rsp)
+    popq %rax
     iretq
 
 tg_general_protection:
@@ -328,6 +402,8 @@ tg_gp_seen: .byte 0
 tg_seen_30: .byte 0
 tg_seen_31: .byte 0
 tg_syscall_seen: .byte 0
+tg_ud_seen: .byte 0
+tg_ud_length: .byte 2
     .balign 16
 test_guest_end:
 
@@ -380,14 +456,19 @@ hg_hello:
     .balign 16
 hostile_guest_end:
 
-/* A guest that spins without ever exiting: only the host's timer takes the CPU back from it. It turns
+/* A guest that spins without ever exiting: only the host's timer takes the CPU back from it. First it
+ * raises its task priority to the highest (CR8 = 15), which must stay its own: were it the local APIC's
+ * real TPR, no host interrupt would arrive any more and nothing could stop this guest. It turns
  * interrupts on: Bochs's SVM keeps host interrupts masked in a guest entered with IF clear (VMX has the
- * preemption timer for that case; QEMU and hardware deliver them either way). */
+ * preemption timer for that case; QEMU and hardware deliver them either way). It counts at
+ * guest-physical SPIN_COUNTER, which the VMM reads to see it run and then stop. */
     .global spin_guest_start, spin_guest_end
     .balign 16
 spin_guest_start:
+    movl $15, %eax
+    movq %rax, %cr8
     sti
-1:  incq %rax
+1:  incq SPIN_COUNTER
     jmp 1b
     .balign 16
 spin_guest_end:

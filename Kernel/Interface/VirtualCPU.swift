@@ -32,6 +32,13 @@ public enum ExitReason: UInt16, Sendable, Equatable {
     /// The kernel took the CPU back from the guest (VMX preemption timer); handled in the kernel like a
     /// host interrupt, never sent to a VMM.
     case preemption = 22
+    /// INVD or WBINVD/WBNOINVD: intercepted so a guest never writes back or discards the host's caches; a
+    /// VMM steps over it (guest RAM is ordinary write-back memory). QEMU 7.2 reports INVD as WBINVD.
+    case cacheControl = 23
+    /// MONITOR or MWAIT: intercepted so a guest cannot park the physical CPU; the raw code says which.
+    case monitorOrWait = 24
+    /// A task switch through a task gate, CALL/JMP to a TSS or IRET with NT (VMX always exits on these).
+    case taskSwitch = 25
     /// An exit the neutral layer does not name; the raw code is in the message.
     case other = 0xFFFF
 
@@ -44,6 +51,9 @@ public enum ExitReason: UInt16, Sendable, Equatable {
         case 2: return .tripleFault
         case 3: return .initSignal
         case 4: return .startupSignal
+        case 9: return .taskSwitch
+        case 13, 54: return .cacheControl     // INVD, WBINVD
+        case 36, 39: return .monitorOrWait    // MWAIT, MONITOR
         case 7: return .interruptWindow
         case 8: return .nmiWindow
         case 10: return .cpuid
@@ -73,17 +83,22 @@ public enum ExitReason: UInt16, Sendable, Equatable {
         case 0x0000_0000...0x0000_001F: return .controlRegister
         case 0x40...0x5F: return .exception
         case 0x60: return .externalInterrupt
-        case 0x61: return .exception          // NMI
+        // NMI and SMI meant for the host: pending until the STGI after #VMEXIT, which delivers them.
+        case 0x61, 0x62: return .externalInterrupt
+        case 0x63: return .initSignal
         case 0x64: return .interruptWindow
         case 0x6E: return .rdtsc
         case 0x72: return .cpuid
+        case 0x76, 0x89: return .cacheControl // INVD, WBINVD
         case 0x77: return .pause
         case 0x78: return .hlt
         case 0x79: return .invlpg
         case 0x7B: return .io
         case 0x7C: return exitInfo1 & 1 == 0 ? .rdmsr : .wrmsr
+        case 0x7D: return .taskSwitch
         case 0x7F: return .tripleFault        // SHUTDOWN
         case 0x81: return .hypercall          // VMMCALL
+        case 0x8A, 0x8B, 0x8C: return .monitorOrWait
         case 0x8D: return .xsetbv
         case 0x400: return .nestedPageFault
         case 0xFFFF_FFFF: return .invalidGuestState
@@ -125,7 +140,8 @@ public struct IOAccess: Equatable, Sendable {
 
     /// The VMX layout: size - 1 in bits 0-2, IN bit 3, string bit 4, REP bit 5, the port in bits 16-31.
     public var qualification: UInt64 {
-        UInt64(size - 1) | (isIn ? 8 : 0) | (isString ? 16 : 0) | (isRepeated ? 32 : 0) | UInt64(port) << 16
+        // `size` is a public field: a caller's 0 or a huge value wraps into the 3-bit size field, never traps.
+        (UInt64(truncatingIfNeeded: size &- 1) & 7) | (isIn ? 8 : 0) | (isString ? 16 : 0) | (isRepeated ? 32 : 0) | UInt64(port) << 16
     }
 
     /// From the VMX exit qualification.

@@ -41,7 +41,7 @@ enum GuestMode {
         return withUnsafeBytes(of: probe) { bytes in
             bytes.load(fromByteOffset: 0, as: UInt64.self) == 1 && bytes.load(fromByteOffset: 48, as: UInt64.self) == 2
                 && bytes.load(fromByteOffset: 112, as: UInt64.self) == 3
-        } && MemoryLayout<VCPU>.size <= 4096
+        } && MemoryLayout<VCPU>.size <= SVM.backupOffset     // the VCPU's frame also holds SVM's save-area copy
     }
 
     // MARK: Objects

@@ -19,14 +19,48 @@ enum SVM {
     nonisolated(unsafe) private static var asidsShared = false
     nonisolated(unsafe) private static var lastRun: VCPUPointer?
 
+    /// The intercept set, checked against the AMD APM vol. 2 (15.9-15.13, appendix B) and KVM's init_vmcb.
+    /// Intercepted (first word, VMCB 0x0C):
+    ///   INTR, NMI, SMI  host interrupts, NMIs and SMIs stay the host's: they exit and are taken at STGI
+    ///   CPUID           the VMM's CPUID policy (VMX exits unconditionally)
+    ///   RDPMC           the host's performance counters are not the guest's to read (the VMM raises #UD)
+    ///   INVD            a guest INVD would discard the host's dirty cache lines: never executed
+    ///   HLT             the VMM decides when a halted guest wakes; the CPU goes back to the scheduler
+    ///   INVLPGA         its ASID operand could flush another vCPU's or the host's translations
+    ///   IOIO, MSR       every port and MSR (all-ones permission maps): the VMM owns the platform
+    ///   task switch     VMX always exits on one: the same answer on both backends (the VMM decides)
+    ///   SHUTDOWN        a guest triple fault must not shut the host CPU down
+    /// Second word (VMCB 0x10):
+    ///   VMRUN .. SKINIT  VMRUN (also required by VMRUN), VMMCALL (hypercalls), VMLOAD/VMSAVE (host-physical
+    ///                    operands), STGI/CLGI (the host's GIF), SKINIT (would reinitialize the CPU)
+    ///   WBINVD          writing back the host's whole cache hierarchy is the host's business (QEMU 7.2
+    ///                   also checks this bit for INVD)
+    ///   MONITOR, MWAIT  a guest must not park the physical CPU; CPUID hides them, the VMM raises #UD
+    ///   XSETBV          XCR0 is not switched
+    ///   RDPRU           reads the host's APERF/MPERF (KVM intercepts it too)
+    /// Left to the guest: INIT (only another CPU or the platform sends one; Swiftlet runs on one CPU), VINTR
+    /// (armed only for an interrupt window), CR/DR/descriptor-table reads and writes (the guest's own
+    /// state, checked by VMRUN; the VMCB switches CR0-CR4, DR6/DR7 and the tables; DR0-3 are not switched:
+    /// a guest sees what another guest left there but no breakpoint fires in the host, whose DR7 #VMEXIT
+    /// clears), RDTSC/RDTSCP (no TSC offset: the guest reads the host's counter), PUSHF/POPF/IRET/INTn,
+    /// RSM (raises #UD outside SMM, which a guest never enters), PAUSE (the timer bounds a spinning
+    /// guest), INVLPG (its own translations under its ASID with nested paging), FERR_FREEZE, ICEBP (its
+    /// #DB goes through the guest's own IDT), MWAIT-armed (MWAIT covers it), the SEV-ES write traps.
+    /// Exceptions: only #DF (below). #AC and #DB, which KVM intercepts against the benign-exception
+    /// delivery loops of CVE-2015-5307 and CVE-2015-8104, are not intercepted yet: that needs a reinjection
+    /// path for them in the VMM (an open item).
     private enum Intercept {
         // First miscellaneous word.
-        static let intr: UInt32 = 1 << 0, nmi: UInt32 = 1 << 1, vintr: UInt32 = 1 << 4, cpuid: UInt32 = 1 << 18
+        static let intr: UInt32 = 1 << 0, nmi: UInt32 = 1 << 1, smi: UInt32 = 1 << 2, vintr: UInt32 = 1 << 4
+        static let rdpmc: UInt32 = 1 << 15, cpuid: UInt32 = 1 << 18, invd: UInt32 = 1 << 22
         static let hlt: UInt32 = 1 << 24, invlpga: UInt32 = 1 << 26, io: UInt32 = 1 << 27, msr: UInt32 = 1 << 28
-        static let shutdown: UInt32 = 1 << 31
-        // Second: VMRUN, VMMCALL, VMLOAD, VMSAVE, STGI, CLGI, SKINIT (their operands would be host-physical
-        // addresses), and XSETBV (XCR0 is not switched).
-        static let svmInstructions: UInt32 = 0x7F, xsetbv: UInt32 = 1 << 13
+        static let taskSwitch: UInt32 = 1 << 29, shutdown: UInt32 = 1 << 31
+        static let first = intr | nmi | smi | rdpmc | cpuid | invd | hlt | invlpga | io | msr | taskSwitch | shutdown
+        // Second: VMRUN, VMMCALL, VMLOAD, VMSAVE, STGI, CLGI, SKINIT (bits 0-6), then WBINVD, MONITOR, MWAIT,
+        // XSETBV, RDPRU.
+        static let svmInstructions: UInt32 = 0x7F, wbinvd: UInt32 = 1 << 9, monitor: UInt32 = 1 << 10
+        static let mwait: UInt32 = 1 << 11, xsetbv: UInt32 = 1 << 13, rdpru: UInt32 = 1 << 14
+        static let second = svmInstructions | wbinvd | monitor | mwait | xsetbv | rdpru
     }
 
     static func enable(_ features: VirtualizationFeatures.SVMFeatures) -> Bool {
@@ -57,9 +91,8 @@ enum SVM {
             nextASID += 1
         }
         let v = PhysicalMemory.pointer(frame)
-        v.storeBytes(of: Intercept.intr | Intercept.nmi | Intercept.cpuid | Intercept.hlt | Intercept.invlpga
-                     | Intercept.io | Intercept.msr | Intercept.shutdown, toByteOffset: VMCBLayout.interceptMisc1, as: UInt32.self)
-        v.storeBytes(of: Intercept.svmInstructions | Intercept.xsetbv, toByteOffset: VMCBLayout.interceptMisc2, as: UInt32.self)
+        v.storeBytes(of: Intercept.first, toByteOffset: VMCBLayout.interceptMisc1, as: UInt32.self)
+        v.storeBytes(of: Intercept.second, toByteOffset: VMCBLayout.interceptMisc2, as: UInt32.self)
         // #DF: a guest on its way to a triple fault stops here (Bochs panics on a guest's triple fault
         // instead of reporting SHUTDOWN).
         v.storeBytes(of: UInt32(1 << 8), toByteOffset: VMCBLayout.interceptExceptions, as: UInt32.self)
@@ -91,6 +124,11 @@ enum SVM {
         }
         // The general registers but RAX live in `state` (the entry stub loads them): the rest goes to the VMCB.
         let dirty = vcpu.pointee.dirty.subtracting([.generalA, .generalB, .generalExtended])
+        // A reply that changes system state (rare: startup, faults) may make VMRUN fail, and a failed VMRUN
+        // may leave host values in the save area (Bochs writes back the half-loaded state, the host's RAX —
+        // the VMCB's address — among it): keep the save area as it was, to put back if VMRUN refuses.
+        let saved = !dirty.isDisjoint(with: .systemState)
+        if saved { backupArea(vcpu).copyMemory(from: v + VMCBLayout.saveArea, byteCount: saveAreaBytes) }
         if dirty == .ripAndLength {
             v.storeBytes(of: vcpu.pointee.state.rip, toByteOffset: VMCBLayout.rip, as: UInt64.self)
         } else if !dirty.isEmpty {
@@ -109,8 +147,14 @@ enum SVM {
         }
         x86_svm_run_guest(GuestMode.registers(vcpu), vcpu.pointee.control, hostArea)
         v.storeBytes(of: UInt8(0), toByteOffset: VMCBLayout.tlbControl, as: UInt8.self)
-        vcpu.pointee.state.rax = v.load(fromByteOffset: VMCBLayout.rax, as: UInt64.self)
         let code = v.load(fromByteOffset: VMCBLayout.exitCode, as: UInt64.self)
+        if UInt32(truncatingIfNeeded: code) == 0xFFFF_FFFF {
+            // VMEXIT_INVALID: nothing of the guest ran. The save area as before this reply (if it changed
+            // system state), and RAX as `state` has it: no host value reaches the VMM.
+            if saved { (v + VMCBLayout.saveArea).copyMemory(from: backupArea(vcpu), byteCount: saveAreaBytes) }
+        } else {
+            vcpu.pointee.state.rax = v.load(fromByteOffset: VMCBLayout.rax, as: UInt64.self)
+        }
         let reason = ExitReason.fromSVM(code, exitInfo1: v.load(fromByteOffset: VMCBLayout.exitInfo1, as: UInt64.self))
         if reason == .interruptWindow {
             armInterruptWindow(v, false)
@@ -118,6 +162,15 @@ enum SVM {
             vcpu.pointee.interruptWindowArmed = false
         }
         return (reason, UInt32(truncatingIfNeeded: code))
+    }
+
+    /// The VMCB's state-save area (0x400-0x6FF) and where its copy lives while an entry may fail: the end of
+    /// the vCPU's own frame, after the VCPU (`GuestMode.layoutMatchesAssembly` checks that it fits).
+    static let saveAreaBytes = 0x300, backupOffset = 4096 - 0x300
+
+    @inline(__always)
+    private static func backupArea(_ vcpu: VCPUPointer) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(vcpu) + backupOffset
     }
 
     /// A virtual interrupt of the lowest priority, whose delivery is intercepted: an exit as soon as the
@@ -220,7 +273,10 @@ enum SVM {
             if next != 0 { return next &- rip }
         }
         switch code {
+        // Without prefixes: a guest that prefixes one of these only misplaces its own RIP.
         case 0x72, 0x7C, 0x6E, 0x77: return 2      // CPUID, RDMSR/WRMSR, RDTSC, PAUSE
+        case 0x76, 0x89, 0x6F: return 2            // INVD, WBINVD, RDPMC
+        case 0x8A, 0x8B: return 3                  // MONITOR, MWAIT
         case 0x78: return 1                        // HLT
         case 0x81, 0x8D: return 3                  // VMMCALL, XSETBV
         default: return 0

@@ -15,11 +15,40 @@ enum VMX {
         static let star: UInt32 = 0xC000_0081, lstar: UInt32 = 0xC000_0082, cstar: UInt32 = 0xC000_0083
         static let sfmask: UInt32 = 0xC000_0084, kernelGSBase: UInt32 = 0xC000_0102
     }
+    /// The controls, checked against the Intel SDM vol. 3C (chapter 25, 26.x) and KVM's choice. The VMM
+    /// gets every exit it must decide; what only touches the guest's own state stays in the guest.
+    /// Pin-based: external-interrupt exiting (host interrupts are the host's), NMI exiting (so is an NMI:
+    ///   the kernel treats it as the host's, as its own handler does, and re-enters), the preemption timer
+    ///   (bounds every stay in the guest). No posted interrupts, no virtual NMIs.
+    /// Processor-based, set: HLT exiting (the VMM decides when a halted guest wakes), unconditional I/O
+    ///   exiting (every port: the VMM owns the platform; no bitmaps to share), RDPMC exiting (the host's
+    ///   counters), MWAIT and MONITOR exiting (a guest must not park the physical CPU; CPUID hides them),
+    ///   CR8 load and store exiting (without a TPR shadow a guest's MOV to CR8 writes the local APIC's
+    ///   real TPR: CR8 = 15 would mask every host interrupt, in the guest and after the exit; the VMM
+    ///   keeps the guest's TPR — on SVM, V_INTR_MASKING gives the guest a virtual TPR of its own).
+    ///   Not set: INVLPG and CR3-load/store exiting (the guest's own translations with EPT; the TRUE
+    ///   controls let them be 0), MOV-DR exiting (every exit sets DR7 to
+    ///   0x400, so no breakpoint a guest arms fires in the host; DR0-3/DR6 are not switched: a guest can
+    ///   see what another left there), RDTSC exiting and TSC offsetting (the guest reads the host's
+    ///   TSC), PAUSE exiting (the preemption timer bounds a spinning guest), MSR bitmaps (none: every
+    ///   RDMSR/WRMSR exits, so the kernel knows the guest's SYSCALL MSRs), monitor trap flag.
+    /// Secondary, set: EPT, VPID, unrestricted guest, RDTSCP (else #UD), WBINVD exiting (the host's whole
+    ///   cache hierarchy is not the guest's to flush). Not set: descriptor-table exiting (the guest's own
+    ///   tables), RDRAND/RDSEED exiting (the guest may use the host's random numbers; KVM lets it too),
+    ///   INVPCID (off: the guest gets #UD, so CPUID must hide it), XSAVES, VMFUNC, PML, EPT-violation #VE.
+    /// Always exit whatever the controls: CPUID, GETSEC, INVD (never executed: it would discard the host's
+    ///   dirty cache lines), XSETBV, task switches, the VMX instructions, triple fault, INIT, SIPI.
+    /// Exception bitmap: empty (the guest's faults are its own). #AC and #DB, which KVM intercepts
+    ///   against the benign-exception delivery loops (CVE-2015-5307, CVE-2015-8104), are not intercepted
+    ///   yet: that needs a reinjection path for them in the VMM (an open item).
     private enum Control {
-        static let interruptWindow: UInt64 = 1 << 2, hlt: UInt64 = 1 << 7, unconditionalIO: UInt64 = 1 << 24
+        static let interruptWindow: UInt64 = 1 << 2, hlt: UInt64 = 1 << 7, mwait: UInt64 = 1 << 10
+        static let rdpmc: UInt64 = 1 << 11, cr8Load: UInt64 = 1 << 19, cr8Store: UInt64 = 1 << 20
+        static let unconditionalIO: UInt64 = 1 << 24, monitor: UInt64 = 1 << 29
         static let secondary: UInt64 = 1 << 31
-        static let ept: UInt64 = 1 << 1, rdtscp: UInt64 = 1 << 3, vpid: UInt64 = 1 << 5, unrestricted: UInt64 = 1 << 7
-        static let externalInterruptExiting: UInt64 = 1 << 0, preemptionTimer: UInt64 = 1 << 6
+        static let ept: UInt64 = 1 << 1, rdtscp: UInt64 = 1 << 3, vpid: UInt64 = 1 << 5, wbinvd: UInt64 = 1 << 6
+        static let unrestricted: UInt64 = 1 << 7
+        static let externalInterruptExiting: UInt64 = 1 << 0, nmiExiting: UInt64 = 1 << 3, preemptionTimer: UInt64 = 1 << 6
         static let hostLongMode: UInt64 = 1 << 9, saveEFER: UInt64 = 1 << 20, loadHostEFER: UInt64 = 1 << 21
         static let longModeGuest: UInt64 = 1 << 9, loadGuestEFER: UInt64 = 1 << 15
     }
@@ -63,6 +92,12 @@ enum VMX {
         let basic = x86_rdmsr(MSR.basic)
         revision = UInt32(basic & 0x7FFF_FFFF)
         let useTrue = basic & (1 << 55) != 0
+        // The exits that keep the host's own (CR8, MONITOR/MWAIT, every port): a CPU that cannot give them
+        // is not used (every 64-bit VMX CPU can).
+        let required = Control.hlt | Control.unconditionalIO | Control.rdpmc | Control.mwait | Control.monitor
+            | Control.cr8Load | Control.cr8Store | Control.secondary
+        primary = adjust(required, useTrue ? MSR.trueProcessorBased : MSR.processorBased)
+        guard primary & required == required else { return false }
         x86_write_cr0((x86_read_cr0() | x86_rdmsr(MSR.cr0Fixed0)) & x86_rdmsr(MSR.cr0Fixed1))
         x86_write_cr4((x86_read_cr4() | (1 << 13) | x86_rdmsr(MSR.cr4Fixed0)) & x86_rdmsr(MSR.cr4Fixed1))
         // Unrestricted guest exempts PE and PG from the fixed bits.
@@ -72,8 +107,6 @@ enum VMX {
         // One timer tick in TSC units, scaled by the timer's rate (IA32_VMX_MISC bits 4:0).
         let rate = x86_rdmsr(MSR.misc) & 0x1F
         preemptionBudget = max(min(tscTicksPerTimerTick >> rate, 0xFFFF_FFFF), 1)
-        primary = adjust(Control.hlt | Control.unconditionalIO | Control.secondary,
-                         useTrue ? MSR.trueProcessorBased : MSR.processorBased)
         entryBase = adjust(Control.loadGuestEFER, useTrue ? MSR.trueEntry : MSR.entry)
         let region = regionFrame.adopt()
         PhysicalMemory.zeroFrame(region)
@@ -89,7 +122,7 @@ enum VMX {
         guard x86_vmclear(frame) == 0, x86_vmptrld(frame) == 0 else { return false }
         loaded = frame
         vcpu.pointee.control = frame
-        var secondary = Control.ept | Control.unrestricted | Control.rdtscp
+        var secondary = Control.ept | Control.unrestricted | Control.rdtscp | Control.wbinvd
         if vpids {
             secondary |= Control.vpid
             vcpu.pointee.tag = nextVPID
@@ -99,7 +132,7 @@ enum VMX {
         // Host interrupts exit the guest. The preemption timer bounds every stay in the guest as well (about
         // a timer tick), so the scheduler gets the CPU back even where an interrupt is not delivered as an
         // exit: Bochs keeps host interrupts masked in a guest entered with IF clear.
-        let pinBased = adjust(Control.externalInterruptExiting | Control.preemptionTimer, useTrue ? MSR.truePinBased : MSR.pinBased)
+        let pinBased = adjust(Control.externalInterruptExiting | Control.nmiExiting | Control.preemptionTimer, useTrue ? MSR.truePinBased : MSR.pinBased)
         write(.pinBasedControls, pinBased)
         if pinBased & Control.preemptionTimer != 0 {
             write(.preemptionTimerValue, preemptionBudget)
@@ -202,6 +235,8 @@ enum VMX {
         }
         let raw = UInt32(truncatingIfNeeded: read(.exitReason))
         if raw & 0x8000_0000 == 0 { vcpu.pointee.launched = true }
+        // An NMI (interruption type 2) is the host's: the kernel's handler would only note it; re-enter.
+        if raw == 0 && (read(.exitInterruptionInfo) >> 8) & 7 == 2 { return (.externalInterrupt, raw) }
         let reason = ExitReason.fromVMX(raw)
         if reason == .interruptWindow {
             vcpu.pointee.interruptWindowRequested = false
@@ -300,8 +335,8 @@ enum VMX {
                 vcpu.pointee.state.ldtr = segment(.guestLDTR)
             }
             if mask.contains(.descriptorTables) {
-                vcpu.pointee.state.gdtr = GuestSegment(limit: UInt32(read(.guestGDTRLimit)), base: read(.guestGDTRBase))
-                vcpu.pointee.state.idtr = GuestSegment(limit: UInt32(read(.guestIDTRLimit)), base: read(.guestIDTRBase))
+                vcpu.pointee.state.gdtr = GuestSegment(limit: UInt32(truncatingIfNeeded: read(.guestGDTRLimit)), base: read(.guestGDTRBase))
+                vcpu.pointee.state.idtr = GuestSegment(limit: UInt32(truncatingIfNeeded: read(.guestIDTRLimit)), base: read(.guestIDTRBase))
             }
         }
     }

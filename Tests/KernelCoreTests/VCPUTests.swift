@@ -67,6 +67,38 @@ final class VCPUTests: XCTestCase {
         XCTAssertEqual(refusal(.efer) { $0.efer = 1 << 20 }, .reservedEFERBits)
         XCTAssertNil(refusal(.efer) { $0.efer = 0xD01 }, "SCE, LME, LMA, NXE")
         XCTAssertEqual(VCPU.Refusal.nonCanonicalRIP.raw, 0xFFFF_0001)
+        // Shutdown and wait-for-SIPI would block host interrupts for good: only active and HLT.
+        XCTAssertEqual(refusal(.interruptibility) { $0.activity = 3 }, .unsupportedActivityState, "wait-for-SIPI")
+        XCTAssertEqual(refusal(.interruptibility) { $0.activity = 2 }, .unsupportedActivityState, "shutdown")
+        XCTAssertEqual(refusal(.interruptibility) { $0.activity = UInt64.max }, .unsupportedActivityState)
+        XCTAssertNil(refusal(.interruptibility) { $0.activity = 1 }, "HLT")
+    }
+
+    /// No user value reaches a trapping operation unchecked: replies of extreme and random words, and exit
+    /// masks for any reason number, are taken or refused, never a trap.
+    func testNoReplyWordCanTrap() {
+        var generator = ReplyWordGenerator(seed: 0x5EED_0009)
+        let extremes: [UInt64] = [0, 1, UInt64.max, 1 << 63, 0x8000_0000, 0xFFFF_FFFF, 0x1_0000_0000]
+        for round in 0..<2000 {
+            var words = [UInt64](repeating: 0, count: VCPUMessage.words)
+            for index in words.indices {
+                words[index] = round < 7 ? extremes[round] : (generator.next() & 1 == 0 ? extremes[Int(generator.next() % 7)] : generator.next())
+            }
+            var vcpu = VCPU()
+            words.withUnsafeBufferPointer { vcpu.acceptReply($0.baseAddress!) }
+            _ = vcpu.refusal
+            XCTAssertEqual(vcpu.pendingEvent & ~UInt64(0x8000_0FFF), 0)
+            XCTAssertLessThanOrEqual(vcpu.pendingErrorCode, 0xFFFF_FFFF)
+            XCTAssertTrue(vcpu.dirty.isSubset(of: VCPU.everything))
+            _ = vcpu.setMask(TransferMask(rawValue: words[0]), for: words[1])
+            _ = vcpu.setMask(TransferMask(rawValue: words[2]), for: words[3] & 0xFFFF)
+        }
+        var vcpu = VCPU()
+        for reason in [UInt64(0), 31, 32, 0xFFFF, 0x1_0000, UInt64.max] {
+            _ = vcpu.setMask(.rsp, for: reason)
+        }
+        XCTAssertTrue(vcpu.setMask(.rsp, for: 0xFFFF), "other (0xFFFF) has the last mask slot")
+        XCTAssertFalse(vcpu.setMask(.rsp, for: UInt64.max))
     }
 
     func testExitMasksPerReason() {
@@ -89,5 +121,18 @@ final class VCPUTests: XCTestCase {
         XCTAssertEqual(NestedPageFaultAccess.fromSVM(0b0_0110), NestedPageFaultAccess.write)
         XCTAssertEqual(NestedPageFaultAccess.fromSVM(0b1_0100), NestedPageFaultAccess.fetch)
         XCTAssertEqual(NestedPageFaultAccess.fromSVM(0b0_0100), NestedPageFaultAccess.read)
+    }
+}
+
+/// A small deterministic generator for the reply fuzz (no Foundation randomness: replayable).
+struct ReplyWordGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

@@ -35,6 +35,9 @@ final class VirtualizationTests: XCTestCase {
             (10, 0x72, .cpuid), (12, 0x78, .hlt), (30, 0x7B, .io), (48, 0x400, .nestedPageFault),
             (2, 0x7F, .tripleFault), (7, 0x64, .interruptWindow), (18, 0x81, .hypercall), (1, 0x60, .externalInterrupt),
             (33, 0xFFFF_FFFF, .invalidGuestState), (55, 0x8D, .xsetbv), (0, 0x46, .exception),
+            // The host-only instructions the intercept review added: INVD, WBINVD, MONITOR, MWAIT, task switch.
+            (13, 0x76, .cacheControl), (54, 0x89, .cacheControl), (39, 0x8A, .monitorOrWait), (36, 0x8B, .monitorOrWait),
+            (9, 0x7D, .taskSwitch),
         ]
         for (vmx, svm, reason) in pairs {
             XCTAssertEqual(ExitReason.fromVMX(vmx), reason, "VMX \(vmx)")
@@ -48,6 +51,25 @@ final class VirtualizationTests: XCTestCase {
         XCTAssertEqual(ExitReason.fromSVM(UInt64.max, exitInfo1: 0), .invalidGuestState)
         XCTAssertEqual(ExitReason.fromVMX(0x8000_0021), .invalidGuestState, "entry-failure bit set")
         XCTAssertEqual(ExitReason.fromVMX(62), .other)
+        // The host's NMIs and SMIs are the kernel's (taken at STGI), never a VMM's exception exit.
+        XCTAssertEqual(ExitReason.fromSVM(0x61, exitInfo1: 0), .externalInterrupt, "NMI")
+        XCTAssertEqual(ExitReason.fromSVM(0x62, exitInfo1: 0), .externalInterrupt, "SMI")
+        XCTAssertEqual(ExitReason.fromSVM(0x8E, exitInfo1: 0), .other, "RDPRU: the VMM raises #UD")
+        for reason in [ExitReason.cacheControl, .monitorOrWait, .taskSwitch] {
+            XCTAssertLessThan(VCPU.maskIndex(reason), 31, "\(reason) has an exit mask of its own")
+        }
+    }
+
+    func testAnIOAccessNeverTrapsOnWhatItIsGiven() {
+        // `size` is a public field: 0 or an extreme value must wrap into the 3-bit size field (this trapped:
+        // UInt64(size - 1) of 0, and size - 1 of Int.min).
+        for size in [0, -1, Int.min, Int.max, 9] {
+            let access = IOAccess(port: 0xFFFF, size: size, isIn: true, isString: true, isRepeated: true)
+            XCTAssertEqual(access.qualification & 0xFFFF_0000, 0xFFFF_0000)
+            XCTAssertEqual(access.qualification & 0x38, 0x38)
+        }
+        XCTAssertEqual(IOAccess(vmxQualification: UInt64.max).size, 8)
+        XCTAssertEqual(IOAccess(svmExitInfo1: UInt64.max).port, 0xFFFF)
     }
 
     func testIOExitsDecodeTheSameFromBothBackends() {

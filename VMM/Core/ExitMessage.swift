@@ -36,12 +36,13 @@ public struct ExitMessage {
     public func register(_ index: Int) -> UInt64 { words[Self.slot(index)] }
     public func setRegister(_ index: Int, _ value: UInt64) { words[Self.slot(index)] = value }
 
+    /// Masked to 0-15: an index decoded from guest bytes never points outside the message.
     private static func slot(_ index: Int) -> Int {
-        switch index {
-        case 0...3: return VCPUMessage.generalA + index            // rax rcx rdx rbx
+        switch index & 15 {
+        case 0...3: return VCPUMessage.generalA + (index & 15)            // rax rcx rdx rbx
         case 4: return VCPUMessage.rsp
-        case 5...7: return VCPUMessage.generalB + index - 5        // rbp rsi rdi
-        default: return VCPUMessage.generalExtended + index - 8    // r8-r15
+        case 5...7: return VCPUMessage.generalB + (index & 15) - 5        // rbp rsi rdi
+        default: return VCPUMessage.generalExtended + (index & 15) - 8    // r8-r15
         }
     }
 

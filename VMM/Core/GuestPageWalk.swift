@@ -19,4 +19,19 @@ public enum GuestPageWalk {
         }
         return nil
     }
+
+    /// The first `count` bytes of the instruction at guest-virtual `rip` into `buffer`, each byte through
+    /// its own translation (an instruction may cross into a page mapped elsewhere); false if one is not in
+    /// guest RAM. `loadByte` reads guest-physical memory (nil: outside guest RAM).
+    public static func fetch(_ count: Int, at rip: UInt64, cr3: UInt64, into buffer: UnsafeMutablePointer<UInt8>,
+                             load: (UInt64) -> UInt64?, loadByte: (UInt64) -> UInt8?) -> Bool {
+        var offset = 0
+        while offset < count {
+            guard let physical = translate(rip &+ UInt64(truncatingIfNeeded: offset), cr3: cr3, load: load),
+                  let byte = loadByte(physical) else { return false }
+            buffer[offset] = byte
+            offset += 1
+        }
+        return true
+    }
 }

@@ -3,12 +3,14 @@ import SwiftletUser
 import UserPlatform
 
 /// The test machine's devices: a debug console port, a scratch port, an interrupt-request port, the
-/// benchmark ports, the done port, one MMIO register and one MSR. The hostile VM gets only the console;
+/// benchmark ports, the exit-count port, the done port, one MMIO register and one MSR. The hostile VM gets only the console;
 /// everything unbacked reads as all ones and ignores writes (and is counted).
 struct Devices {
     static let consolePort: UInt16 = 0xE9
     static let scratchPort: UInt16 = 0x510, windowPort: UInt16 = 0x511, benchRecordPort: UInt16 = 0x512
     static let benchPort: UInt16 = 0x513, badReplyPort: UInt16 = 0x514, fpuPort: UInt16 = 0x515, unmapPort: UInt16 = 0x516
+    /// IN: the host-only-instruction exits so far, cache control in bits 0-15, MONITOR/MWAIT in bits 16-31.
+    static let exitCountPort: UInt16 = 0x517
     static let donePort: UInt16 = 0xF4
     static let unmappedPage: UInt64 = 0x6_0000
     static let mmioRegister: UInt64 = 0x3F00_0000
@@ -25,12 +27,17 @@ struct Devices {
     var windowPending = false
     var unbackedAccesses: UInt64 = 0
     var unhandledExits: UInt64 = 0
+    var cacheControlExits: UInt64 = 0
+    var monitorExits: UInt64 = 0
+    /// The guest's CR8 (VMX: every MOV to or from CR8 exits).
+    var taskPriority: UInt64 = 0
     /// The unmap test: the page was taken away, and the guest's access to it faulted since.
     var pageUnmapped = false
     var unmappedPageFaulted = false
 
     mutating func read(port: UInt16, size: Int, kind: VirtualMachine.Kind) -> UInt64 {
         if kind == .test && port == Devices.scratchPort { return ~scratch }
+        if kind == .test && port == Devices.exitCountPort { return (cacheControlExits & 0xFFFF) | (monitorExits & 0xFFFF) << 16 }
         unbackedAccesses += 1
         return UInt64.max
     }

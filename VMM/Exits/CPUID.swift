@@ -7,7 +7,7 @@ extension VirtualMachine {
     static let signatureLeaf: UInt32 = 0x4000_0000
     static let benchLeaf: UInt32 = 0x4000_0002
 
-    /// The host's leaves with VMX/SVM hidden and the hypervisor bit set, plus the hypervisor leaves:
+    /// The host's leaves with VMX/SVM and MONITOR/MWAIT hidden and the hypervisor bit set, plus the hypervisor leaves:
     /// 0x40000000 names the VMM ("Swiftlet VMM"), 0x40000002 is the benchmark leaf (RSI = the guest's
     /// TSC before CPUID; RDI returns the TSC just before the reply).
     mutating func cpuid(arrival: UInt64) -> Action {
@@ -23,7 +23,8 @@ extension VirtualMachine {
         default:
             let host = user_cpuid(leaf, subleaf)
             result = (host.eax, host.ebx, host.ecx, host.edx)
-            if leaf == 1 { result.ecx = (result.ecx & ~UInt32(1 << 5)) | (1 << 31) }   // no VMX; a hypervisor
+            // No VMX, no MONITOR/MWAIT (they exit and raise #UD); a hypervisor.
+            if leaf == 1 { result.ecx = (result.ecx & ~UInt32(1 << 5 | 1 << 3)) | (1 << 31) }
             if leaf == 0x8000_0001 { result.ecx &= ~UInt32(1 << 2) }                 // no SVM
         }
         guest.rax = UInt64(result.eax)

@@ -26,7 +26,7 @@ extension VirtualMachine {
         case .requestInterruptWindow:
             return .resume([.ripAndLength, .requestInterruptWindow])
         case .badReplyTest:
-            return badReplies()
+            return badReplies(portRIP: guest.rip &- guest.instructionLength)
         case .unmapPage:
             // Revokes the VM's mapping of the page (derived from this task's), not this task's own.
             let page = Flexpage(base: memory.base + Devices.unmappedPage, order: 12, rights: .all)

@@ -18,8 +18,12 @@ extension VirtualMachine {
             }
             return .resume([])
         }
-        guard let physical = memory.translate(guest.rip, cr3: guest.cr3), memory.contains(physical, 16),
-              let instruction = MMIOInstruction(decoding: UnsafeRawPointer(memory.pointer(physical))) else {
+        // The decoder reads at most three bytes; each is fetched through the guest's own page tables.
+        var bytes: (UInt8, UInt8, UInt8) = (0, 0, 0)
+        let fetched = withUnsafeMutableBytes(of: &bytes) { raw in
+            memory.fetchInstruction(3, at: guest.rip, cr3: guest.cr3, into: raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+        guard fetched, let instruction = withUnsafeBytes(of: bytes, { MMIOInstruction(decoding: $0.baseAddress!) }) else {
             devices.unbackedAccesses += 1
             inject(exception: 6)
             return .resume([.event])

@@ -3,6 +3,8 @@
 #include <stdint.h>
 
 #define TEST_GUEST_LOAD 0x10000
+/* The spinning guest's counter (guest-physical; guest.S uses the same address). */
+#define SPIN_COUNTER 0x9000
 
 extern const uint8_t test_guest_start[], test_guest_end[];
 extern const uint8_t hostile_guest_start[], hostile_guest_end[];

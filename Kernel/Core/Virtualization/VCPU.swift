@@ -79,6 +79,9 @@ public struct VCPU {
         case inconsistentControlRegisters = 5
         /// EFER bits no CPU defines (only SCE, LME, LMA, NXE and SVME/LMSLE/FFXSR/TCE exist).
         case reservedEFERBits = 6
+        /// An activity state other than active (0) or HLT (1): in shutdown or wait-for-SIPI the CPU blocks
+        /// host interrupts and the preemption timer does not end wait-for-SIPI — the host CPU would hang.
+        case unsupportedActivityState = 7
         /// The raw code of the `invalidGuestState` exit that reports it.
         public var raw: UInt32 { 0xFFFF_0000 | rawValue }
     }
@@ -100,6 +103,7 @@ public struct VCPU {
             if (paging && !protected) || (notWriteThrough && !cacheDisabled) { return .inconsistentControlRegisters }
         }
         if dirty.contains(.efer) && state.efer & ~UInt64(0xFD01) != 0 { return .reservedEFERBits }
+        if dirty.contains(.interruptibility) && state.activity > 1 { return .unsupportedActivityState }
         if pendingEvent != 0 {
             let type = (pendingEvent >> 8) & 7
             if type == 1 || type == 7 { return .reservedEventType }
@@ -109,6 +113,8 @@ public struct VCPU {
 
     /// The reply's state: what its mask selects is loaded into `state` and marked for the backend;
     /// an event in it is queued for injection, an interrupt-window request remembered.
+    /// No user value reaches a trapping operation unchecked: every word of a reply is taken as it is
+    /// (masks and shifts only); what no CPU could enter is refused by `refusal`, the rest by VM entry.
     public mutating func acceptReply(_ words: UnsafePointer<UInt64>) {
         let mask = TransferMask(rawValue: words[VCPUMessage.mask])
         VCPUMessage.load(&state, mask: mask.intersection(VCPU.everything), from: words)
