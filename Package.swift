@@ -82,7 +82,7 @@ if bareMetal {
             // libfdt from Debian, to cross-check the device-tree reader the root task uses.
             .systemLibrary(name: "CLibFDT", path: "Tests/CLibFDT", providers: [.apt(["libfdt-dev"])]),
             .testTarget(name: "KernelCoreTests", dependencies: ["KernelCore", "SwiftletABI", "CLibFDT"], path: "Tests/KernelCoreTests"),
-            .testTarget(name: "VMMCoreTests", dependencies: ["VMMCore", "SwiftletABI"], path: "Tests/VMMCoreTests"),
+            .testTarget(name: "VMMCoreTests", dependencies: ["VMMCore", "KernelCore", "SwiftletABI"], path: "Tests/VMMCoreTests"),
             .testTarget(name: "SystemTests", dependencies: ["SwiftletTools"], path: "Tests/SystemTests"),
         ])
 }
