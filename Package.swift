@@ -83,6 +83,6 @@ if bareMetal {
             .systemLibrary(name: "CLibFDT", path: "Tests/CLibFDT", providers: [.apt(["libfdt-dev"])]),
             .testTarget(name: "KernelCoreTests", dependencies: ["KernelCore", "SwiftletABI", "CLibFDT"], path: "Tests/KernelCoreTests"),
             .testTarget(name: "VMMCoreTests", dependencies: ["VMMCore", "KernelCore", "SwiftletABI"], path: "Tests/VMMCoreTests"),
-            .testTarget(name: "SystemTests", dependencies: ["SwiftletTools"], path: "Tests/SystemTests"),
+            .testTarget(name: "SystemTests", dependencies: ["SwiftletTools", "VMMCore"], path: "Tests/SystemTests"),
         ])
 }
