@@ -123,3 +123,140 @@ final class CMOSClockTests: XCTestCase {
         XCTAssertEqual(read(0x00), 0x45)
     }
 }
+
+final class LocalAPICTests: XCTestCase {
+    var apic = LocalAPIC(id: 0, tscPerBusTick: 10)
+
+    func enable() {
+        _ = apic.write(0xF0, 0x1FF, now: 0)           // software enable, spurious vector 0xFF
+    }
+
+    func testPriorityInServiceAndEOI() {
+        enable()
+        apic.accept(vector: 0x31, level: false)
+        apic.accept(vector: 0x52, level: true)
+        XCTAssertEqual(apic.deliverableVector, 0x52, "the highest first")
+        apic.acknowledge(0x52)
+        XCTAssertEqual(apic.processorPriority, 0x50)
+        XCTAssertNil(apic.deliverableVector, "0x31 is below the in-service class")
+        XCTAssertEqual(apic.read(0x100 + 0x20, now: 0), 1 << (0x52 - 64), "ISR word 2")
+        XCTAssertEqual(apic.write(0xB0, 0, now: 0), .levelEndOfInterrupt(vector: 0x52))
+        XCTAssertEqual(apic.deliverableVector, 0x31)
+        _ = apic.write(0x80, 0x40, now: 0)            // TPR above 0x31's class
+        XCTAssertNil(apic.deliverableVector)
+    }
+
+    func testASoftwareDisabledAPICDeliversNothingAndIllegalVectorsAreErrors() {
+        apic.accept(vector: 0x40, level: false)
+        XCTAssertNil(apic.deliverableVector)
+        apic.accept(vector: 3, level: false)
+        XCTAssertEqual(apic.read(0x280, now: 0) & 0x40, 0x40, "received illegal vector")
+    }
+
+    func testOneShotAndPeriodicTimer() {
+        enable()
+        _ = apic.write(0x3E0, 0x0B, now: 0)           // divide by 1: 10 TSC ticks per count
+        _ = apic.write(0x320, 0xEC, now: 0)           // one-shot, vector 0xEC
+        _ = apic.write(0x380, 100, now: 1000)
+        XCTAssertEqual(apic.nextDeadline, 2000)
+        XCTAssertEqual(apic.read(0x390, now: 1500), 50)
+        apic.advanceTimer(now: 1999)
+        XCTAssertNil(apic.deliverableVector, "not yet")
+        apic.advanceTimer(now: 2000)
+        XCTAssertEqual(apic.deliverableVector, 0xEC)
+        XCTAssertNil(apic.nextDeadline, "one-shot: done")
+        XCTAssertEqual(apic.read(0x390, now: 2500), 0)
+
+        _ = apic.write(0x320, 0x2_00EC, now: 3000)    // periodic
+        _ = apic.write(0x380, 100, now: 3000)
+        apic.advanceTimer(now: 4000 + 2 * 1000 + 10)  // three periods late
+        XCTAssertEqual(apic.nextDeadline, 7000, "missed periods skipped, no burst")
+    }
+
+    func testTSCDeadlineTimerThroughTheMSR() {
+        enable()
+        _ = apic.write(0x320, 0x4_00EF, now: 0)       // TSC-deadline mode
+        XCTAssertEqual(apic.writeMSR(0x6E0, 5000, now: 0).accepted, true)
+        XCTAssertEqual(apic.nextDeadline, 5000)
+        apic.advanceTimer(now: 5001)
+        XCTAssertEqual(apic.deliverableVector, 0xEF)
+        XCTAssertEqual(apic.readMSR(0x6E0, now: 5001), 0, "disarmed once fired")
+        _ = apic.write(0x320, 0x5_00EF, now: 0)       // masked, still TSC-deadline
+        _ = apic.writeMSR(0x6E0, 9000, now: 0)
+        XCTAssertNil(apic.nextDeadline)
+    }
+
+    func testX2APICRegistersAsMSRs() {
+        XCTAssertNil(apic.readMSR(0x802, now: 0), "no x2APIC MSRs in xAPIC mode")
+        apic.setX2APICMode(true)
+        XCTAssertEqual(apic.readMSR(0x802, now: 0), 0, "x2APIC ID")
+        XCTAssertEqual(apic.writeMSR(0x80F, 0x1FF, now: 0).accepted, true, "SVR")
+        XCTAssertEqual(apic.writeMSR(0x802, 5, now: 0).accepted, false, "the ID is read-only: #GP")
+        XCTAssertEqual(apic.writeMSR(0x830, 0x0004_0041, now: 0).accepted, true, "ICR: self IPI by shorthand")
+        XCTAssertEqual(apic.deliverableVector, 0x41)
+        XCTAssertEqual(apic.writeMSR(0x83F, 0x42, now: 0).accepted, true, "SELF IPI register")
+        XCTAssertEqual(apic.deliverableVector, 0x42)
+    }
+
+    func testNonsenseFromTheGuestCannotTrap() {
+        for offset in stride(from: 0, to: 0x2000, by: 4) {
+            for value: UInt32 in [0, 0xFFFF_FFFF, 0x8000_0000] { _ = apic.write(offset, value, now: UInt64.max) }
+            _ = apic.read(offset, now: 0)
+        }
+        apic.setX2APICMode(true)
+        for index: UInt32 in 0x7F0...0x900 {
+            _ = apic.writeMSR(index, UInt64.max, now: UInt64.max)
+            _ = apic.readMSR(index, now: 0)
+        }
+        apic.advanceTimer(now: UInt64.max)
+        _ = apic.nextDeadline
+    }
+}
+
+final class IOAPICTests: XCTestCase {
+    var ioapic = IOAPIC()
+
+    func program(_ line: Int, _ low: UInt32, high: UInt32 = 0) {
+        _ = ioapic.write(0x00, UInt32(0x10 + 2 * line))
+        _ = ioapic.write(0x10, low)
+        _ = ioapic.write(0x00, UInt32(0x11 + 2 * line))
+        _ = ioapic.write(0x10, high)
+    }
+
+    func testVersionAndMaskedAtReset() {
+        _ = ioapic.write(0x00, 0x01)
+        XCTAssertEqual(ioapic.read(0x10), 0x0017_0020, "24 entries, version 0x20")
+        XCTAssertNil(ioapic.setInput(4, true), "masked")
+    }
+
+    func testEdgeInputFiresOnARisingEdge() {
+        program(4, 0x24)                              // COM1: vector 0x24, edge
+        XCTAssertEqual(ioapic.setInput(4, true), IOAPIC.Delivery(vector: 0x24, level: false))
+        XCTAssertNil(ioapic.setInput(4, true), "still high: no new edge")
+        XCTAssertNil(ioapic.setInput(4, false))
+        XCTAssertNotNil(ioapic.setInput(4, true))
+    }
+
+    func testLevelInputWaitsForEOI() {
+        program(9, 0xA030)                            // level, active low, vector 0x30
+        XCTAssertEqual(ioapic.setInput(9, true), IOAPIC.Delivery(vector: 0x30, level: true))
+        XCTAssertNil(ioapic.setInput(9, true), "remote IRR set")
+        _ = ioapic.write(0x00, 0x22)
+        XCTAssertNotEqual(ioapic.read(0x10) & 0x4000, 0, "remote IRR visible")
+        XCTAssertEqual(ioapic.endOfInterrupt(vector: 0x30), IOAPIC.Delivery(vector: 0x30, level: true), "still asserted: again")
+        XCTAssertNil(ioapic.setInput(9, false))
+        XCTAssertNil(ioapic.endOfInterrupt(vector: 0x30))
+    }
+
+    func testNonsenseFromTheGuestCannotTrap() {
+        for index: UInt32 in 0...0x1FF {
+            _ = ioapic.write(0x00, index)
+            _ = ioapic.write(0x10, 0xFFFF_FFFF)
+            _ = ioapic.read(0x10)
+        }
+        for offset in 0..<0x200 { _ = ioapic.write(offset, 0xFFFF_FFFF); _ = ioapic.read(offset) }
+        XCTAssertNil(ioapic.setInput(-1, true))
+        XCTAssertNil(ioapic.setInput(24, true))
+        _ = ioapic.endOfInterrupt(vector: 0xFF)
+    }
+}
