@@ -260,3 +260,57 @@ final class IOAPICTests: XCTestCase {
         _ = ioapic.endOfInterrupt(vector: 0xFF)
     }
 }
+
+final class CPUIDPolicyTests: XCTestCase {
+    let policy = CPUIDPolicy(apicID: 0)
+    let everything = CPUIDPolicy.Registers(0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF)
+
+    func testTheHypervisorRangeIsKVMs() {
+        let signature = policy.answer(leaf: 0x4000_0000, subleaf: 0, host: everything)
+        let name = [signature.ebx, signature.ecx, signature.edx].flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> (8 * $0)) } }
+        XCTAssertEqual(String(decoding: name.prefix(9), as: UTF8.self), "KVMKVMKVM")
+        XCTAssertEqual(policy.answer(leaf: 0x4000_0001, subleaf: 0, host: everything).eax & 1, 1, "kvmclock")
+        XCTAssertEqual(policy.answer(leaf: 0x4000_0100, subleaf: 0, host: everything), .zero, "no Xen here")
+    }
+
+    func testOnlyAllowedFeaturesPass() {
+        let leaf1 = policy.answer(leaf: 1, subleaf: 0, host: everything)
+        XCTAssertNotEqual(leaf1.ecx & 1 << 31, 0, "hypervisor")
+        XCTAssertNotEqual(leaf1.ecx & 1 << 21, 0, "x2APIC")
+        XCTAssertNotEqual(leaf1.ecx & 1 << 24, 0, "TSC deadline")
+        for hidden in [3, 5, 6, 17, 26, 27, 28] { XCTAssertEqual(leaf1.ecx & 1 << UInt32(hidden), 0, "ECX bit \(hidden)") }
+        for hidden in [7, 14, 21, 22, 28] { XCTAssertEqual(leaf1.edx & 1 << UInt32(hidden), 0, "EDX bit \(hidden)") }
+        XCTAssertEqual(leaf1.ebx >> 16 & 0xFF, 1, "one logical processor")
+        XCTAssertEqual(policy.answer(leaf: 0x8000_0001, subleaf: 0, host: everything).ecx & 1 << 2, 0, "no SVM")
+        XCTAssertEqual(policy.answer(leaf: 0x8000_0007, subleaf: 0, host: everything), .zero, "no invariant TSC")
+        XCTAssertEqual(policy.answer(leaf: 7, subleaf: 0, host: everything).ecx & 1 << 16, 0, "no LA57")
+        XCTAssertEqual(policy.answer(leaf: 0xD, subleaf: 0, host: everything), .zero, "no XSAVE")
+        XCTAssertEqual(policy.answer(leaf: 0, subleaf: 0, host: everything).eax, 0xD)
+    }
+}
+
+final class KVMClockTests: XCTestCase {
+    /// The scale turns one second of TSC into 1e9 ns within a few ns, for TSCs from Bochs' deterministic
+    /// 100 MHz-ish to a real 4 GHz.
+    func testScaleGivesNanoseconds() throws {
+        for khz: UInt64 in [1, 1_000, 99_999, 1_000_000, 2_614_318, 4_000_000] {
+            let scale = try XCTUnwrap(KVMClock.scale(tscKHz: khz))
+            let oneSecond = KVMClock.nanoseconds(khz * 1000, scale)
+            XCTAssertLessThanOrEqual(abs(Int64(oneSecond) - 1_000_000_000), 1_000_000_000 / 100_000_000 + 2, "\(khz) kHz: \(oneSecond) ns")
+        }
+        XCTAssertNil(KVMClock.scale(tscKHz: 0))
+        XCTAssertNil(KVMClock.scale(tscKHz: UInt64.max))
+    }
+
+    func testTheStructuresLayout() {
+        let info = KVMClock.timeInfo(version: 2, tsc: 0x1122, systemTime: 0x3344, scale: .init(multiplier: 0xAABB_CCDD, shift: -1))
+        XCTAssertEqual(info.count, 32)
+        XCTAssertEqual(info[0], 2)
+        XCTAssertEqual(info[8], 0x22)
+        XCTAssertEqual(info[16], 0x44)
+        XCTAssertEqual(Array(info[24..<28]), [0xDD, 0xCC, 0xBB, 0xAA])
+        XCTAssertEqual(info[28], 0xFF, "shift -1")
+        XCTAssertEqual(info[29], KVMClock.stableFlag)
+        XCTAssertEqual(KVMClock.wallClock(version: 2, seconds: 1, nanoseconds: 2).count, 12)
+    }
+}
