@@ -314,3 +314,50 @@ final class KVMClockTests: XCTestCase {
         XCTAssertEqual(KVMClock.wallClock(version: 2, seconds: 1, nanoseconds: 2).count, 12)
     }
 }
+
+final class InterruptInjectionTests: XCTestCase {
+    let interruptsOn: UInt64 = 0x202
+
+    func decide(interrupted: UInt64 = 0, pending: UInt8? = 0x30, rflags: UInt64 = 0x202, shadow: UInt64 = 0) -> InterruptInjection {
+        InterruptInjection.decide(interrupted: interrupted, errorCode: 0, pending: pending, rflags: rflags, interruptibility: shadow)
+    }
+
+    func testTheDecision() {
+        XCTAssertEqual(decide(pending: nil), .nothing)
+        XCTAssertEqual(decide(), .inject(vector: 0x30))
+        XCTAssertEqual(decide(rflags: 0x2), .openWindow, "IF clear")
+        XCTAssertEqual(decide(shadow: 1), .openWindow, "STI shadow")
+        XCTAssertEqual(decide(shadow: 2), .openWindow, "MOV SS shadow")
+        let pageFault: UInt64 = InterruptInjection.valid | 3 << 8 | 1 << 11 | 14
+        XCTAssertEqual(decide(interrupted: pageFault), .reinject(event: pageFault, errorCode: 0),
+                       "an interrupted #PF goes first, even with an interrupt pending")
+        XCTAssertEqual(decide(interrupted: pageFault, pending: nil), .reinject(event: pageFault, errorCode: 0))
+        XCTAssertEqual(decide(interrupted: 14), .inject(vector: 0x30), "not valid: no event was interrupted")
+        XCTAssertEqual(InterruptInjection.externalInterrupt(0xEC), 0x8000_00EC)
+    }
+}
+
+final class GuestMSRsTests: XCTestCase {
+    var msrs = GuestMSRs()
+
+    func testWhatLinuxReadsAtBoot() {
+        XCTAssertEqual(msrs.read(0x10, tsc: 1234), 1234)
+        XCTAssertEqual(msrs.read(0x1B, tsc: 0), 0xFEE0_0900)
+        XCTAssertEqual(msrs.read(0x2FF, tsc: 0)! & 0x800, 0x800, "MTRRs enabled, default WB")
+        XCTAssertEqual(msrs.read(0x277, tsc: 0), 0x0007_0406_0007_0406)
+        XCTAssertNil(msrs.read(0x48, tsc: 0), "SPEC_CTRL is not modelled")
+        XCTAssertEqual(msrs.unknownAccesses, 1)
+    }
+
+    func testX2APICAndKVMClockWrites() {
+        XCTAssertEqual(msrs.write(0x1B, 0xFEE0_0C00), .x2APICMode(true))
+        XCTAssertEqual(msrs.write(0x1B, 0xFEE0_0C00), GuestMSRs.Effect.none)
+        XCTAssertNil(msrs.write(0x1B, 0x1234_5C00), "the APIC does not move")
+        XCTAssertEqual(msrs.write(0x4B56_4D01, 0x5000 | 1), .systemTime(0x5001))
+        XCTAssertEqual(msrs.write(0x4B56_4D00, 0x6000), .wallClock(0x6000))
+        XCTAssertNil(msrs.write(0x277, 0x0002_0000_0000_0000), "PAT type 2 is reserved")
+        XCTAssertNil(msrs.write(0xC001_0015, 1))
+        XCTAssertEqual(msrs.write(0x259, 0x0606_0606_0606_0606), GuestMSRs.Effect.none)
+        XCTAssertEqual(msrs.read(0x259, tsc: 0), 0x0606_0606_0606_0606)
+    }
+}
