@@ -1,8 +1,8 @@
 import Foundation
 
 /// The Linux guest recipe: Debian bookworm's stock cloud kernel, never modified, fetched with apt-get and
-/// cached under `.build/guest/`, and an initramfs made from busybox-static whose `/init` reports what the
-/// guest saw and powers off.
+/// cached under `.build/guest/`, and an initramfs made from busybox-static whose `/init` (Guests/Linux/init)
+/// reports what the guest saw and powers off.
 ///
 /// The kernel's version is resolved from the `linux-image-cloud-amd64` package at build time (it moves
 /// with security updates); nothing else in the tree names it.
@@ -50,7 +50,7 @@ public struct LinuxGuest: Sendable {
         }
 
         let initramfs = directory.appendingPathComponent("initramfs-\(release).cpio.gz")
-        try buildInitramfs(at: initramfs, scratch: directory)
+        try buildInitramfs(at: initramfs, recipe: repository.root.appendingPathComponent("Guests/Linux"), scratch: directory)
         return LinuxGuest(kernel: kernel, initramfs: initramfs, release: release, packageVersion: version,
                           kernelSHA256: checksum!)
     }
@@ -99,8 +99,9 @@ public struct LinuxGuest: Sendable {
         return String(output.prefix(64))
     }
 
-    /// The initramfs: busybox, the applets `/init` uses, `/dev/console`, and `/init`.
-    static func buildInitramfs(at target: URL, scratch: URL) throws {
+    /// The initramfs: busybox, the applets `/init` uses, `/dev/console`, `/init` and `tsc` from `recipe`
+    /// (Guests/Linux).
+    static func buildInitramfs(at target: URL, recipe: URL, scratch: URL) throws {
         let busybox = URL(fileURLWithPath: "/bin/busybox")
         guard let binary = FileManager.default.contents(atPath: busybox.path) else {
             throw SwiftletError.missingTool(name: "/bin/busybox", package: "busybox-static")
@@ -109,10 +110,11 @@ public struct LinuxGuest: Sendable {
         for folder in ["bin", "dev", "proc", "sys", "tmp"] { archive.append(.directory(folder)) }
         archive.append(.characterDevice("dev/console", major: 5, minor: 1))
         archive.append(.file("bin/busybox", binary, executable: true))
-        for applet in ["sh", "mount", "uname", "cat", "grep", "dmesg", "poweroff", "insmod", "sleep", "echo"] {
+        for applet in ["sh", "mount", "uname", "cat", "cut", "grep", "dmesg", "poweroff", "insmod", "sleep", "echo"] {
             archive.append(.symbolicLink("bin/\(applet)", target: "busybox"))
         }
-        archive.append(.file("init", Data(initScript.utf8), executable: true))
+        archive.append(.file("bin/tsc", try compileTSC(recipe.appendingPathComponent("tsc.c"), scratch: scratch), executable: true))
+        archive.append(.file("init", try Data(contentsOf: recipe.appendingPathComponent("init")), executable: true))
         let raw = scratch.appendingPathComponent("initramfs-\(getpid()).cpio")
         try archive.finished().write(to: raw)
         // -n: no name or time stamp in the header, so the same archive gives the same bytes.
@@ -121,21 +123,15 @@ public struct LinuxGuest: Sendable {
         try FileManager.default.moveItem(at: raw.appendingPathExtension("gz"), to: target)
     }
 
-    /// What the guest reports: the marker with `uname -r` and the uptime, then the facts the tests check.
-    static let initScript = """
-        #!/bin/sh
-        export PATH=/bin
-        mount -t proc proc /proc
-        mount -t sysfs sysfs /sys
-        mount -t devtmpfs devtmpfs /dev
-        read uptime idle < /proc/uptime
-        echo "\(marker): kernel $(uname -r), uptime $uptime s"
-        echo "swiftlet-guest: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
-        echo "swiftlet-guest: cpus with the hypervisor flag: $(grep -c -w hypervisor /proc/cpuinfo)"
-        echo "swiftlet-guest: APIC or timer warnings in dmesg: $(dmesg | grep -i -E 'apic|timer|tsc' | grep -c -i -E 'warn|bug|fail')"
-        poweroff -f
-
-        """
+    /// `tsc`, a static binary without a C library, made by the Swift toolchain's clang and lld.
+    static func compileTSC(_ source: URL, scratch: URL) throws -> Data {
+        let clang = try SwiftToolchain.locate().tool("clang")
+        let output = scratch.appendingPathComponent("tsc-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: output) }
+        try ExternalCommand(clang, ["-static", "-nostdlib", "-ffreestanding", "-fno-stack-protector", "-fno-pie", "-O2",
+                                    "-fuse-ld=lld", "-Wl,--build-id=none", "-o", output.path, source.path]).runQuietly()
+        return try Data(contentsOf: output)
+    }
 
     static func command(_ name: String, _ arguments: [String], in directory: URL? = nil) -> ExternalCommand {
         let path = ExecutableSearch.find(name, extraFolders: ["/usr/bin", "/bin", "/usr/sbin"])
