@@ -12,12 +12,19 @@ struct GuestCommand: ParsableCommand {
             Debian's security updates; its SHA-256 is recorded when it is fetched and checked on reuse.
             """)
 
+    @Flag(help: "Also build a GRUB ISO that boots the guest directly, without Swiftlet (the benchmark's yardstick; boot it with `run --iso`).")
+    var directISO = false
+
     func run() throws {
         try reportingFailures {
             let guest = try LinuxGuest.prepare(in: try Repository.locate()) { Console.error($0) }
             Console.output("kernel    \(CallerDirectory.display(guest.kernel)) (Linux \(guest.release), package \(guest.packageVersion))")
             Console.output("sha256    \(guest.kernelSHA256)")
             Console.output("initramfs \(CallerDirectory.display(guest.initramfs))")
+            if directISO {
+                let iso = try LinuxDirectImage.build(guest, in: try Repository.locate(), label: "run")
+                Console.output("direct    \(CallerDirectory.display(iso)) (command line: \(LinuxDirectImage.commandLine))")
+            }
         }
     }
 }
