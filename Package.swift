@@ -83,7 +83,7 @@ if bareMetal {
             // libfdt from Debian, to cross-check the device-tree reader the root task uses.
             .systemLibrary(name: "CLibFDT", path: "Tests/CLibFDT", providers: [.apt(["libfdt-dev"])]),
             .testTarget(name: "KernelCoreTests", dependencies: ["KernelCore", "SwiftletABI", "CLibFDT"], path: "Tests/KernelCoreTests"),
-            .testTarget(name: "VMMCoreTests", dependencies: ["VMMCore", "SwiftletABI"], path: "Tests/VMMCoreTests"),
-            .testTarget(name: "SystemTests", dependencies: ["SwiftletTools", "SwiftletABI"], path: "Tests/SystemTests"),
+            .testTarget(name: "VMMCoreTests", dependencies: ["VMMCore", "KernelCore", "SwiftletABI"], path: "Tests/VMMCoreTests"),
+            .testTarget(name: "SystemTests", dependencies: ["SwiftletTools", "SwiftletABI", "VMMCore"], path: "Tests/SystemTests"),
         ])
 }

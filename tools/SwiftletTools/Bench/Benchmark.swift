@@ -35,6 +35,7 @@ public enum BenchmarkSuite {
         FPUSwitching(),
         InKernelExits(),
         UserLevelExits(),
+        LinuxDirectBoot(),
     ]
 
     /// Runs `benchmarks` one after another (the machine has two cores and an emulator wants one).

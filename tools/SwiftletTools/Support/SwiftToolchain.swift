@@ -28,4 +28,12 @@ public struct SwiftToolchain: Sendable {
         }
         return SwiftToolchain(swift: found, linker: linker)
     }
+
+    /// Another program of the toolchain (clang, llvm-objcopy, ...): beside the linker, else on PATH.
+    public func tool(_ name: String) throws -> URL {
+        let beside = linker.deletingLastPathComponent().appendingPathComponent(name)
+        if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+        guard let found = ExecutableSearch.find(name) else { throw SwiftletError.missingTool(name: name, package: nil) }
+        return found
+    }
 }
