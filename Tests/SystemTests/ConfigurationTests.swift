@@ -47,7 +47,8 @@ final class ConfigurationTests: SystemTestCase {
     /// real cause, and the next task still gets all the pages it asks for.
     func testAPagingBudgetStopsOnlyTheTaskThatExceedsIt() throws {
         let result = try boot(ImageConfiguration(tasks: ["roottask", "pagertest"], configuration: configuration("paging-budget")))
-        assertCleanBoot(result)
+        // The greedy task was stopped, so the run does not count as passed (status 7).
+        assertRefusedBoot(result, reason: .tasksFailed, status: 7)
         assertLine(containing: "roottask: configuration: 2 tasks", in: result)
         // greedy is task 0: its 17th page is past its budget (the first page past the heap is 0x100000100000).
         assertLine(containing: "roottask: task 0 faulted at 0x100000110000", "budget of 16 pages used; stopped", in: result)
@@ -55,7 +56,8 @@ final class ConfigurationTests: SystemTestCase {
         assertLine(containing: "pagertest: PASS 2048 pages paged in on demand, 2048 read back intact", in: result)
         assertLine(containing: "roottask: task 1 done, passed", in: result)
         XCTAssertFalse(result.console.contains(" done, FAILED"))
-        assertLine(containing: "roottask: all done (2064 pages paged in on demand); powering off", in: result)
+        assertLine(containing: "roottask: 1 of 2 tasks passed: 1 failed, 0 did not report, 0 not started (2064 pages paged in on demand); powering off",
+                   in: result)
     }
 
     func testSourceDtcCannotReadIsABuildError() throws {
