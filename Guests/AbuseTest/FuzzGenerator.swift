@@ -106,6 +106,7 @@ struct Generator {
     /// A flexpage inside the playground (order 12-15, aligned), or a hostile one.
     mutating func flexpage(rights: UInt64, hostile: Bool) -> UInt64 {
         if hostile {
+            if Fuzz.avoidKnownHoles && rights != 0 { return FuzzLayout.playground | 12 << 4 | rights }
             switch below(8) {
             case 0: return 0xFFFF_FFFF_FFFF_F000 | 12 << 4 | rights                     // ends at 2^64
             case 1: return 0xFFFF_FFFF_FFFF_0000 | 16 << 4 | rights

@@ -83,6 +83,20 @@ extension FuzzWorld {
             let size = placement.pages * 4096
             if placement.source != placement.destination && placement.source < placement.destination + size
                 && placement.destination < placement.source + size { return nil }
+            // A destination page holding an ancestor of any source page of the item: revoking it would pull
+            // that source away under the transfer; the model does not guess what the kernel does then.
+            var check: UInt64 = 0
+            while check < placement.pages {
+                if let destination = PageIndex.own(placement.destination + check * 4096), pages[destination].mapped {
+                    var other: UInt64 = 0
+                    while other < placement.pages {
+                        if let source = PageIndex.own(placement.source + other * 4096), source != destination,
+                           pages[source].mapped, derives(source, from: destination) { return nil }
+                        other += 1
+                    }
+                }
+                check += 1
+            }
             var succeeded = true
             var offset: UInt64 = 0
             // Only pages the model follows may lie in the ranges (the generator sees to it); else it cannot say.

@@ -177,7 +177,7 @@ struct FuzzWorld {
     /// What `refreshTargets` puts in slots 1-9 and 23-26.
     mutating func refresh() {
         let all = Rights.all
-        set(1, .task, all, object: FuzzWorld.ownTask)
+        set(1, .task, .control, object: FuzzWorld.ownTask)
         set(2, .endpoint, [.send, .receive, .grant], object: FuzzWorld.fuzzEndpoint)
         set(3, .factory, .control, object: FuzzWorld.fuzzFactory)
         set(4, .endpoint, .send, badge: 0xF022, object: FuzzWorld.fuzzEndpoint)

@@ -20,6 +20,9 @@ enum Fuzz {
     static let priority: UInt8 = 90
     /// Unexpected results printed in full (all are counted).
     static let printLimit: UInt64 = 20
+    /// Development only: leave out the cases that hit holes known and being fixed (a send flexpage ending
+    /// at or past 2^64 panics the kernel). Must stay false: the fuzzer is there to hit them.
+    static let avoidKnownHoles = false
 }
 
 /// What the fuzzer keeps beside the model: its UTCB, its started threads, the figures.
@@ -156,7 +159,7 @@ extension Generator {
             c.rdi = chance(1, in: 2) ? 1 : 27 + below(5)
             c.rsi = 1 + below(3)
             c.rdx = chance(1, in: 2) ? below(0x10000) : boundary()
-            c.r10 = chance(1, in: 2) ? 1 + below(16) : (chance(1, in: 2) ? 0x10000 - c.rdx + below(3) : boundary())
+            c.r10 = chance(1, in: 2) ? 1 + below(16) : (chance(1, in: 2) ? 0x10000 &- c.rdx &+ below(3) : boundary())
         case 18:
             c.number = chance(1, in: 2) ? Syscall.memoryControl.rawValue : Syscall.interruptControl.rawValue
             c.rdi = selector()
