@@ -36,6 +36,7 @@ struct Mismatch {
     var what: StaticString
     var expected: UInt64
     var got: UInt64
+    var at: UInt64 = 0
 }
 
 extension FuzzWorld {
@@ -344,7 +345,11 @@ extension FuzzWorld {
             let registers = perform(c)
             if registers.rax == 0, let page = page(task, c.rdx) {
                 let rights = pages[page].mapped ? UInt64(pages[page].rights) : 0
-                if registers.rdx != rights { context.mismatch(Mismatch(what: "readMapping: page rights", expected: rights, got: registers.rdx)) }
+                if registers.rdx != rights {
+                    context.mismatch(Mismatch(what: "readMapping: page rights", expected: rights, got: registers.rdx, at: c.rdx))
+                    pages[page].mapped = registers.rdx != 0
+                    pages[page].rights = UInt8(truncatingIfNeeded: registers.rdx)
+                }
             }
             return (registers.rax, .only(.ok))
         }
@@ -366,20 +371,39 @@ extension FuzzWorld {
         let known = task != SlotModel.unknown && (tasks[Int(task)].own || tasks[Int(task)].region >= 0)
         var allowed = Allowed.only(.ok)
         var newTables = false
+        // The kernel checks page by page, source then destination; a destination the model does not follow
+        // may already be occupied (then that is the answer), so from there on slotOccupied is right too.
+        var unknownDestination = false
+        let occupiedMaybe: UInt32 = 1 << 12
         for offset in 0..<c.r8 {
             guard let source = PageIndex.own(c.rdx + offset * 4096) else {
-                return (perform(c).rax, .either(.ok, .invalidAddress, "a source page the model does not follow"))
+                let registers = perform(c)
+                return (registers.rax, Allowed(mask: 1 << 0 | 1 << 6 | occupiedMaybe | 1 << 11, reason: "a source page the model does not follow"))
             }
-            if !pages[source].mapped || pages[source].rights & wanted != wanted { return (perform(c).rax, .only(.invalidAddress)) }
+            if !pages[source].mapped || pages[source].rights & wanted != wanted {
+                let registers = perform(c)
+                return (registers.rax, Allowed(mask: 1 << 6 | (unknownDestination || !known ? occupiedMaybe : 0),
+                                               reason: "a destination page the model does not follow"))
+            }
             guard known else { continue }
             guard let destination = page(task, c.r10 + offset * 4096) else {
-                return (perform(c).rax, .either(.ok, .slotOccupied, "a destination page the model does not follow"))
+                unknownDestination = true
+                continue
             }
-            if pages[destination].mapped { return (perform(c).rax, .only(.slotOccupied)) }
+            if pages[destination].mapped {
+                return (perform(c).rax, Allowed(mask: occupiedMaybe, reason: ""))
+            }
         }
-        if !known {
+        if !known || unknownDestination {
             let registers = perform(c)
-            return (registers.rax, Allowed(mask: 1 << 0 | 1 << 11 | 1 << 12, reason: "a task the model does not follow"))
+            if registers.rax == 0 && known {
+                for offset in 0..<c.r8 {
+                    if let destination = page(task, c.r10 + offset * 4096) {
+                        pages[destination] = PageModel(mapped: true, rights: wanted, parent: Int16(PageIndex.own(c.rdx + offset * 4096)!))
+                    }
+                }
+            }
+            return (registers.rax, Allowed(mask: 1 << 0 | 1 << 11 | 1 << 12, reason: "a page or task the model does not follow"))
         }
         let factory = tasks[Int(task)].factory
         if !tasks[Int(task)].own && !tasks[Int(task)].tables { newTables = true }
