@@ -25,9 +25,10 @@ enum Slot {
     static let empty: UInt64 = 50             // never used
 
     /// The fuzzer never names these selectors where it could destroy, stop or use what they hold.
-    static let protected: ClosedRange<UInt64> = 224...254
-    /// Copies of the fuzzer's started worker threads, by model index.
-    static let workerCopies: UInt64 = 224
+    static let protected: ClosedRange<UInt64> = 216...254
+    /// Copies of the fuzzer's started worker threads (8), and of the tasks whose pages it models (4).
+    static let workerCopies: UInt64 = 216
+    static let childCopies: UInt64 = 224
     /// Templates the fuzzer's objects in slots 1-9 are copied from every `Fuzz.refreshInterval` calls.
     static let threadTemplate: UInt64 = 232
     static let fuzzFactory: UInt64 = 252

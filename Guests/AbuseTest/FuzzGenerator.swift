@@ -124,8 +124,9 @@ struct Generator {
         return base | order << 4 | rights
     }
 
+    /// Item rights: read and maybe more (an item without read is raw calls' business).
     mutating func pageRights() -> UInt64 {
-        chance(7, in: 8) ? 1 | below(8) & 6 : below(8)
+        1 | below(8) & 6
     }
 }
 
@@ -157,6 +158,7 @@ func sanitize(_ c: inout RawCall, _ world: FuzzWorld) {
         if !inPlayground && !utcb && page.isValid && page.base < userSpaceEnd { c.rsi &= ~Syscall.unmapOwn }
     case Syscall.call.rawValue, Syscall.send.rawValue, Syscall.replyWait.rawValue, Syscall.reply.rawValue:
         if Fuzz.avoidKnownHoles { avoidTopFlexpages(&c) }
+        keepGrantsInPlayground(&c)
     case Syscall.machineControl.rawValue:
         if c.rsi == MachineOperation.powerOff.rawValue { c.rsi = 0 }
     default:
@@ -171,23 +173,48 @@ func avoidTopFlexpages(_ c: inout RawCall) {
     guard tag.isValid else { return }
     for item in 0..<tag.items {
         let index = tag.words + 2 * item + 1
-        var value: UInt64
-        switch index {
-        case 0: value = c.rdx
-        case 1: value = c.r10
-        case 2: value = c.r8
-        case 3: value = c.r9
-        default: value = fuzzerUTCB[register: index]
-        }
-        let page = Flexpage(raw: value)
-        guard page.order < 64, page.base >= userSpaceEnd || page.size > userSpaceEnd - page.base else { continue }
-        value = 0
-        switch index {
-        case 0: c.rdx = value
-        case 1: c.r10 = value
-        case 2: c.r8 = value
-        case 3: c.r9 = value
-        default: fuzzerUTCB[register: index] = value
-        }
+        let page = Flexpage(raw: messageWord(c, index))
+        if page.order < 64, page.base >= userSpaceEnd || page.size > userSpaceEnd - page.base { setMessageWord(&c, index, 0) }
+    }
+}
+
+/// A grant moves the sender's pages: the partner's window may only take pages of the playground (a grant
+/// of the fuzzer's code or stack would end the fuzzing, not test the kernel). Other grant items become
+/// items of kind 0, which the kernel refuses.
+func keepGrantsInPlayground(_ c: inout RawCall) {
+    let tag = MessageTag(raw: c.rsi)
+    guard tag.isValid else { return }
+    for item in 0..<tag.items {
+        let index = tag.words + 2 * item
+        let kind = messageWord(c, index)
+        guard kind & 0xFF == TypedItem.grantKind, !grantStaysInPlayground(kind: kind, value: messageWord(c, index + 1),
+                                                                            window: Partner.utcb.receiveWindow) else { continue }
+        setMessageWord(&c, index, kind & ~0xFF)
+    }
+}
+
+func grantStaysInPlayground(kind: UInt64, value: UInt64, window: Flexpage) -> Bool {
+    guard let placement = MemoryPlacement(send: Flexpage(raw: value), window: window, hotSpot: kind) else { return true }
+    let start = FuzzLayout.playground, end = FuzzLayout.playground + UInt64(FuzzLayout.playgroundPages) * 4096
+    return placement.source >= start && placement.source < end && placement.pages <= (end - placement.source) / 4096
+}
+
+func messageWord(_ c: RawCall, _ index: Int) -> UInt64 {
+    switch index {
+    case 0: return c.rdx
+    case 1: return c.r10
+    case 2: return c.r8
+    case 3: return c.r9
+    default: return index < 64 ? fuzzerUTCB[register: index] : 0
+    }
+}
+
+func setMessageWord(_ c: inout RawCall, _ index: Int, _ value: UInt64) {
+    switch index {
+    case 0: c.rdx = value
+    case 1: c.r10 = value
+    case 2: c.r8 = value
+    case 3: c.r9 = value
+    default: if index < 64 { fuzzerUTCB[register: index] = value }
     }
 }

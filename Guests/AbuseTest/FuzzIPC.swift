@@ -34,6 +34,11 @@ extension FuzzWorld {
                 if outcome == nil { certain = false } else if outcome == false { replyFailed = true }
             }
         }
+        if debugIPC {
+            log("ipc: partner window \(hex: partner.receiveWindow.raw) slot \(partner.receiveSlot) own window \(hex: context.utcb.receiveWindow.raw) reply tag \(hex: partnerScript.replyTag)")
+            for item in 0..<tag.items { log("ipc:   item \(hex: context.messageRegister(c, tag.words + 2 * item)) \(hex: context.messageRegister(c, tag.words + 2 * item + 1))") }
+            if isCall { for item in 0..<replyTag.items { log("ipc:   reply item \(hex: partnerScript.reply[replyTag.words + 2 * item]) \(hex: partnerScript.reply[replyTag.words + 2 * item + 1])") } }
+        }
         let registers = perform(c)
         if registers.rax == 0 {
             let flag: UInt64 = 1 << 13
@@ -58,7 +63,13 @@ extension FuzzWorld {
             }
         }
         // The pages any item may have touched, compared with what the kernel says is mapped there.
-        if tag.items > 0 || replyTag.items > 0 { context.checkPlayground(&self, resync: !certain) }
+        if !certain {
+            context.resync(&self)
+        } else {
+            if tag.items > 0 { context.checkWindow(&self, partner.receiveWindow) }
+            if isCall && replyTag.items > 0 { context.checkWindow(&self, context.utcb.receiveWindow) }
+            if tag.items > 0 || replyTag.items > 0 { context.refloat(&self) }
+        }
         return (registers.rax, .only(.ok))
     }
 
@@ -104,9 +115,9 @@ extension FuzzWorld {
                 let sourceAddress = placement.source + offset * 4096
                 let destinationAddress = placement.destination + offset * 4096
                 offset += 1
-                guard let source = PageIndex.own(sourceAddress) else { return nil }
+                guard let source = PageIndex.own(sourceAddress), !isFloating(source) else { return nil }
                 guard pages[source].mapped else { continue }
-                guard let destination = PageIndex.own(destinationAddress) else { return nil }
+                guard let destination = PageIndex.own(destinationAddress), !isFloating(destination) else { return nil }
                 // A destination that holds an ancestor of a source page of the same item: revoking it first
                 // would pull the source away under the transfer (see the report); the model does not guess.
                 if pages[destination].mapped && destination != source && derives(source, from: destination) { return nil }
@@ -134,3 +145,5 @@ extension FuzzWorld {
         }
     }
 }
+
+nonisolated(unsafe) var debugIPC = false

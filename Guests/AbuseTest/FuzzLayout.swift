@@ -6,12 +6,15 @@ import UserPlatform
 /// (`FuzzWorld`) can say what every call must do.
 enum FuzzLayout {
     /// The heap (mapped read-write by the root task): pages 0-63 hold thread stacks and the partner's
-    /// UTCB, pages 64-127 are the reserve the playground is refilled from, pages 128-255 and the 8 pages
-    /// above the heap (never mapped at start) are the playground.
+    /// UTCB, pages 64-95 are a reserve of pages the fuzzer passes on but never gives away, pages 96-127
+    /// hold the model's tables, pages 128-255 and the 8 pages above the heap (never mapped at start) are
+    /// the playground.
     static let heap = TaskLayout.heap
     static let stacks = heap
     static let reserve = heap + 64 * 4096
-    static let reservePages = 64
+    static let reservePages = 32
+    /// The model's tables (kept off the stack: Embedded Swift copies inline arrays it reads).
+    static let modelTables = heap + 96 * 4096
     static let playground = heap + 128 * 4096
     /// 128 pages mapped at start, 8 above the heap unmapped.
     static let playgroundPages = 136
@@ -45,11 +48,11 @@ enum FuzzLayout {
 enum PageIndex {
     static let playground = 0
     static let reserve = FuzzLayout.playgroundPages                       // 136
-    static let text = reserve + FuzzLayout.reservePages                   // 200
-    static let mainUTCB = text + 1                                        // 201
-    static let ownCount = mainUTCB + 1                                    // 202
+    static let text = reserve + FuzzLayout.reservePages                   // 168
+    static let mainUTCB = text + 1                                        // 169
+    static let ownCount = mainUTCB + 1                                    // 170
     static let children = 4
-    static let count = ownCount + children * FuzzLayout.childPages        // 714
+    static let count = ownCount + children * FuzzLayout.childPages        // 682
 
     /// The model's page for an address in the fuzzer's own space, or nil if the model does not track it.
     static func own(_ address: UInt64) -> Int? {

@@ -219,7 +219,9 @@ extension FuzzWorld {
         case .task, .virtualMachine:
             newTask.factory = factory != SlotModel.unknown && factories[Int(factory)].exact ? factory : SlotModel.unknown
             newTask.spaceKnown = true
-            if !newTask.vm && regionsUsed < PageIndex.children {
+            // A modeled child keeps a copy in a protected slot, so its pages can be read back.
+            if !newTask.vm && regionsUsed < PageIndex.children,
+               SystemCall.capability(c.rdx, .copy, (Slot.childCopies + UInt64(regionsUsed), allRights, 0, 0)).succeeded {
                 newTask.region = Int8(regionsUsed)
                 regionsUsed += 1
             }
@@ -346,9 +348,13 @@ extension FuzzWorld {
             if registers.rax == 0, let page = page(task, c.rdx) {
                 let rights = pages[page].mapped ? UInt64(pages[page].rights) : 0
                 if registers.rdx != rights {
-                    context.mismatch(Mismatch(what: "readMapping: page rights", expected: rights, got: registers.rdx, at: c.rdx))
+                    if !isFloating(page) {
+                        context.mismatch(Mismatch(what: "readMapping: page rights", expected: rights, got: registers.rdx, at: c.rdx))
+                    }
                     pages[page].mapped = registers.rdx != 0
                     pages[page].rights = UInt8(truncatingIfNeeded: registers.rdx)
+                    pages[page].floating = registers.rdx != 0
+                    pages[page].parent = -1
                 }
             }
             return (registers.rax, .only(.ok))
@@ -376,7 +382,7 @@ extension FuzzWorld {
         var unknownDestination = false
         let occupiedMaybe: UInt32 = 1 << 12
         for offset in 0..<c.r8 {
-            guard let source = PageIndex.own(c.rdx + offset * 4096) else {
+            guard let source = PageIndex.own(c.rdx + offset * 4096), !isFloating(source) else {
                 let registers = perform(c)
                 return (registers.rax, Allowed(mask: 1 << 0 | 1 << 6 | occupiedMaybe | 1 << 11, reason: "a source page the model does not follow"))
             }
@@ -386,7 +392,7 @@ extension FuzzWorld {
                                                reason: "a destination page the model does not follow"))
             }
             guard known else { continue }
-            guard let destination = page(task, c.r10 + offset * 4096) else {
+            guard let destination = page(task, c.r10 + offset * 4096), !isFloating(destination) else {
                 unknownDestination = true
                 continue
             }
@@ -396,11 +402,12 @@ extension FuzzWorld {
         }
         if !known || unknownDestination {
             let registers = perform(c)
-            if registers.rax == 0 && known {
+            if known && registers.rax != SyscallError.invalidAddress.rawValue {
+                // Page tables elsewhere in a child were charged too: its factory is no longer exact.
+                let factory = tasks[Int(task)].factory
+                if !tasks[Int(task)].own && factory != SlotModel.unknown { factories[Int(factory)].exact = false }
                 for offset in 0..<c.r8 {
-                    if let destination = page(task, c.r10 + offset * 4096) {
-                        pages[destination] = PageModel(mapped: true, rights: wanted, parent: Int16(PageIndex.own(c.rdx + offset * 4096)!))
-                    }
+                    if let destination = page(task, c.r10 + offset * 4096) { context.compare(&self, destination, silent: true) }
                 }
             }
             return (registers.rax, Allowed(mask: 1 << 0 | 1 << 11 | 1 << 12, reason: "a page or task the model does not follow"))
@@ -419,6 +426,11 @@ extension FuzzWorld {
             }
         }
         let registers = perform(c)
+        if !allowed.contains(registers.rax), factory != SlotModel.unknown {
+            let model = factories[Int(factory)]
+            context.mismatch(Mismatch(what: "mapPages quota: budget, frames the model counts (objects and tables | nodes << 32)",
+                                      expected: model.budget, got: model.spent | model.nodes << 32))
+        }
         if registers.rax == 0 {
             if newTables, factory != SlotModel.unknown, factories[Int(factory)].exact { factories[Int(factory)].spent &+= 3 }
             if !tasks[Int(task)].own { tasks[Int(task)].tables = true }
@@ -434,7 +446,7 @@ extension FuzzWorld {
             for offset in 0..<c.r8 {
                 let destination = page(task, c.r10 + offset * 4096)!
                 let source = PageIndex.own(c.rdx + offset * 4096)!
-                if context.readRights(c.rdi, c.r10 + offset * 4096) != 0 {
+                if context.readRights(c.rdi, c.r10 + offset * 4096) != 0 && !pages[destination].mapped {
                     pages[destination] = PageModel(mapped: true, rights: wanted, parent: Int16(source))
                     tasks[Int(task)].tables = true
                 }
@@ -504,6 +516,7 @@ extension FuzzWorld {
                 restrict(index, removing: rights)
             }
         }
+        context.refloat(&self)
         return (registers.rax, .only(.ok))
     }
 

@@ -72,24 +72,44 @@ struct PageModel {
     /// The model page this one derives from; -1: from outside the model (the root task's pool).
     var parent: Int16 = -1
     var pinned = false
+    /// The model lost track of where this mapping came from (after a transfer it could not predict): it
+    /// takes the kernel's word for it until the page is unmapped or mapped afresh.
+    var floating = false
 }
 
 struct FuzzWorld {
-    var slots = InlineArray<256, SlotModel>(repeating: SlotModel())
-    var tasks = InlineArray<16, TaskModel>(repeating: TaskModel())
+    // The tables live in heap pages (`FuzzLayout.modelTables`), not in the struct: Embedded Swift copies an
+    // inline array to the stack to read one element, and the fuzzer's stack would not hold those copies.
+    let slots: UnsafeMutablePointer<SlotModel>
+    let tasks: UnsafeMutablePointer<TaskModel>
     var taskCount = 0
-    var threads = InlineArray<48, ThreadModel>(repeating: ThreadModel())
+    let threads: UnsafeMutablePointer<ThreadModel>
     var threadCount = 0
-    var endpoints = InlineArray<48, EndpointModel>(repeating: EndpointModel())
     var endpointCount = 0
-    var factories = InlineArray<48, FactoryModel>(repeating: FactoryModel())
+    let factories: UnsafeMutablePointer<FactoryModel>
     var factoryCount = 0
-    var pages = InlineArray<714, PageModel>(repeating: PageModel())
+    let pages: UnsafeMutablePointer<PageModel>
     var regionsUsed = 0
     var stacksUsed = 0
     /// The CPU has VMX or SVM (a VM can be created).
     var virtualization = false
     let fuzzerPriority = Fuzz.priority
+
+    init() {
+        var next = UnsafeMutableRawPointer(bitPattern: UInt(FuzzLayout.modelTables))!
+        func table<T>(_ type: T.Type, _ count: Int, _ value: T) -> UnsafeMutablePointer<T> {
+            next = next.alignedUp(toMultipleOf: 16)
+            let pointer = next.bindMemory(to: T.self, capacity: count)
+            pointer.initialize(repeating: value, count: count)
+            next += MemoryLayout<T>.stride * count
+            return pointer
+        }
+        slots = table(SlotModel.self, 256, SlotModel())
+        tasks = table(TaskModel.self, 16, TaskModel())
+        threads = table(ThreadModel.self, 48, ThreadModel())
+        factories = table(FactoryModel.self, 48, FactoryModel())
+        pages = table(PageModel.self, PageIndex.count, PageModel())
+    }
 
     /// Object indexes of what the world starts with.
     static let ownTask: UInt8 = 0
@@ -226,6 +246,23 @@ struct FuzzWorld {
         return region >= 0 ? PageIndex.child(region, address) : nil
     }
 
+    /// Floating itself or derived from a floating page.
+    func isFloating(_ page: Int) -> Bool {
+        var current = page
+        var steps = 0
+        while current >= 0 && steps < PageIndex.count {
+            if pages[current].floating { return true }
+            current = Int(pages[current].parent)
+            steps += 1
+        }
+        return false
+    }
+
+    var anyFloating: Bool {
+        for index in 0..<PageIndex.count where pages[index].floating { return true }
+        return false
+    }
+
     /// Is `page` a descendant of `ancestor` (or the same)?
     func derives(_ page: Int, from ancestor: Int) -> Bool {
         var current = page
@@ -249,6 +286,7 @@ struct FuzzWorld {
     mutating func unmapPage(_ index: Int) {
         pages[index].mapped = false
         pages[index].rights = 0
+        pages[index].floating = false
         if let factory = factoryCharged(for: index), factories[Int(factory)].nodes > 0 { factories[Int(factory)].nodes -= 1 }
     }
 

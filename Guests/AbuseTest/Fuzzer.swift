@@ -93,18 +93,51 @@ struct FuzzContext {
     /// Protected slots (outside the fuzzer's reach after `sanitize`) naming the workers, by model index; 0: none.
     nonisolated(unsafe) static var workerSlots = InlineArray<48, UInt64>(repeating: 0)
 
-    /// Compares every own page the model follows with what the kernel says; with `resync`, takes the kernel's word.
-    mutating func checkPlayground(_ world: inout FuzzWorld, resync: Bool) {
-        for index in 0..<PageIndex.ownCount {
-            let got = readRights(Slot.task, PageIndex.ownAddress(index))
-            let expected = world.pages[index].mapped ? UInt64(world.pages[index].rights) : 0
-            if got != expected {
-                if !resync { mismatch(Mismatch(what: "page rights after a transfer", expected: expected, got: got, at: PageIndex.ownAddress(index))) }
-                world.pages[index].mapped = got != 0
-                world.pages[index].rights = UInt8(got)
-                if !resync || got == 0 { world.pages[index].parent = -1 }
-            }
+    /// The selector through which the kernel can be asked about model page `index`, and its address.
+    func probe(_ world: FuzzWorld, _ index: Int) -> (selector: UInt64, address: UInt64)? {
+        if index < PageIndex.ownCount { return (Slot.task, PageIndex.ownAddress(index)) }
+        let region = (index - PageIndex.ownCount) / FuzzLayout.childPages
+        let page = (index - PageIndex.ownCount) % FuzzLayout.childPages
+        guard region < world.regionsUsed else { return nil }
+        return (Slot.childCopies + UInt64(region), FuzzLayout.childRegion + UInt64(page) * 4096)
+    }
+
+    /// Takes the kernel's word for page `index`: a page that differs from the model floats from then on.
+    /// Reports the difference unless the page already floated or `silent`.
+    mutating func compare(_ world: inout FuzzWorld, _ index: Int, silent: Bool) {
+        guard let (selector, address) = probe(world, index) else { return }
+        let got = readRights(selector, address)
+        let expected = world.pages[index].mapped ? UInt64(world.pages[index].rights) : 0
+        guard got != expected else { return }
+        if !silent && !world.isFloating(index) {
+            mismatch(Mismatch(what: "page rights", expected: expected, got: got, at: address))
         }
+        world.pages[index].mapped = got != 0
+        world.pages[index].rights = UInt8(truncatingIfNeeded: got)
+        world.pages[index].floating = got != 0
+        world.pages[index].parent = -1
+    }
+
+    /// After a call the model could not predict every effect of: every page it follows, from the kernel.
+    mutating func resync(_ world: inout FuzzWorld) {
+        let end = PageIndex.ownCount + world.regionsUsed * FuzzLayout.childPages
+        for index in 0..<end { compare(&world, index, silent: true) }
+    }
+
+    /// The pages of a receive window, checked against the model (a transfer into it has just happened).
+    mutating func checkWindow(_ world: inout FuzzWorld, _ window: Flexpage) {
+        guard window.isValid else { return }
+        var page: UInt64 = 0
+        while page < window.pages && page < 64 {
+            if let index = PageIndex.own(window.base &+ page * 4096) { compare(&world, index, silent: false) }
+            page += 1
+        }
+    }
+
+    /// Floating pages may have gone with a revocation the model could not see: ask again.
+    mutating func refloat(_ world: inout FuzzWorld) {
+        guard world.anyFloating else { return }
+        for index in 0..<PageIndex.count where world.pages[index].floating { compare(&world, index, silent: true) }
     }
 }
 
@@ -202,11 +235,21 @@ extension Generator {
         let replyWords = Int(below(3)), replyItems = Int(below(3))
         partnerScript.replyTag = MessageTag(label: below(1 << 16), words: replyWords, items: replyItems).raw
         for index in 0..<16 { partnerScript.reply[index] = random.next() }
+        var reply = partnerScript.reply
         for item in 0..<replyItems {
-            var reply = partnerScript.reply
-            itemWords(&reply, replyWords + 2 * item)
-            partnerScript.reply = reply
+            let index = replyWords + 2 * item
+            itemWords(&reply, index)
+            // The partner's grants too give only playground pages away.
+            if reply[index] & 0xFF == TypedItem.grantKind,
+               !grantStaysInPlayground(kind: reply[index], value: reply[index + 1], window: context.utcb.receiveWindow) {
+                reply[index] &= ~0xFF
+            }
+            if Fuzz.avoidKnownHoles {
+                let page = Flexpage(raw: reply[index + 1])
+                if page.order < 64, page.base >= userSpaceEnd || page.size > userSpaceEnd - page.base { reply[index + 1] = 0 }
+            }
         }
+        partnerScript.reply = reply
     }
 
     /// A receive window: a playground flexpage, the UTCB page, none, or an invalid one.
@@ -330,6 +373,9 @@ func fuzzer(seed: UInt64, utcbAddress: UInt64) {
             world.threads[context.plannedWorker].stack = Int8(world.stacksUsed)
             world.stacksUsed += 1
         }
+        if index < debugCheckCalls {
+            for page in 0..<PageIndex.ownCount { context.compare(&world, page, silent: false) }
+        }
         figures.count(c.number, result)
         if allowed.isExact { figures.exact += 1 }
         if !allowed.contains(result) || context.extraCount > 0 {
@@ -370,4 +416,5 @@ func fuzzer(seed: UInt64, utcbAddress: UInt64) {
 }
 
 nonisolated(unsafe) var tscKHzForFuzzer: UInt64 = 1
+let debugCheckCalls = 3000
 nonisolated(unsafe) var fuzzerUTCB = UTCB(address: 0x1000)
