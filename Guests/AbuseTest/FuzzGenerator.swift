@@ -149,6 +149,10 @@ func sanitize(_ c: inout RawCall, _ world: FuzzWorld) {
         }
     case Syscall.taskControl.rawValue, Syscall.portControl.rawValue:
         if Slot.protected.contains(c.rdx) { c.rdx -= 128 }
+        if Slot.protected.contains(c.r10) { c.r10 -= 128 }
+    case Syscall.create.rawValue, Syscall.capabilityControl.rawValue:
+        // Destination slots too: the fuzzer keeps copies of its children and workers in protected slots.
+        if Slot.protected.contains(c.rdx) { c.rdx -= 128 }
     case Syscall.unmap.rawValue:
         let page = Flexpage(raw: c.rdi)
         let inPlayground = page.isValid && page.base >= FuzzLayout.playground

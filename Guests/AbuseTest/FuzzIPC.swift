@@ -35,9 +35,10 @@ extension FuzzWorld {
             }
         }
         if debugIPC {
-            log("ipc: partner window \(hex: partner.receiveWindow.raw) slot \(partner.receiveSlot) own window \(hex: context.utcb.receiveWindow.raw) reply tag \(hex: partnerScript.replyTag)")
-            for item in 0..<tag.items { log("ipc:   item \(hex: context.messageRegister(c, tag.words + 2 * item)) \(hex: context.messageRegister(c, tag.words + 2 * item + 1))") }
-            if isCall { for item in 0..<replyTag.items { log("ipc:   reply item \(hex: partnerScript.reply[replyTag.words + 2 * item]) \(hex: partnerScript.reply[replyTag.words + 2 * item + 1])") } }
+            debugLines = 0
+            debugRecord("ipc: partner window \(hex: partner.receiveWindow.raw) slot \(partner.receiveSlot) own window \(hex: context.utcb.receiveWindow.raw) reply tag \(hex: partnerScript.replyTag)")
+            for item in 0..<tag.items { debugRecord("ipc:   item \(hex: context.messageRegister(c, tag.words + 2 * item)) \(hex: context.messageRegister(c, tag.words + 2 * item + 1))") }
+            if isCall { for item in 0..<replyTag.items { debugRecord("ipc:   reply item \(hex: partnerScript.reply[replyTag.words + 2 * item]) \(hex: partnerScript.reply[replyTag.words + 2 * item + 1])") } }
         }
         let registers = perform(c)
         if registers.rax == 0 {
@@ -147,3 +148,9 @@ extension FuzzWorld {
 }
 
 nonisolated(unsafe) var debugIPC = false
+nonisolated(unsafe) var debugLines = 0
+nonisolated(unsafe) var debugLog = InlineArray<8, LogLine>(repeating: LogLine())
+func debugRecord(_ line: LogLine) {
+    if debugLines < 8 { debugLog[debugLines] = line }
+    debugLines += 1
+}

@@ -111,6 +111,10 @@ struct FuzzContext {
         guard got != expected else { return }
         if !silent && !world.isFloating(index) {
             mismatch(Mismatch(what: "page rights", expected: expected, got: got, at: address))
+            if unexpected < Fuzz.printLimit {
+                let page = world.pages[index]
+                log("fuzz:   model page \(index): parent \(page.parent) pinned \(page.pinned ? 1 : 0) (at \(hex: address))")
+            }
         }
         world.pages[index].mapped = got != 0
         world.pages[index].rights = UInt8(truncatingIfNeeded: got)
@@ -366,6 +370,7 @@ func fuzzer(seed: UInt64, utcbAddress: UInt64) {
             figures.aimed += 1
         }
         sanitize(&c, world)
+        debugIPC = context.unexpected < Fuzz.printLimit
         let (result, allowed) = world.run(c, &context)
         if context.plannedWorker >= 0 && result == 0 && world.threads[context.plannedWorker].runs {
             FuzzContext.workerSlots[context.plannedWorker] = Slot.workerCopies + UInt64(world.stacksUsed)
@@ -386,6 +391,7 @@ func fuzzer(seed: UInt64, utcbAddress: UInt64) {
                 if !allowed.contains(result) {
                     log("fuzz:   expected \(allowed.first.name)\(allowed.isExact ? "" : " or another of mask \(hex: UInt64(allowed.mask))"), got \(got) (\(result))")
                 }
+                if c.number <= 3 { for line in 0..<min(debugLines, 8) { log(debugLog[line]) } }
                 for extra in 0..<min(context.extraCount, 4) {
                     let found = context.extra[extra]
                     log("fuzz:   \(found.what): expected \(hex: found.expected), got \(hex: found.got) (at \(hex: found.at))")
@@ -416,5 +422,5 @@ func fuzzer(seed: UInt64, utcbAddress: UInt64) {
 }
 
 nonisolated(unsafe) var tscKHzForFuzzer: UInt64 = 1
-let debugCheckCalls = 3000
+let debugCheckCalls = 0
 nonisolated(unsafe) var fuzzerUTCB = UTCB(address: 0x1000)
