@@ -34,11 +34,11 @@ extension FuzzWorld {
                 if outcome == nil { certain = false } else if outcome == false { replyFailed = true }
             }
         }
-        if debugIPC {
-            debugLines = 0
-            debugRecord("ipc: partner window \(hex: partner.receiveWindow.raw) slot \(partner.receiveSlot) own window \(hex: context.utcb.receiveWindow.raw) reply tag \(hex: partnerScript.replyTag)")
-            for item in 0..<tag.items { debugRecord("ipc:   item \(hex: context.messageRegister(c, tag.words + 2 * item)) \(hex: context.messageRegister(c, tag.words + 2 * item + 1))") }
-            if isCall { for item in 0..<replyTag.items { debugRecord("ipc:   reply item \(hex: partnerScript.reply[replyTag.words + 2 * item]) \(hex: partnerScript.reply[replyTag.words + 2 * item + 1])") } }
+        if ipcDetails {
+            ipcDetailCount = 0
+            ipcDetail("ipc: partner window \(hex: partner.receiveWindow.raw) slot \(partner.receiveSlot) own window \(hex: context.utcb.receiveWindow.raw) reply tag \(hex: partnerScript.replyTag)")
+            for item in 0..<tag.items { ipcDetail("ipc:   item \(hex: context.messageRegister(c, tag.words + 2 * item)) \(hex: context.messageRegister(c, tag.words + 2 * item + 1))") }
+            if isCall { for item in 0..<replyTag.items { ipcDetail("ipc:   reply item \(hex: partnerScript.reply[replyTag.words + 2 * item]) \(hex: partnerScript.reply[replyTag.words + 2 * item + 1])") } }
         }
         let registers = perform(c)
         if registers.rax == 0 {
@@ -147,10 +147,12 @@ extension FuzzWorld {
     }
 }
 
-nonisolated(unsafe) var debugIPC = false
-nonisolated(unsafe) var debugLines = 0
-nonisolated(unsafe) var debugLog = InlineArray<8, LogLine>(repeating: LogLine())
-func debugRecord(_ line: LogLine) {
-    if debugLines < 8 { debugLog[debugLines] = line }
-    debugLines += 1
+/// The windows and items of the last message to the partner, printed with an unexpected result (kept only
+/// while unexpected results are still printed).
+nonisolated(unsafe) var ipcDetails = false
+nonisolated(unsafe) var ipcDetailCount = 0
+nonisolated(unsafe) var ipcDetailLines = InlineArray<8, LogLine>(repeating: LogLine())
+func ipcDetail(_ line: LogLine) {
+    if ipcDetailCount < 8 { ipcDetailLines[ipcDetailCount] = line }
+    ipcDetailCount += 1
 }
