@@ -34,12 +34,17 @@ extension FuzzWorld {
                 if outcome == nil { certain = false } else if outcome == false { replyFailed = true }
             }
         }
-        if ipcDetails {
-            ipcDetailCount = 0
-            ipcDetail("ipc: partner window \(hex: partner.receiveWindow.raw) slot \(partner.receiveSlot) own window \(hex: context.utcb.receiveWindow.raw) reply tag \(hex: partnerScript.replyTag)")
-            for item in 0..<tag.items { ipcDetail("ipc:   item \(hex: context.messageRegister(c, tag.words + 2 * item)) \(hex: context.messageRegister(c, tag.words + 2 * item + 1))") }
-            if isCall { for item in 0..<replyTag.items { ipcDetail("ipc:   reply item \(hex: partnerScript.reply[replyTag.words + 2 * item]) \(hex: partnerScript.reply[replyTag.words + 2 * item + 1])") } }
+        lastMessage = LastMessage(partnerWindow: partner.receiveWindow.raw, partnerSlot: partner.receiveSlot,
+                                  ownWindow: context.utcb.receiveWindow.raw, replyTag: partnerScript.replyTag)
+        for item in 0..<min(tag.items, 3) {
+            lastMessage.items[2 * item] = context.messageRegister(c, tag.words + 2 * item)
+            lastMessage.items[2 * item + 1] = context.messageRegister(c, tag.words + 2 * item + 1)
         }
+        for item in 0..<(isCall ? min(replyTag.items, 2) : 0) {
+            lastMessage.replyItems[2 * item] = partnerScript.reply[replyTag.words + 2 * item]
+            lastMessage.replyItems[2 * item + 1] = partnerScript.reply[replyTag.words + 2 * item + 1]
+        }
+        if !certain { context.resyncs += 1 }
         let registers = perform(c)
         if registers.rax == 0 {
             let flag: UInt64 = 1 << 13
@@ -69,7 +74,6 @@ extension FuzzWorld {
         } else {
             if tag.items > 0 { context.checkWindow(&self, partner.receiveWindow) }
             if isCall && replyTag.items > 0 { context.checkWindow(&self, context.utcb.receiveWindow) }
-            if tag.items > 0 || replyTag.items > 0 { context.refloat(&self) }
         }
         return (registers.rax, .only(.ok))
     }
@@ -147,12 +151,17 @@ extension FuzzWorld {
     }
 }
 
-/// The windows and items of the last message to the partner, printed with an unexpected result (kept only
-/// while unexpected results are still printed).
-nonisolated(unsafe) var ipcDetails = false
-nonisolated(unsafe) var ipcDetailCount = 0
-nonisolated(unsafe) var ipcDetailLines = InlineArray<8, LogLine>(repeating: LogLine())
-func ipcDetail(_ line: LogLine) {
-    if ipcDetailCount < 8 { ipcDetailLines[ipcDetailCount] = line }
-    ipcDetailCount += 1
+/// The windows and items of the last message to the partner, printed with an unexpected result.
+struct LastMessage {
+    var partnerWindow: UInt64 = 0, partnerSlot: UInt64 = 0, ownWindow: UInt64 = 0, replyTag: UInt64 = 0
+    var items = InlineArray<6, UInt64>(repeating: 0)
+    var replyItems = InlineArray<4, UInt64>(repeating: 0)
+
+    func print() {
+        log("fuzz:   partner window \(hex: partnerWindow) slot \(partnerSlot), own window \(hex: ownWindow), reply tag \(hex: replyTag)")
+        log("fuzz:   items \(hex: items[0]) \(hex: items[1]), \(hex: items[2]) \(hex: items[3]), \(hex: items[4]) \(hex: items[5])")
+        log("fuzz:   reply items \(hex: replyItems[0]) \(hex: replyItems[1]), \(hex: replyItems[2]) \(hex: replyItems[3])")
+    }
 }
+
+nonisolated(unsafe) var lastMessage = LastMessage()

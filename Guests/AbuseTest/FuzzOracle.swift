@@ -516,7 +516,6 @@ extension FuzzWorld {
                 restrict(index, removing: rights)
             }
         }
-        context.refloat(&self)
         return (registers.rax, .only(.ok))
     }
 
