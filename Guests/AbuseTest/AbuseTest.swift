@@ -432,7 +432,7 @@ func fuzzBesideEcho(_ checks: inout TestChecks, tscKHz: UInt64) {
     ok = ok && SystemCall.create(Slot.factory, .endpoint, into: Slot.fuzzEndpoint) == .ok
     ok = ok && SystemCall.capability(Slot.inactiveThread, .copy, (Slot.threadTemplate, allRights, 0, 0)).succeeded
     ok = ok && refreshTargets()
-    let setUp = checks.check(ok, "fuzz setup: echo server, echo client and fuzzer threads; own capabilities moved to slots 224-254")
+    let setUp = checks.check(ok, "fuzz setup: echo server, echo client and fuzzer threads; own capabilities moved to slots 216-254")
     guard setUp else { return }
 
     // Go: first the echo client, then the fuzzer (both wait on the go endpoint, in that order).
@@ -547,6 +547,11 @@ func refreshTargets() -> Bool {
     ok = SystemCall.capability(Partner.endpointSlot, .copy, (FuzzLayout.partnerSendBadged, send | grant, FuzzLayout.partnerBadge, 0)).succeeded && ok
     ok = SystemCall.capability(Partner.endpointSlot, .copy, (FuzzLayout.partnerNoGrant, send, 0, 0)).succeeded && ok
     ok = SystemCall.capability(Partner.workerSlot, .copy, (FuzzLayout.workers, send, 0, 0)).succeeded && ok
+    _ = SystemCall.capability(FuzzLayout.child, .delete)
+    // The fuzzer's mapping child, once the fuzzer has made it.
+    if SystemCall.capability(Slot.childCopies, .identify).succeeded {
+        ok = SystemCall.capability(Slot.childCopies, .copy, (FuzzLayout.child, allRights, 0, 0)).succeeded && ok
+    }
     return ok
 }
 

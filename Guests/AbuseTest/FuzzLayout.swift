@@ -41,6 +41,13 @@ enum FuzzLayout {
     static let partnerSendBadged: UInt64 = 24
     static let partnerNoGrant: UInt64 = 25
     static let workers: UInt64 = 26
+    /// A task the fuzzer maps into and unmaps from all the time, made from a factory of `childFrames`
+    /// frames: its page tables and the mapping nodes of at most its 128 pages fit, so a quota error there
+    /// means a charge that was never given back.
+    static let child: UInt64 = 41
+    static let childFrames: UInt64 = 9
+    /// Its factory, in a protected slot.
+    static let childFactory: UInt64 = 237
     static let partnerBadge: UInt64 = 0x0B0B
 }
 

@@ -90,6 +90,7 @@ struct FuzzWorld {
     var factoryCount = 0
     let pages: UnsafeMutablePointer<PageModel>
     var regionsUsed = 0
+    var childTask: UInt8 = 0
     var stacksUsed = 0
     /// The CPU has VMX or SVM (a VM can be created).
     var virtualization = false
@@ -186,6 +187,16 @@ struct FuzzWorld {
         set(Slot.inactiveThread, .thread, .control, object: FuzzWorld.template)
         set(Slot.smallFactory, .factory, .control, object: FuzzWorld.smallFactory)
         set(Slot.smallTask, .task, .control, object: 2)
+        // The mapping child (see FuzzLayout.child): region 0, its own exact factory.
+        var factory = FactoryModel(exact: true, budget: FuzzLayout.childFrames)
+        factory.spent = 3
+        var child = TaskModel()
+        child.region = 0
+        child.factory = addFactory(factory)
+        child.spaceKnown = true
+        regionsUsed = 1
+        childTask = addTask(child)
+        set(Slot.childCopies, .task, .control, object: childTask)
         refresh()
         for index in 0..<PageIndex.count { pages[index] = PageModel() }
         for index in 0..<FuzzLayout.playgroundMapped { pages[PageIndex.playground + index] = PageModel(mapped: true, rights: 3) }
@@ -210,6 +221,7 @@ struct FuzzWorld {
         set(FuzzLayout.partnerSendBadged, .endpoint, [.send, .grant], badge: FuzzLayout.partnerBadge, object: FuzzWorld.partnerEndpoint)
         set(FuzzLayout.partnerNoGrant, .endpoint, .send, object: FuzzWorld.partnerEndpoint)
         set(FuzzLayout.workers, .endpoint, .send, object: FuzzWorld.workerEndpoint)
+        set(FuzzLayout.child, .task, .control, object: childTask)
     }
 
     // MARK: Lookups, as the kernel does them: range, presence, type, rights

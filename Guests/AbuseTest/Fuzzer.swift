@@ -157,10 +157,12 @@ extension Generator {
             // mapPages: from a page the fuzzer may pass on, into a child task's region or its own playground.
             c.number = Syscall.taskControl.rawValue
             c.rsi = TaskOperation.mapPages.rawValue
-            c.rdi = chance(1, in: 4) ? 1 : 27 + below(5)
+            c.rdi = chance(1, in: 4) ? 1 : chance(2, in: 3) ? FuzzLayout.child : 27 + below(5)
             c.rdx = sourcePage()
-            c.r10 = chance(1, in: 4) ? playgroundPage() : FuzzLayout.childRegion + below(UInt64(FuzzLayout.childPages)) * 4096
-            c.r8 = chance(1, in: 8) ? boundary() : 1 + below(4)
+            // The mapping child only ever gets pages in its region (elsewhere it would need more page tables).
+            let own = c.rdi == 1 || (c.rdi != FuzzLayout.child && chance(1, in: 4))
+            c.r10 = own ? playgroundPage() : FuzzLayout.childRegion + below(UInt64(FuzzLayout.childPages)) * 4096
+            c.r8 = chance(1, in: 8) && c.rdi != FuzzLayout.child ? boundary() : 1 + below(4)
             c.r9 = chance(1, in: 16) ? below(8) : below(3)
             if chance(1, in: 8) { c.rdx = boundary() & ~0xFFF }
         case 9..<11:
@@ -170,7 +172,7 @@ extension Generator {
         case 11..<13:
             c.number = Syscall.taskControl.rawValue
             c.rsi = TaskOperation.readMapping.rawValue
-            c.rdi = chance(1, in: 3) ? 1 : 27 + below(5)
+            c.rdi = chance(1, in: 3) ? 1 : chance(2, in: 3) ? FuzzLayout.child : 27 + below(5)
             c.rdx = chance(1, in: 2) ? playgroundPage() : FuzzLayout.childRegion + below(UInt64(FuzzLayout.childPages)) * 4096
             if chance(1, in: 16) { c.rdx = boundary() }
         case 13..<15:
@@ -350,6 +352,12 @@ func fuzzer(seed: UInt64, utcbAddress: UInt64) {
     var world = FuzzWorld()
     // Does the CPU offer VMX or SVM? (A VM from the task's factory; it stays unused in a protected slot.)
     let virtualization = SystemCall.create(Slot.factory, .virtualMachine, into: 235) == .ok
+    let child = SystemCall.create(Slot.factory, .factory, into: FuzzLayout.childFactory, (FuzzLayout.childFrames, 0, 0)) == .ok
+        && SystemCall.create(FuzzLayout.childFactory, .task, into: Slot.childCopies) == .ok
+    if !child {
+        context.unexpected += 1
+        log("fuzz: UNEXPECTED the mapping child could not be created")
+    }
     world.start(virtualization: virtualization)
     var generator = Generator(random: XorShift64Star(seed: seed))
     var figures = FuzzFigures()
