@@ -131,7 +131,7 @@ struct Generator {
 }
 
 /// Keeps the fuzzer from blocking itself, printing, powering off, destroying what it runs on (its code,
-/// stacks, UTCBs: `unmapOwn` only inside the playground or on the pinned UTCB) or touching the protected
+/// stacks, UTCBs: `unmapOwn` only inside the playground) or touching the protected
 /// slots; a running thread of its own keeps the fuzzer's priority so its state stays predictable.
 func sanitize(_ c: inout RawCall, _ world: FuzzWorld) {
     if Slot.protected.contains(c.rdi) { c.rdi -= 128 }
@@ -144,6 +144,10 @@ func sanitize(_ c: inout RawCall, _ world: FuzzWorld) {
             let thread = world.threads[Int(found.object)]
             if c.rsi == ThreadOperation.setPriority.rawValue && thread.runs && c.rdx <= 255 { c.rdx = UInt64(Fuzz.priority) }
             if c.rsi == ThreadOperation.start.rawValue && thread.vcpu { c.rsi = ThreadOperation.readState.rawValue }
+            // A worker's first entry reads its start record from its UTCB: without one it would fault.
+            if c.rsi == ThreadOperation.start.rawValue && thread.runs && !thread.ran && thread.utcbPage < 0 {
+                c.rsi = ThreadOperation.readState.rawValue
+            }
         } else if c.rsi == ThreadOperation.start.rawValue {
             c.rsi = ThreadOperation.readState.rawValue
         }
@@ -158,8 +162,8 @@ func sanitize(_ c: inout RawCall, _ world: FuzzWorld) {
         let inPlayground = page.isValid && page.base >= FuzzLayout.playground
             && page.base < FuzzLayout.playground + UInt64(FuzzLayout.playgroundPages) * 4096
             && page.size <= FuzzLayout.playground + UInt64(FuzzLayout.playgroundPages) * 4096 - page.base
-        let utcb = page.isValid && page.base == FuzzLayout.mainUTCB && page.order == 12
-        if !inPlayground && !utcb && page.isValid && page.base < userSpaceEnd { c.rsi &= ~Syscall.unmapOwn }
+        // Not the main thread's UTCB either: revoking it stops that thread (which collects the results).
+        if !inPlayground && page.isValid && page.base < userSpaceEnd { c.rsi &= ~Syscall.unmapOwn }
     case Syscall.call.rawValue, Syscall.send.rawValue, Syscall.replyWait.rawValue, Syscall.reply.rawValue:
         if Fuzz.avoidKnownHoles { avoidTopFlexpages(&c) }
         keepGrantsInPlayground(&c)

@@ -91,27 +91,27 @@ extension FuzzWorld {
         case TypedItem.mapKind, TypedItem.grantKind:
             let page = Flexpage(raw: value)
             guard window.raw != 0, let placement = MemoryPlacement(send: page, window: window, hotSpot: kind) else { return false }
+            // Both flexpages lie in user space (MemoryPlacement), and the destination range must also stay off
+            // the top page, which no user mapping reaches (UserMemory.transfer): else the item fails whole.
             let end = userSpaceEnd - 4096
-            // Both ranges inside what a task may map: a send flexpage ending at or past 2^64 is refused whole.
-            guard placement.source < end, placement.pages <= (end - placement.source) / 4096,
-                  placement.destination < end, placement.pages <= (end - placement.destination) / 4096 else { return false }
+            guard placement.destination < end, placement.pages <= (end - placement.destination) / 4096 else { return false }
             let grant = kind & 0xFF == TypedItem.grantKind
             let size = placement.pages * 4096
             if placement.source != placement.destination && placement.source < placement.destination + size
                 && placement.destination < placement.source + size { return nil }
             // A destination page holding an ancestor of any source page of the item: revoking it would pull
             // that source away under the transfer; the model does not guess what the kernel does then.
-            var check: UInt64 = 0
-            while check < placement.pages {
-                if let destination = PageIndex.own(placement.destination + check * 4096), pages[destination].mapped {
-                    var other: UInt64 = 0
-                    while other < placement.pages {
-                        if let source = PageIndex.own(placement.source + other * 4096), source != destination,
-                           pages[source].mapped, derives(source, from: destination) { return nil }
-                        other += 1
+            let destinationEnd = placement.destination + size, sourceEnd = placement.source + size
+            for destination in 0..<PageIndex.ownCount where pages[destination].mapped {
+                let address = PageIndex.ownAddress(destination)
+                guard address >= placement.destination && address < destinationEnd else { continue }
+                for source in 0..<PageIndex.ownCount where source != destination && pages[source].mapped {
+                    let from = PageIndex.ownAddress(source)
+                    if from >= placement.source && from < sourceEnd && derives(source, from: destination) {
+                        ancestorTransfers &+= 1
+                        return nil
                     }
                 }
-                check += 1
             }
             var succeeded = true
             var offset: UInt64 = 0
@@ -120,6 +120,8 @@ extension FuzzWorld {
                 let sourceAddress = placement.source + offset * 4096
                 let destinationAddress = placement.destination + offset * 4096
                 offset += 1
+                // Only pages the sender has mapped are passed on: nothing lies above its stack.
+                if PageIndex.knownUnmapped(sourceAddress) { continue }
                 guard let source = PageIndex.own(sourceAddress), !isFloating(source) else { return nil }
                 guard pages[source].mapped else { continue }
                 guard let destination = PageIndex.own(destinationAddress), !isFloating(destination) else { return nil }

@@ -22,8 +22,8 @@ enum FuzzLayout {
     /// Where the fuzzer maps pages in the tasks it creates (one 2 MiB page table's worth).
     static let childRegion: UInt64 = 0x4000_0000
     static let childPages = 128
-    /// The text page and the main thread's UTCB: mapped, passed on, never unmapped with `unmapOwn` except
-    /// the (pinned) UTCB.
+    /// The text page and the main thread's UTCB: mapped, passed on, never unmapped with `unmapOwn` (that
+    /// would stop the main thread, whose UTCB it is).
     static let textPage: UInt64 = 0x40_0000
     static let mainUTCB = TaskLayout.utcb
 
@@ -73,6 +73,11 @@ enum PageIndex {
         if page == FuzzLayout.textPage { return text }
         if page == FuzzLayout.mainUTCB { return mainUTCB }
         return nil
+    }
+
+    /// Nothing is ever mapped in the fuzzer's space from the stack top to the end of user space.
+    static func knownUnmapped(_ address: UInt64) -> Bool {
+        address >= TaskLayout.stackTop && address < userSpaceEnd
     }
 
     static func child(_ child: Int, _ address: UInt64) -> Int? {

@@ -115,7 +115,7 @@ extension FuzzWorld {
         if endpoint == FuzzWorld.partnerEndpoint {
             return partnerExchange(c, capability: capability, isCall: isCall, &context)
         }
-        if endpoint == FuzzWorld.workerEndpoint && context.waitingWorkers() > 0 {
+        if endpoint == FuzzWorld.workerEndpoint && waitingWorkers() > 0 {
             let registers = perform(c)
             // The worker that took it answers a call with an empty message; every worker waits again after.
             if isCall && registers.rax == 0 && (registers.rsi != 0 || registers.rdx != 0) {
@@ -163,7 +163,7 @@ extension FuzzWorld {
                 // An address the model does not follow: the generator only names it in tasks it does not model.
                 let registers = perform(c)
                 if registers.rax == 0 { set(c.rdx, .thread, .control, object: SlotModel.unknown) }
-                return (registers.rax, Allowed(mask: 1 << 0 | 1 << 6 | 1 << 11, reason: "UTCB in a task the model does not follow"))
+                return (registers.rax, Allowed(mask: 1 << 0 | 1 << 6 | 1 << 11 | 1 << 12, reason: "UTCB in a task the model does not follow"))
             }
             guard pages[page].mapped && pages[page].rights & 2 != 0 else { return (perform(c).rax, .only(.invalidAddress)) }
             utcbPage = page
@@ -195,23 +195,33 @@ extension FuzzWorld {
         case .empty, .machine, .interruptController, .reply, .physicalMemory:
             return (perform(c).rax, .only(.invalidArgument))
         }
-        // The quota: exact for the factories the model follows (within a frame while mapping nodes are charged).
+        // The quota: exact for the factories the model follows.
         var allowed = Allowed.either(.ok, .quotaExceeded, "quota of a factory the model does not follow")
         let factory = factorySlot.object
         if factory != SlotModel.unknown && factories[Int(factory)].exact {
             let model = factories[Int(factory)]
-            let (lowNeed, lowOverflow) = model.low.addingReportingOverflow(cost)
-            let (highNeed, highOverflow) = model.high.addingReportingOverflow(cost)
-            if lowOverflow || lowNeed > model.budget {
-                allowed = .only(.quotaExceeded)
-            } else if !highOverflow && highNeed <= model.budget {
-                allowed = .only(.ok)
+            let (need, overflow) = model.used.addingReportingOverflow(cost)
+            allowed = .only(overflow || need > model.budget ? .quotaExceeded : .ok)
+        }
+        // A thread's UTCB is pinned once the thread is made: the page of one that may still run is taken
+        // (the new thread is given back, quota and all); a stopped or inactive one loses its page.
+        var stolenFrom: Int? = nil
+        if let utcbPage, allowed.mask & 1 != 0, pages[utcbPage].pinned {
+            if let holder = pinHolder(utcbPage) {
+                let state = threads[holder].state
+                if state == ThreadStateCode.stopped.rawValue || state == ThreadStateCode.inactive.rawValue {
+                    stolenFrom = holder
+                } else {
+                    allowed = allowed.isExact ? .only(.slotOccupied) : .either(.slotOccupied, .quotaExceeded, "quota of a factory the model does not follow")
+                }
             } else {
-                allowed = .either(.ok, .quotaExceeded, "mapping nodes are charged a frame per 64")
+                allowed.mask |= 1 << 12
+                allowed.reason = "a UTCB pinned by a thread the model does not follow"
             }
         }
         let registers = perform(c)
         guard registers.rax == 0 else { return (registers.rax, allowed) }
+        if stolenFrom != nil, let utcbPage { releasePin(utcbPage) }
         if factory != SlotModel.unknown && factories[Int(factory)].exact { factories[Int(factory)].spent &+= cost }
         var object = SlotModel.unknown
         var rights: Rights = .control
@@ -233,7 +243,9 @@ extension FuzzWorld {
             object = addFactory(FactoryModel(exact: true, budget: c.r10))
         case .thread, .virtualCPU:
             object = addThread(newThread)
-            if let utcbPage { pages[utcbPage].pinned = true }
+            if let utcbPage {
+                pages[utcbPage].pinned = true
+            }
         default:
             break
         }
@@ -285,6 +297,7 @@ extension FuzzWorld {
             let registers = perform(c)
             if registers.rax == 0 {
                 threads[index].state = ThreadStateCode.ready.rawValue
+                threads[index].ran = true
                 if thread.runs { context.settle(&self) }
             }
             return (registers.rax, .only(.ok))
@@ -376,14 +389,16 @@ extension FuzzWorld {
         if c.r9 & 2 != 0 { wanted |= 4 }
         let known = task != SlotModel.unknown && (tasks[Int(task)].own || tasks[Int(task)].region >= 0)
         var allowed = Allowed.only(.ok)
-        var newTables = false
         // The kernel checks page by page, source then destination; a destination the model does not follow
         // may already be occupied (then that is the answer), so from there on slotOccupied is right too.
         var unknownDestination = false
         let occupiedMaybe: UInt32 = 1 << 12
         for offset in 0..<c.r8 {
-            guard let source = PageIndex.own(c.rdx + offset * 4096), !isFloating(source) else {
+            let sourceAddress = c.rdx + offset * 4096
+            if PageIndex.knownUnmapped(sourceAddress) { return (perform(c).rax, .only(.invalidAddress)) }
+            guard let source = PageIndex.own(sourceAddress), !isFloating(source) else {
                 let registers = perform(c)
+                if registers.rax == 0 || registers.rax == SyscallError.quotaExceeded.rawValue { forgetQuota(of: task) }
                 return (registers.rax, Allowed(mask: 1 << 0 | 1 << 6 | occupiedMaybe | 1 << 11, reason: "a source page the model does not follow"))
             }
             if !pages[source].mapped || pages[source].rights & wanted != wanted {
@@ -402,57 +417,81 @@ extension FuzzWorld {
         }
         if !known || unknownDestination {
             let registers = perform(c)
+            // Page tables and nodes the model does not see were charged (the checks come before any charge).
+            if registers.rax == 0 || registers.rax == SyscallError.quotaExceeded.rawValue { forgetQuota(of: task) }
             if known && registers.rax != SyscallError.invalidAddress.rawValue {
-                // Page tables elsewhere in a child were charged too: its factory is no longer exact.
-                let factory = tasks[Int(task)].factory
-                if !tasks[Int(task)].own && factory != SlotModel.unknown { factories[Int(factory)].exact = false }
                 for offset in 0..<c.r8 {
                     if let destination = page(task, c.r10 + offset * 4096) { context.compare(&self, destination, silent: true) }
                 }
             }
             return (registers.rax, Allowed(mask: 1 << 0 | 1 << 11 | 1 << 12, reason: "a page or task the model does not follow"))
         }
+        // The kernel maps page by page: a node (a new frame when the last one's nodes are used up), then the
+        // child region's missing page-table levels (first page only: the region lies in one page table).
+        // A charge that fails ends the call with what was mapped so far; a node whose tables failed goes back.
         let factory = tasks[Int(task)].factory
-        if !tasks[Int(task)].own && !tasks[Int(task)].tables { newTables = true }
-        if factory != SlotModel.unknown && factories[Int(factory)].exact {
-            var model = factories[Int(factory)]
-            model.spent &+= newTables ? 3 : 0
-            model.nodes &+= c.r8
-            // Running out midway keeps the pages mapped so far (read back below).
-            if model.low > model.budget {
-                allowed = .only(.quotaExceeded)
-            } else if model.high > model.budget {
-                allowed = .either(.ok, .quotaExceeded, "mapping nodes are charged a frame per 64")
+        let own = tasks[Int(task)].own
+        let exact = !own && factory != SlotModel.unknown && factories[Int(factory)].exact
+        var model = exact ? factories[Int(factory)] : FactoryModel()
+        var tables = tasks[Int(task)].tables
+        var mapped: UInt64 = 0
+        var ranOut = false
+        if exact {
+            while mapped < c.r8 && !ranOut {
+                if model.nodeNeedsFrame && model.framesLeft < 1 { ranOut = true; break }
+                model.nodes &+= 1
+                while tables < 3 {
+                    if model.framesLeft < 1 { ranOut = true; break }
+                    model.spent &+= 1
+                    tables += 1
+                }
+                if ranOut { model.nodes &-= 1; break }
+                mapped += 1
             }
+            allowed = .only(ranOut ? .quotaExceeded : .ok)
+        } else if !own {
+            allowed = .either(.ok, .quotaExceeded, "quota of a factory the model does not follow")
         }
         let registers = perform(c)
-        if !allowed.contains(registers.rax), factory != SlotModel.unknown {
-            let model = factories[Int(factory)]
+        if !allowed.contains(registers.rax), exact {
+            let before = factories[Int(factory)]
             context.mismatch(Mismatch(what: "mapPages quota: budget, frames the model counts (objects and tables | nodes << 32)",
-                                      expected: model.budget, got: model.spent | model.nodes << 32))
+                                      expected: before.budget, got: before.spent | before.nodes << 32))
         }
-        if registers.rax == 0 {
-            if newTables, factory != SlotModel.unknown, factories[Int(factory)].exact { factories[Int(factory)].spent &+= 3 }
-            if !tasks[Int(task)].own { tasks[Int(task)].tables = true }
+        if exact && allowed.contains(registers.rax) {
+            factories[Int(factory)] = model
+            tasks[Int(task)].tables = tables
+            for offset in 0..<mapped {
+                let source = PageIndex.own(c.rdx + offset * 4096)!
+                let destination = page(task, c.r10 + offset * 4096)!
+                pages[destination] = PageModel(mapped: true, rights: wanted, parent: Int16(source))
+            }
+        } else if registers.rax == 0 {
+            if !own { forgetQuota(of: task) }
             for offset in 0..<c.r8 {
                 let source = PageIndex.own(c.rdx + offset * 4096)!
                 let destination = page(task, c.r10 + offset * 4096)!
                 pages[destination] = PageModel(mapped: true, rights: wanted, parent: Int16(source))
-                if factory != SlotModel.unknown { factories[Int(factory)].nodes &+= 1 }
             }
         } else if registers.rax == SyscallError.quotaExceeded.rawValue {
-            // What got mapped before the quota ran out: read back, and no longer exact about this factory.
-            if factory != SlotModel.unknown { factories[Int(factory)].exact = false }
+            // What got mapped before the quota ran out: read back; the quota is no longer known.
+            if !own { forgetQuota(of: task) }
             for offset in 0..<c.r8 {
                 let destination = page(task, c.r10 + offset * 4096)!
                 let source = PageIndex.own(c.rdx + offset * 4096)!
                 if context.readRights(c.rdi, c.r10 + offset * 4096) != 0 && !pages[destination].mapped {
                     pages[destination] = PageModel(mapped: true, rights: wanted, parent: Int16(source))
-                    tasks[Int(task)].tables = true
                 }
             }
         }
         return (registers.rax, allowed)
+    }
+
+    /// Mappings the model cannot count were charged to `task`'s factory: the model stops claiming its quota.
+    mutating func forgetQuota(of task: UInt8) {
+        guard task != SlotModel.unknown, !tasks[Int(task)].own else { return }
+        let factory = tasks[Int(task)].factory
+        if factory != SlotModel.unknown { factories[Int(factory)].exact = false }
     }
 
     // MARK: capabilityControl
@@ -469,6 +508,8 @@ extension FuzzWorld {
         case .copy:
             if c.r10 > 0xFF || c.r8 > (1 << 48) - 1 { return (perform(c).rax, .only(.invalidArgument)) }
             if c.r8 != 0 && source.type != ObjectType.endpoint.rawValue { return (perform(c).rax, .only(.invalidArgument)) }
+            // A badged capability takes no other badge (seL4's rule: no posing as another sender).
+            if c.r8 != 0 && source.badge != 0 { return (perform(c).rax, .only(.missingRight)) }
             let allowed = Allowed.only(canInsert(c.rdx))
             let registers = perform(c)
             if registers.rax == 0 {
@@ -489,6 +530,17 @@ extension FuzzWorld {
                 let got = registers.rdx | registers.r10 << 8
                 if got != expected || registers.r8 != source.badge {
                     context.mismatch(Mismatch(what: "identify: type | rights << 8", expected: expected, got: got))
+                }
+                // A factory's frames left (MR3): the model's quota arithmetic, checked against the kernel's.
+                if source.type == ObjectType.factory.rawValue, source.object != SlotModel.unknown, factories[Int(source.object)].exact {
+                    let model = factories[Int(source.object)]
+                    if registers.r9 != model.framesLeft {
+                        context.mismatch(Mismatch(what: "identify: factory frames left (budget | spent << 16 | nodes << 32)",
+                                                  expected: model.framesLeft, got: registers.r9,
+                                                  at: model.budget | model.spent << 16 | model.nodes << 32))
+                    }
+                } else if source.type != ObjectType.factory.rawValue && registers.r9 != 0 {
+                    context.mismatch(Mismatch(what: "identify: MR3 of a capability that is no factory", expected: 0, got: registers.r9))
                 }
             }
             return (registers.rax, .only(.ok))

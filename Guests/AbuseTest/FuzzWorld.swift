@@ -25,8 +25,9 @@ struct TaskModel {
     /// Its capability space: occupied slots (for copyCapability into it); `spaceKnown` false: not modeled.
     var occupied = InlineArray<4, UInt64>(repeating: 0)
     var spaceKnown = false
-    /// Page tables for the child region exist (they are charged once, on the first mapping).
-    var tables = false
+    /// Levels of page table (0-3: PDPT, PD, PT) the child region has; each is charged once, when the
+    /// first mapping needs it, and never refunded. A quota that runs out between levels keeps those made.
+    var tables: UInt8 = 0
 
     func isOccupied(_ slot: UInt64) -> Bool { occupied[Int(slot / 64)] & (1 << (slot % 64)) != 0 }
     mutating func occupy(_ slot: UInt64) { occupied[Int(slot / 64)] |= 1 << (slot % 64) }
@@ -45,6 +46,8 @@ struct ThreadModel {
     var utcbPage: Int16 = -1
     /// The stack it was given (index), or -1.
     var stack: Int8 = -1
+    /// It was started at least once (a worker that never ran still needs its UTCB for its first entry).
+    var ran = false
 }
 
 struct EndpointModel {
@@ -54,16 +57,21 @@ struct EndpointModel {
     var workers = false
 }
 
-/// A factory's quota: frames spent on objects and page tables are exact; mapping nodes cost a frame per
-/// 64, so what they take is known to within one frame (the band where both answers are right).
+/// A factory's quota, exactly: frames spent on objects and page tables, and the mapping nodes alive that
+/// it paid for. Nodes come `nodesPerFrame` to a frame and are refunded when freed, a frame going back once
+/// a whole frame's worth is unused (Kernel/Core/Objects/Factory.swift), so they hold ceil(nodes / 51).
 struct FactoryModel {
     var exact = false
     var budget: UInt64 = 0
     var spent: UInt64 = 0
     var nodes: UInt64 = 0
 
-    var low: UInt64 { spent &+ (nodes + 63) / 64 }
-    var high: UInt64 { low &+ (nodes > 0 ? 1 : 0) }
+    /// 4096 / MemoryLayout<Mapping>.stride (80 bytes); `identify` (frames left) checks the arithmetic.
+    static let nodesPerFrame: UInt64 = 51
+    var used: UInt64 { spent &+ (nodes + FactoryModel.nodesPerFrame - 1) / FactoryModel.nodesPerFrame }
+    var framesLeft: UInt64 { budget &- used }
+    /// A further node needs a new frame (no credit left from the last one).
+    var nodeNeedsFrame: Bool { nodes % FactoryModel.nodesPerFrame == 0 }
 }
 
 struct PageModel {
@@ -92,6 +100,9 @@ struct FuzzWorld {
     var regionsUsed = 0
     var childTask: UInt8 = 0
     var stacksUsed = 0
+    /// Map and grant items onto an ancestor of their own source (a known kernel bug: the revoke of the
+    /// destination frees the source node mid-transfer); the model does not predict them.
+    var ancestorTransfers: UInt64 = 0
     /// The CPU has VMX or SVM (a VM can be created).
     var virtualization = false
     let fuzzerPriority = Fuzz.priority
@@ -174,6 +185,8 @@ struct FuzzWorld {
         main.state = ThreadStateCode.receiving.rawValue
         main.priority = 100
         main.hasEntry = true
+        main.ran = true
+        main.utcbPage = Int16(PageIndex.mainUTCB)
         _ = addThread(main)
         let send = Rights.send, receive = Rights.receive
         set(Slot.endpoint, .endpoint, [.send, .receive, .grant], object: FuzzWorld.testEndpoint)
@@ -287,25 +300,53 @@ struct FuzzWorld {
         return false
     }
 
-    /// Removes every mapping derived from `top` (and `top` with `includingSelf`); pinned pages stay.
+    /// Removes every mapping derived from `top` (and `top` with `includingSelf`). Revocation wins over a
+    /// pin: a UTCB among them is detached from its thread, which stops (UserMemory.releasePin).
     mutating func revoke(_ top: Int, includingSelf: Bool, charge: Bool = true) {
-        for index in 0..<PageIndex.count where pages[index].mapped && index != top && derives(index, from: top) && !pages[index].pinned {
+        for index in 0..<PageIndex.count where pages[index].mapped && index != top && derives(index, from: top) {
             unmapPage(index)
         }
-        if includingSelf && !pages[top].pinned && pages[top].mapped { unmapPage(top) }
+        if includingSelf && pages[top].mapped { unmapPage(top) }
+    }
+
+    /// The thread whose UTCB page `index` is loses it and stops (an inactive one too: it can never run
+    /// with that UTCB); the page is no longer pinned.
+    mutating func releasePin(_ index: Int) {
+        guard pages[index].pinned else { return }
+        pages[index].pinned = false
+        for thread in 0..<threadCount where threads[thread].utcbPage == Int16(index) {
+            threads[thread].utcbPage = -1
+            threads[thread].state = ThreadStateCode.stopped.rawValue
+        }
+    }
+
+    /// The thread (model index) whose UTCB page `index` is, or nil.
+    func pinHolder(_ index: Int) -> Int? {
+        for thread in 0..<threadCount where threads[thread].utcbPage == Int16(index) { return thread }
+        return nil
+    }
+
+    /// The started workers waiting on the workers endpoint (a stopped one no longer answers).
+    func waitingWorkers() -> Int {
+        var count = 0
+        for index in 0..<threadCount where threads[index].runs && threads[index].state == ThreadStateCode.receiving.rawValue { count += 1 }
+        return count
     }
 
     mutating func unmapPage(_ index: Int) {
+        releasePin(index)
         pages[index].mapped = false
         pages[index].rights = 0
         pages[index].floating = false
         if let factory = factoryCharged(for: index), factories[Int(factory)].nodes > 0 { factories[Int(factory)].nodes -= 1 }
     }
 
-    /// Takes `rights` away from every mapping derived from `top` (not from `top`); pinned pages keep theirs.
+    /// Takes `rights` away from every mapping derived from `top` (not from `top`); a UTCB that loses write
+    /// is detached and its thread stops.
     mutating func restrict(_ top: Int, removing rights: UInt8) {
-        for index in 0..<PageIndex.count where pages[index].mapped && index != top && derives(index, from: top) && !pages[index].pinned {
+        for index in 0..<PageIndex.count where pages[index].mapped && index != top && derives(index, from: top) {
             pages[index].rights &= ~rights
+            if pages[index].rights & 2 == 0 { releasePin(index) }
             if pages[index].rights & 1 == 0 { pages[index].rights = 0 }
             if pages[index].rights == 0 { unmapPage(index) }
         }

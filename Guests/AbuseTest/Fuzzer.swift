@@ -57,7 +57,6 @@ struct FuzzContext {
     var resyncs: UInt64 = 0
     /// Started workers at the fuzzer's priority: after a settle each waits on the workers endpoint.
     var workerCount = 0
-    func waitingWorkers() -> Int { workerCount }
 
     /// The rights `task` (selector) holds at `address`, from the kernel.
     func readRights(_ task: UInt64, _ address: UInt64) -> UInt64 {
@@ -409,7 +408,7 @@ func fuzzer(seed: UInt64, utcbAddress: UInt64) {
     }
     let elapsed = TSCClock(kHz: tscKHzForFuzzer).elapsed(since: start)
     log("fuzz: \(Fuzz.calls) calls, seed \(hex: seed), kernel alive; \(elapsed / 1000) ms, \(context.unexpected) unexpected results")
-    log("fuzz: figures: \(figures.reached) of 16 syscalls reached, \(figures.distinctOutcomes) distinct (syscall, result) outcomes, \(figures.exact) calls judged by one exact answer, \(figures.aimed) aimed calls, \(context.resyncs) page resyncs")
+    log("fuzz: figures: \(figures.reached) of 16 syscalls reached, \(figures.distinctOutcomes) distinct (syscall, result) outcomes, \(figures.exact) calls judged by one exact answer, \(figures.aimed) aimed calls, \(context.resyncs) page resyncs, \(world.ancestorTransfers) items onto an ancestor of their source (known kernel bug, unpredicted)")
     for code in 0..<20 where figures.histogram[code] > 0 {
         log("fuzz:   \(SyscallError(rawValue: UInt64(code))!.name) (\(code)): \(figures.histogram[code])")
     }
