@@ -34,6 +34,24 @@ enum Hardening {
               "a map item ending at 2^64 from a second thread of the task is refused (transferFailed \(answer.words.0), rights mapped \(answer.words.1))")
     }
 
+    /// A map item whose destination is the page its source was derived from (W, mapped on to X; X sent
+    /// into a window on W). Replacing W would revoke X, the source itself, midway through the transfer
+    /// (once a use of a freed mapping node); the kernel refuses the item and both mappings stay.
+    static func mapOntoAnAncestor(_ check: Check, heap: inout HeapPages) {
+        let derived: UInt64 = 0x6100_0000
+        let first = SystemCall.task(RootTaskLayout.taskSlot, .mapPages, (heap.take(), window, 1, 1))
+        let second = SystemCall.task(RootTaskLayout.taskSlot, .mapPages, (window, derived, 1, 1))
+        let (w0, w1) = TypedItem.map(Flexpage(base: derived, order: 12, rights: .all))
+        let answer = SystemCall.call(sameTaskEndpoint, MessageTag(label: 1, items: 1), (w0, w1, 0, 0))
+        let kept = SystemCall.readMapping(RootTaskLayout.taskSlot, at: window).rights
+        let source = SystemCall.readMapping(RootTaskLayout.taskSlot, at: derived).rights
+        let cleaned = SystemCall.unmap(Flexpage(base: window, order: 12, rights: .all), own: true)
+        let gone = SystemCall.readMapping(RootTaskLayout.taskSlot, at: derived).rights.isEmpty
+        check(first == .ok && second == .ok && answer.succeeded && answer.words.0 == 1 && kept == [.read, .write]
+              && source == [.read, .write] && cleaned == .ok && gone,
+              "a map item onto the page its source came from is refused (transferFailed \(answer.words.0)); both stay mapped (rights \(UInt64(kept.rawValue)), \(UInt64(source.rawValue))) and unmap takes both")
+    }
+
     /// The owner unmaps the page a thread of its own uses as its UTCB: the thread is stopped and detached,
     /// and the address can then be mapped again (the kernel no longer writes the old frame).
     static func ownerUnmapsAUTCB(_ check: Check, spawner: inout ThreadSpawner, heap: inout HeapPages) {

@@ -88,6 +88,8 @@ enum UserMemory {
         if let existing = mapping(in: target, at: to) {
             guard replace, !existing.pointee.pinned else { return .occupied }
             if existing == parent { return nil }            // mapping a page onto itself changes nothing
+            // A page onto one it was derived from: revoking that would take the source away midway.
+            guard !database.isAncestor(existing, of: parent) else { return .occupied }
             revoke(existing, includingSelf: true)
         } else if AddressSpace.translate(in: target.pointee.pageTableRoot, to) != nil {
             return .occupied                                // a page the database does not know: leave it
@@ -111,6 +113,7 @@ enum UserMemory {
         if let existing = mapping(in: target, at: to) {
             guard !existing.pointee.pinned else { return .occupied }
             if existing == node { return nil }
+            guard !database.isAncestor(existing, of: node) else { return .occupied }
             revoke(existing, includingSelf: true)
         } else if AddressSpace.translate(in: target.pointee.pageTableRoot, to) != nil {
             return .occupied

@@ -135,6 +135,19 @@ final class MappingDatabaseTests: XCTestCase {
 
     /// Revocation wins over a pin, from above and from below: the kernel's callback sees which thread
     /// used the page as its UTCB just before the node goes (so it can stop that thread and detach it).
+    /// What UserMemory asks before it replaces a destination: is it a mapping the source came from?
+    func testAncestorsAreTheMappingsANodeWasDerivedFrom() {
+        let owner = root()
+        let inA = try! database.map(owner, to: a, at: 0x1000, rights: .all).get()
+        let inB = try! database.map(inA, to: b, at: 0x2000, rights: .all).get()
+        let sibling = try! database.map(owner, to: c, at: 0x3000, rights: .all).get()
+        XCTAssertTrue(database.isAncestor(inA, of: inB))
+        XCTAssertTrue(database.isAncestor(owner, of: inB))
+        XCTAssertFalse(database.isAncestor(inB, of: inA), "a child is no ancestor")
+        XCTAssertFalse(database.isAncestor(inB, of: inB), "nor is the node itself")
+        XCTAssertFalse(database.isAncestor(sibling, of: inB))
+    }
+
     func testRevokingAPinnedMappingReportsItsThreadFromAboveAndBelow() {
         let owner = root()
         let pager = try! database.map(owner, to: a, at: 0x1000, rights: .all).get()

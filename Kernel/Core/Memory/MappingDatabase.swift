@@ -140,6 +140,17 @@ public struct MappingDatabase<Store: MappingStore> {
         return nil
     }
 
+    /// Whether `candidate` is `node`'s parent, grandparent, ... (a mapping `node` was derived from).
+    /// Replacing such a mapping with one derived from `node` would revoke `node` itself midway.
+    public func isAncestor(_ candidate: MappingPointer, of node: MappingPointer) -> Bool {
+        var cursor = node.pointee.parent
+        while let current = cursor {
+            if current == candidate { return true }
+            cursor = current.pointee.parent
+        }
+        return false
+    }
+
     /// The number of mappings in `node`'s subtree, itself included.
     public func subtreeSize(_ node: MappingPointer) -> Int {
         var count = 1
