@@ -99,23 +99,6 @@ extension FuzzWorld {
             let size = placement.pages * 4096
             if placement.source != placement.destination && placement.source < placement.destination + size
                 && placement.destination < placement.source + size { return nil }
-            // A destination page holding an ancestor of any source page of the item: revoking it would pull
-            // that source away under the transfer; the model does not guess what the kernel does then.
-            let destinationEnd = placement.destination + size, sourceEnd = placement.source + size
-            for destination in 0..<PageIndex.ownCount where pages[destination].mapped {
-                let address = PageIndex.ownAddress(destination)
-                guard address >= placement.destination && address < destinationEnd else { continue }
-                for source in 0..<PageIndex.ownCount where source != destination && pages[source].mapped {
-                    let from = PageIndex.ownAddress(source)
-                    if from >= placement.source && from < sourceEnd && derives(source, from: destination) {
-                        ancestorTransfers &+= 1
-                        if ancestorTransfers <= 3 {
-                            log("fuzz: known kernel bug: an item maps page \(source) onto its ancestor \(destination) (unpredicted)")
-                        }
-                        return nil
-                    }
-                }
-            }
             var succeeded = true
             var offset: UInt64 = 0
             // Only pages the model follows may lie in the ranges (the generator sees to it); else it cannot say.
@@ -128,13 +111,12 @@ extension FuzzWorld {
                 guard let source = PageIndex.own(sourceAddress), !isFloating(source) else { return nil }
                 guard pages[source].mapped else { continue }
                 guard let destination = PageIndex.own(destinationAddress), !isFloating(destination) else { return nil }
-                // A destination that holds an ancestor of a source page of the same item: revoking it first
-                // would pull the source away under the transfer (see the report); the model does not guess.
-                if pages[destination].mapped && destination != source && derives(source, from: destination) { return nil }
                 if grant && pages[source].pinned { succeeded = false; continue }
                 if pages[destination].mapped {
                     if pages[destination].pinned { succeeded = false; continue }
                     if destination == source { continue }
+                    // Onto a mapping its source derives from: refused (revoking it would take the source away).
+                    if derives(source, from: destination) { succeeded = false; continue }
                     revoke(destination, includingSelf: true)
                 }
                 if grant {

@@ -75,9 +75,11 @@ enum PageIndex {
         return nil
     }
 
-    /// Nothing is ever mapped in the fuzzer's space from the stack top to the end of user space.
+    /// Never mapped in the fuzzer's space: above the stack top, short of the pages at 0x7FFF_FFFF_0000 raw
+    /// calls aim at, and the top page of user space, which no user mapping reaches.
     static func knownUnmapped(_ address: UInt64) -> Bool {
-        address >= TaskLayout.stackTop && address < userSpaceEnd
+        let page = address & ~0xFFF
+        return (page >= TaskLayout.stackTop && page < 0x7FFF_FFFF_0000) || page == userSpaceEnd - 4096
     }
 
     static func child(_ child: Int, _ address: UInt64) -> Int? {

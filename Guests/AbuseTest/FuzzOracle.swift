@@ -364,10 +364,7 @@ extension FuzzWorld {
                     if !isFloating(page) {
                         context.mismatch(Mismatch(what: "readMapping: page rights", expected: rights, got: registers.rdx, at: c.rdx))
                     }
-                    pages[page].mapped = registers.rdx != 0
-                    pages[page].rights = UInt8(truncatingIfNeeded: registers.rdx)
-                    pages[page].floating = registers.rdx != 0
-                    pages[page].parent = -1
+                    takeKernelWord(page, rights: registers.rdx)
                 }
             }
             return (registers.rax, .only(.ok))
@@ -398,7 +395,15 @@ extension FuzzWorld {
             if PageIndex.knownUnmapped(sourceAddress) { return (perform(c).rax, .only(.invalidAddress)) }
             guard let source = PageIndex.own(sourceAddress), !isFloating(source) else {
                 let registers = perform(c)
-                if registers.rax == 0 || registers.rax == SyscallError.quotaExceeded.rawValue { forgetQuota(of: task) }
+                if registers.rax == 0 || registers.rax == SyscallError.quotaExceeded.rawValue {
+                    forgetQuota(of: task)
+                    // Pages from beyond the model: what is mapped now is the kernel's word (floating).
+                    if known {
+                        for offset in 0..<c.r8 {
+                            if let destination = page(task, c.r10 + offset * 4096) { context.compare(&self, destination, silent: true) }
+                        }
+                    }
+                }
                 return (registers.rax, Allowed(mask: 1 << 0 | 1 << 6 | occupiedMaybe | 1 << 11, reason: "a source page the model does not follow"))
             }
             if !pages[source].mapped || pages[source].rights & wanted != wanted {

@@ -100,9 +100,6 @@ struct FuzzWorld {
     var regionsUsed = 0
     var childTask: UInt8 = 0
     var stacksUsed = 0
-    /// Map and grant items onto an ancestor of their own source (a known kernel bug: the revoke of the
-    /// destination frees the source node mid-transfer); the model does not predict them.
-    var ancestorTransfers: UInt64 = 0
     /// The CPU has VMX or SVM (a VM can be created).
     var virtualization = false
     let fuzzerPriority = Fuzz.priority
@@ -286,6 +283,19 @@ struct FuzzWorld {
     var anyFloating: Bool {
         for index in 0..<PageIndex.count where pages[index].floating { return true }
         return false
+    }
+
+    /// Page `index` differs from the model: the kernel's `rights` hold from now on, and the page floats
+    /// (its lineage is unknown). What derives from it in the model may really derive from a mapping
+    /// outside the model now (a grant moved the page away, its children with it): those float too.
+    mutating func takeKernelWord(_ index: Int, rights: UInt64) {
+        for other in 0..<PageIndex.count where other != index && pages[other].mapped && derives(other, from: index) {
+            pages[other].floating = true
+        }
+        pages[index].mapped = rights != 0
+        pages[index].rights = UInt8(truncatingIfNeeded: rights)
+        pages[index].floating = rights != 0
+        pages[index].parent = -1
     }
 
     /// Is `page` a descendant of `ancestor` (or the same)?

@@ -117,10 +117,7 @@ struct FuzzContext {
                 log("fuzz:   model page \(index): parent \(page.parent) pinned \(page.pinned ? 1 : 0) (at \(hex: address))")
             }
         }
-        world.pages[index].mapped = got != 0
-        world.pages[index].rights = UInt8(truncatingIfNeeded: got)
-        world.pages[index].floating = got != 0
-        world.pages[index].parent = -1
+        world.takeKernelWord(index, rights: got)
     }
 
     /// After a call the model could not predict every effect of: every page it follows, from the kernel.
@@ -408,7 +405,7 @@ func fuzzer(seed: UInt64, utcbAddress: UInt64) {
     }
     let elapsed = TSCClock(kHz: tscKHzForFuzzer).elapsed(since: start)
     log("fuzz: \(Fuzz.calls) calls, seed \(hex: seed), kernel alive; \(elapsed / 1000) ms, \(context.unexpected) unexpected results")
-    log("fuzz: figures: \(figures.reached) of 16 syscalls reached, \(figures.distinctOutcomes) distinct (syscall, result) outcomes, \(figures.exact) calls judged by one exact answer, \(figures.aimed) aimed calls, \(context.resyncs) page resyncs, \(world.ancestorTransfers) items onto an ancestor of their source (known kernel bug, unpredicted)")
+    log("fuzz: figures: \(figures.reached) of 16 syscalls reached, \(figures.distinctOutcomes) distinct (syscall, result) outcomes, \(figures.exact) calls judged by one exact answer, \(figures.aimed) aimed calls, \(context.resyncs) page resyncs")
     for code in 0..<20 where figures.histogram[code] > 0 {
         log("fuzz:   \(SyscallError(rawValue: UInt64(code))!.name) (\(code)): \(figures.histogram[code])")
     }
