@@ -157,6 +157,8 @@ func sanitize(_ c: inout RawCall, _ world: FuzzWorld) {
     case Syscall.create.rawValue, Syscall.capabilityControl.rawValue:
         // Destination slots too: the fuzzer keeps copies of its children and workers in protected slots.
         if Slot.protected.contains(c.rdx) { c.rdx -= 128 }
+        // And a thread's task or a vCPU's VM (R10 of create; a count elsewhere, where any value will do).
+        if c.number == Syscall.create.rawValue && Slot.protected.contains(c.r10) { c.r10 -= 128 }
     case Syscall.unmap.rawValue:
         let page = Flexpage(raw: c.rdi)
         let inPlayground = page.isValid && page.base >= FuzzLayout.playground
