@@ -95,46 +95,64 @@ extension FuzzWorld {
             // the top page, which no user mapping reaches (UserMemory.transfer): else the item fails whole.
             let end = userSpaceEnd - 4096
             guard placement.destination < end, placement.pages <= (end - placement.destination) / 4096 else { return false }
-            let grant = kind & 0xFF == TypedItem.grantKind
-            let size = placement.pages * 4096
-            if placement.source != placement.destination && placement.source < placement.destination + size
-                && placement.destination < placement.source + size { return nil }
-            var succeeded = true
-            var offset: UInt64 = 0
-            // Only pages the model follows may lie in the ranges (the generator sees to it); else it cannot say.
-            while offset < placement.pages {
-                let sourceAddress = placement.source + offset * 4096
-                let destinationAddress = placement.destination + offset * 4096
-                offset += 1
-                // Only pages the sender has mapped are passed on: nothing lies above its stack.
-                if PageIndex.knownUnmapped(sourceAddress) { continue }
-                guard let source = PageIndex.own(sourceAddress), !isFloating(source) else { return nil }
-                guard pages[source].mapped else { continue }
-                guard let destination = PageIndex.own(destinationAddress), !isFloating(destination) else { return nil }
-                if grant && pages[source].pinned { succeeded = false; continue }
-                if pages[destination].mapped {
-                    if pages[destination].pinned { succeeded = false; continue }
-                    if destination == source { continue }
-                    // Onto a mapping its source derives from: refused (revoking it would take the source away).
-                    if derives(source, from: destination) { succeeded = false; continue }
-                    revoke(destination, includingSelf: true)
-                }
-                if grant {
-                    pages[destination] = pages[source]
-                    pages[destination].pinned = false
-                    pages[source] = PageModel()
-                    for index in 0..<PageIndex.count where pages[index].parent == Int16(source) { pages[index].parent = Int16(destination) }
-                } else {
-                    let rights = UInt8(truncatingIfNeeded: value & 7) & pages[source].rights
-                    guard rights & 1 != 0 else { return nil }
-                    pages[destination] = PageModel(mapped: true, rights: rights, parent: Int16(source))
-                }
-            }
-            return succeeded
+            let outcome = transferPages(placement, grant: kind & 0xFF == TypedItem.grantKind, rights: UInt8(truncatingIfNeeded: value & 7))
+            // Unpredicted: what now lies in the window may come from anywhere (a replacement can keep the
+            // rights the model expects), so the mapped pages there float; the resync reads the rest.
+            if outcome == nil { floatPages(from: placement.destination, count: placement.pages) }
+            return outcome
         default:
             // Port items (the task holds no ports) and unknown kinds fail.
             return false
         }
+    }
+
+    mutating func floatPages(from start: UInt64, count: UInt64) {
+        for index in 0..<PageIndex.ownCount where pages[index].mapped {
+            let address = PageIndex.ownAddress(index)
+            if address >= start && (address - start) / 4096 < count {
+                pages[index].floating = true
+                pages[index].parent = -1
+            }
+        }
+    }
+
+    /// The pages of one map or grant item, page by page as UserMemory.transfer does; nil: unpredicted.
+    mutating func transferPages(_ placement: MemoryPlacement, grant: Bool, rights itemRights: UInt8) -> Bool? {
+        let size = placement.pages * 4096
+        if placement.source != placement.destination && placement.source < placement.destination + size
+            && placement.destination < placement.source + size { return nil }
+        var succeeded = true
+        var offset: UInt64 = 0
+        // Only pages the model follows may lie in the ranges (the generator sees to it); else it cannot say.
+        while offset < placement.pages {
+            let sourceAddress = placement.source + offset * 4096
+            let destinationAddress = placement.destination + offset * 4096
+            offset += 1
+            // Only pages the sender has mapped are passed on: nothing lies above its stack.
+            if PageIndex.knownUnmapped(sourceAddress) { continue }
+            guard let source = PageIndex.own(sourceAddress), !isFloating(source) else { return nil }
+            guard pages[source].mapped else { continue }
+            guard let destination = PageIndex.own(destinationAddress), !isFloating(destination) else { return nil }
+            if grant && pages[source].pinned { succeeded = false; continue }
+            if pages[destination].mapped {
+                if pages[destination].pinned { succeeded = false; continue }
+                if destination == source { continue }
+                // Onto a mapping its source derives from: refused (revoking it would take the source away).
+                if derives(source, from: destination) { succeeded = false; continue }
+                revoke(destination, includingSelf: true)
+            }
+            if grant {
+                pages[destination] = pages[source]
+                pages[destination].pinned = false
+                pages[source] = PageModel()
+                for index in 0..<PageIndex.count where pages[index].parent == Int16(source) { pages[index].parent = Int16(destination) }
+            } else {
+                let rights = itemRights & pages[source].rights
+                guard rights & 1 != 0 else { return nil }
+                pages[destination] = PageModel(mapped: true, rights: rights, parent: Int16(source))
+            }
+        }
+        return succeeded
     }
 }
 
