@@ -140,6 +140,8 @@ func sanitize(_ c: inout RawCall, _ world: FuzzWorld) {
         if c.rsi & ~Syscall.debugWriteContinues <= UInt64(Syscall.debugWriteChunk) { c.rsi = Syscall.debugWriteContinues }
     case Syscall.threadControl.rawValue:
         if c.rsi == ThreadOperation.setEntry.rawValue && c.rdx < userSpaceEnd { c.rdx = 0 }
+        // An exception handler or pager is named by selector too (a priority there stays out of range).
+        if Slot.protected.contains(c.rdx) { c.rdx -= 128 }
         if case .success(let found) = world.lookup(c.rdi, .thread, .control), found.object != SlotModel.unknown {
             let thread = world.threads[Int(found.object)]
             if c.rsi == ThreadOperation.setPriority.rawValue && thread.runs && c.rdx <= 255 { c.rdx = UInt64(Fuzz.priority) }
@@ -169,6 +171,7 @@ func sanitize(_ c: inout RawCall, _ world: FuzzWorld) {
     case Syscall.call.rawValue, Syscall.send.rawValue, Syscall.replyWait.rawValue, Syscall.reply.rawValue:
         if Fuzz.avoidKnownHoles { avoidTopFlexpages(&c) }
         keepGrantsInPlayground(&c)
+        keepCapabilityItemsUnprotected(&c)
     case Syscall.machineControl.rawValue:
         if c.rsi == MachineOperation.powerOff.rawValue { c.rsi = 0 }
     default:
@@ -200,6 +203,20 @@ func keepGrantsInPlayground(_ c: inout RawCall) {
         guard kind & 0xFF == TypedItem.grantKind, !grantStaysInPlayground(kind: kind, value: messageWord(c, index + 1),
                                                                             window: Partner.utcb.receiveWindow) else { continue }
         setMessageWord(&c, index, kind & ~0xFF)
+    }
+}
+
+/// Capability items never pass on what the protected slots hold (the model does not follow them, and a
+/// copy in reach would let the fuzzer stop the threads it runs on).
+func keepCapabilityItemsUnprotected(_ c: inout RawCall) {
+    let tag = MessageTag(raw: c.rsi)
+    guard tag.isValid else { return }
+    for item in 0..<tag.items {
+        let index = tag.words + 2 * item
+        let selector = messageWord(c, index + 1)
+        if messageWord(c, index) & 0xFF == TypedItem.capabilityKind && Slot.protected.contains(selector) {
+            setMessageWord(&c, index + 1, selector - 128)
+        }
     }
 }
 
