@@ -75,6 +75,8 @@ extension FuzzWorld {
             if tag.items > 0 { context.checkWindow(&self, partner.receiveWindow) }
             if isCall && replyTag.items > 0 { context.checkWindow(&self, context.utcb.receiveWindow) }
         }
+        // A destination replaced in the fuzzer's space takes what derives from it, floating pages too.
+        if tag.items > 0 || (isCall && replyTag.items > 0) { context.refloatChildren(&self) }
         return (registers.rax, .only(.ok))
     }
 
@@ -107,7 +109,8 @@ extension FuzzWorld {
     }
 
     mutating func floatPages(from start: UInt64, count: UInt64) {
-        for index in 0..<PageIndex.ownCount where pages[index].mapped {
+        // A pinned page (a UTCB) is never replaced or moved by an item: it keeps its lineage.
+        for index in 0..<PageIndex.ownCount where pages[index].mapped && !pages[index].pinned {
             let address = PageIndex.ownAddress(index)
             if address >= start && (address - start) / 4096 < count {
                 pages[index].floating = true

@@ -22,9 +22,11 @@ enum FuzzLayout {
     /// Where the fuzzer maps pages in the tasks it creates (one 2 MiB page table's worth).
     static let childRegion: UInt64 = 0x4000_0000
     static let childPages = 128
-    /// The text page and the main thread's UTCB: mapped, passed on, never unmapped with `unmapOwn` (that
-    /// would stop the main thread, whose UTCB it is).
+    /// The task's image (text, rodata, data: what is mapped there is read at the start) and the main
+    /// thread's UTCB: passed on, never unmapped with `unmapOwn` (the UTCB: that would stop the main
+    /// thread, whose UTCB it is).
     static let textPage: UInt64 = 0x40_0000
+    static let imagePages = 64
     static let mainUTCB = TaskLayout.utcb
 
     /// The partner thread (spawned by the main thread): UTCB at heap page 0, stack pages 1-3.
@@ -56,10 +58,10 @@ enum PageIndex {
     static let playground = 0
     static let reserve = FuzzLayout.playgroundPages                       // 136
     static let text = reserve + FuzzLayout.reservePages                   // 168
-    static let mainUTCB = text + 1                                        // 169
-    static let ownCount = mainUTCB + 1                                    // 170
+    static let mainUTCB = text + FuzzLayout.imagePages                    // 232
+    static let ownCount = mainUTCB + 1                                    // 233
     static let children = 4
-    static let count = ownCount + children * FuzzLayout.childPages        // 682
+    static let count = ownCount + children * FuzzLayout.childPages        // 745
 
     /// The model's page for an address in the fuzzer's own space, or nil if the model does not track it.
     static func own(_ address: UInt64) -> Int? {
@@ -70,7 +72,9 @@ enum PageIndex {
         if page >= FuzzLayout.reserve, page < FuzzLayout.reserve + UInt64(FuzzLayout.reservePages) * 4096 {
             return reserve + Int((page - FuzzLayout.reserve) / 4096)
         }
-        if page == FuzzLayout.textPage { return text }
+        if page >= FuzzLayout.textPage, page < FuzzLayout.textPage + UInt64(FuzzLayout.imagePages) * 4096 {
+            return text + Int((page - FuzzLayout.textPage) / 4096)
+        }
         if page == FuzzLayout.mainUTCB { return mainUTCB }
         return nil
     }
@@ -91,6 +95,6 @@ enum PageIndex {
     static func ownAddress(_ index: Int) -> UInt64 {
         if index < reserve { return FuzzLayout.playground + UInt64(index - playground) * 4096 }
         if index < text { return FuzzLayout.reserve + UInt64(index - reserve) * 4096 }
-        return index == text ? FuzzLayout.textPage : FuzzLayout.mainUTCB
+        return index < mainUTCB ? FuzzLayout.textPage + UInt64(index - text) * 4096 : FuzzLayout.mainUTCB
     }
 }

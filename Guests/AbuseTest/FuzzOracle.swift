@@ -394,7 +394,24 @@ extension FuzzWorld {
             let sourceAddress = c.rdx + offset * 4096
             if PageIndex.knownUnmapped(sourceAddress) { return (perform(c).rax, .only(.invalidAddress)) }
             guard let source = PageIndex.own(sourceAddress), !isFloating(source) else {
+                // A source the model has only the kernel's word on: the charges of a whole success into free
+                // destinations are still exact (a node a page, the region's missing tables).
+                let charges = known && !tasks[Int(task)].own && destinationsFree(c, task) ? simulateCharges(task, c.r8) : nil
                 let registers = perform(c)
+                if let charges {
+                    if registers.rax == 0 && !charges.ranOut {
+                        factories[Int(tasks[Int(task)].factory)] = charges.model
+                        tasks[Int(task)].tables = charges.tables
+                        for offset in 0..<c.r8 {
+                            pages[page(task, c.r10 + offset * 4096)!] = PageModel(mapped: true, rights: wanted, parent: -1, floating: true)
+                        }
+                    } else if registers.rax == SyscallError.quotaExceeded.rawValue {
+                        forgetQuota(of: task)
+                        for offset in 0..<c.r8 { context.compare(&self, page(task, c.r10 + offset * 4096)!, silent: true) }
+                    }
+                    return (registers.rax, Allowed(mask: 1 << 6 | 1 << UInt32(charges.ranOut ? 11 : 0),
+                                                   reason: "a source page the model has only the kernel's word on"))
+                }
                 if registers.rax == 0 || registers.rax == SyscallError.quotaExceeded.rawValue {
                     forgetQuota(of: task)
                     // Pages from beyond the model: what is mapped now is the kernel's word (floating).
@@ -436,24 +453,13 @@ extension FuzzWorld {
         // A charge that fails ends the call with what was mapped so far; a node whose tables failed goes back.
         let factory = tasks[Int(task)].factory
         let own = tasks[Int(task)].own
-        let exact = !own && factory != SlotModel.unknown && factories[Int(factory)].exact
-        var model = exact ? factories[Int(factory)] : FactoryModel()
-        var tables = tasks[Int(task)].tables
-        var mapped: UInt64 = 0
-        var ranOut = false
-        if exact {
-            while mapped < c.r8 && !ranOut {
-                if model.nodeNeedsFrame && model.framesLeft < 1 { ranOut = true; break }
-                model.nodes &+= 1
-                while tables < 3 {
-                    if model.framesLeft < 1 { ranOut = true; break }
-                    model.spent &+= 1
-                    tables += 1
-                }
-                if ranOut { model.nodes &-= 1; break }
-                mapped += 1
-            }
-            allowed = .only(ranOut ? .quotaExceeded : .ok)
+        let charges = simulateCharges(task, c.r8)
+        let exact = charges != nil
+        let model = charges?.model ?? FactoryModel()
+        let tables = charges?.tables ?? 0
+        let mapped = charges?.mapped ?? 0
+        if let charges {
+            allowed = .only(charges.ranOut ? .quotaExceeded : .ok)
         } else if !own {
             allowed = .either(.ok, .quotaExceeded, "quota of a factory the model does not follow")
         }
@@ -490,6 +496,37 @@ extension FuzzWorld {
             }
         }
         return (registers.rax, allowed)
+    }
+
+    /// Every destination page of a mapPages into `task` is one the model follows, free and not floating.
+    func destinationsFree(_ c: RawCall, _ task: UInt8) -> Bool {
+        for offset in 0..<c.r8 {
+            guard let destination = page(task, c.r10 + offset * 4096), !pages[destination].mapped, !isFloating(destination) else { return false }
+        }
+        return true
+    }
+
+    /// What mapping `count` pages into `task`'s region charges its factory, page by page as the kernel
+    /// does (a node, then the missing table levels); nil if the model does not follow that factory.
+    func simulateCharges(_ task: UInt8, _ count: UInt64) -> (model: FactoryModel, tables: UInt8, mapped: UInt64, ranOut: Bool)? {
+        let factory = tasks[Int(task)].factory
+        guard !tasks[Int(task)].own, factory != SlotModel.unknown, factories[Int(factory)].exact else { return nil }
+        var model = factories[Int(factory)]
+        var tables = tasks[Int(task)].tables
+        var mapped: UInt64 = 0
+        var ranOut = false
+        while mapped < count && !ranOut {
+            if model.nodeNeedsFrame && model.framesLeft < 1 { ranOut = true; break }
+            model.nodes &+= 1
+            while tables < 3 {
+                if model.framesLeft < 1 { ranOut = true; break }
+                model.spent &+= 1
+                tables += 1
+            }
+            if ranOut { model.nodes &-= 1; break }
+            mapped += 1
+        }
+        return (model, tables, mapped, ranOut)
     }
 
     /// Mappings the model cannot count were charged to `task`'s factory: the model stops claiming its quota.
@@ -573,6 +610,7 @@ extension FuzzWorld {
                 restrict(index, removing: rights)
             }
         }
+        context.refloatChildren(&self)
         return (registers.rax, .only(.ok))
     }
 

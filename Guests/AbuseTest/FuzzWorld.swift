@@ -211,7 +211,6 @@ struct FuzzWorld {
         for index in 0..<PageIndex.count { pages[index] = PageModel() }
         for index in 0..<FuzzLayout.playgroundMapped { pages[PageIndex.playground + index] = PageModel(mapped: true, rights: 3) }
         for index in 0..<FuzzLayout.reservePages { pages[PageIndex.reserve + index] = PageModel(mapped: true, rights: 3) }
-        pages[PageIndex.text] = PageModel(mapped: true, rights: 5)
         pages[PageIndex.mainUTCB] = PageModel(mapped: true, rights: 3, pinned: true)
     }
 
@@ -289,6 +288,12 @@ struct FuzzWorld {
     /// (its lineage is unknown). What derives from it in the model may really derive from a mapping
     /// outside the model now (a grant moved the page away, its children with it): those float too.
     mutating func takeKernelWord(_ index: Int, rights: UInt64) {
+        // A child page (charged to its task's factory) gone: its node was refunded; one that appeared was
+        // charged where the model did not see it.
+        if let factory = factoryCharged(for: index), factories[Int(factory)].exact {
+            if pages[index].mapped && rights == 0 && factories[Int(factory)].nodes > 0 { factories[Int(factory)].nodes -= 1 }
+            if !pages[index].mapped && rights != 0 { factories[Int(factory)].exact = false }
+        }
         for other in 0..<PageIndex.count where other != index && pages[other].mapped && derives(other, from: index) {
             pages[other].floating = true
         }

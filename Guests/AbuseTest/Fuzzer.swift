@@ -136,6 +136,12 @@ struct FuzzContext {
         }
     }
 
+    /// Floating pages of the child regions: a revocation may have taken them (and refunded their nodes).
+    mutating func refloatChildren(_ world: inout FuzzWorld) {
+        let end = PageIndex.ownCount + world.regionsUsed * FuzzLayout.childPages
+        for index in PageIndex.ownCount..<end where world.pages[index].floating { compare(&world, index, silent: true) }
+    }
+
     /// Floating pages may have gone with a revocation the model could not see: ask again.
     mutating func refloat(_ world: inout FuzzWorld) {
         guard world.anyFloating else { return }
@@ -155,10 +161,16 @@ extension Generator {
             c.rsi = TaskOperation.mapPages.rawValue
             c.rdi = chance(1, in: 4) ? 1 : chance(2, in: 3) ? FuzzLayout.child : 27 + below(5)
             c.rdx = sourcePage()
-            // The mapping child only ever gets pages in its region (elsewhere it would need more page tables).
-            let own = c.rdi == 1 || (c.rdi != FuzzLayout.child && chance(1, in: 4))
-            c.r10 = own ? playgroundPage() : FuzzLayout.childRegion + below(UInt64(FuzzLayout.childPages)) * 4096
-            c.r8 = chance(1, in: 8) && c.rdi != FuzzLayout.child ? boundary() : 1 + below(4)
+            // A task whose region the model follows only ever gets pages there (elsewhere it would need page
+            // tables and nodes the model cannot count, and its factory's quota would no longer be known).
+            var modeled = c.rdi == FuzzLayout.child
+            if case .success(let found) = world.lookup(c.rdi, .task, .control), found.object != SlotModel.unknown,
+               world.tasks[Int(found.object)].region >= 0 { modeled = true }
+            let own = c.rdi == 1 || (!modeled && chance(1, in: 4))
+            c.r8 = chance(1, in: 8) && !modeled ? boundary() : 1 + below(4)
+            // All of it inside the region, for the same reason.
+            let room = UInt64(FuzzLayout.childPages) - (modeled ? c.r8 - 1 : 0)
+            c.r10 = own ? playgroundPage() : FuzzLayout.childRegion + below(room) * 4096
             c.r9 = chance(1, in: 16) ? below(8) : below(3)
             if chance(1, in: 8) { c.rdx = boundary() & ~0xFFF }
         case 9..<11:
@@ -355,6 +367,11 @@ func fuzzer(seed: UInt64, utcbAddress: UInt64) {
         log("fuzz: UNEXPECTED the mapping child could not be created")
     }
     world.start(virtualization: virtualization)
+    // The image's pages (text r-x, rodata r--, data rw-) as the loader mapped them.
+    for page in 0..<FuzzLayout.imagePages {
+        let rights = context.readRights(Slot.task, FuzzLayout.textPage + UInt64(page) * 4096)
+        world.pages[PageIndex.text + page] = PageModel(mapped: rights != 0, rights: UInt8(truncatingIfNeeded: rights))
+    }
     var generator = Generator(random: XorShift64Star(seed: seed))
     var figures = FuzzFigures()
     log("fuzz: start, seed \(hex: seed), \(Fuzz.calls) calls over syscall numbers 0-16 (and some others)")
