@@ -25,7 +25,10 @@ enum Slot {
     static let empty: UInt64 = 50             // never used
 
     /// The fuzzer never names these selectors where it could destroy, stop or use what they hold.
-    static let protected: ClosedRange<UInt64> = 232...254
+    static let protected: ClosedRange<UInt64> = 216...254
+    /// Copies of the fuzzer's started worker threads (8), and of the tasks whose pages it models (4).
+    static let workerCopies: UInt64 = 216
+    static let childCopies: UInt64 = 224
     /// Templates the fuzzer's objects in slots 1-9 are copied from every `Fuzz.refreshInterval` calls.
     static let threadTemplate: UInt64 = 232
     static let fuzzFactory: UInt64 = 252
@@ -42,6 +45,7 @@ enum Slot {
     static let echoClient: UInt64 = 249
     static let fuzzer: UInt64 = 250
     static let echoSleep: UInt64 = 251
+    static let partner: UInt64 = 236
 }
 
 enum Label {
@@ -49,21 +53,6 @@ enum Label {
     static let stop: UInt64 = 2
     static let fuzzDone: UInt64 = 3
     static let echoDone: UInt64 = 4
-}
-
-enum Fuzz {
-    static let seed: UInt64 = 0x5EED_0F_AB05_E001
-    static let calls = 100_000
-    /// Frames of the fuzzer's own factory (slot 3 while it runs): objects it creates stay few.
-    static let factoryFrames: UInt64 = 32
-    /// The fuzzer deletes its objects as it goes; every this many calls it gets fresh copies in slots 1-9.
-    static let refreshInterval = 500
-    /// Round trips the echo client makes after the fuzzer has finished.
-    static let echoesAfter: UInt64 = 1_000
-    /// The echo client's bursts while the fuzzer runs: this many round trips, then a sleep of `pause` µs.
-    static let burst = 8
-    static let pause: UInt64 = 1_000
-    static let priority: UInt8 = 90
 }
 
 let userSpaceEnd: UInt64 = 0x0000_8000_0000_0000
@@ -426,7 +415,16 @@ func fuzzBesideEcho(_ checks: inout TestChecks, tscKHz: UInt64) {
     ok = ok && spawner.spawn(echoClient, argument: 0, priority: 100, slot: Slot.echoClient) == .ok
     // The fuzzer runs below the echo pair, which wakes every tick for a burst of round trips: the two
     // interleave all through the fuzzing, and the fuzzer's yields do not hand it whole timeslices.
-    ok = ok && spawner.spawn(fuzzer, argument: tscKHz, priority: Fuzz.priority, slot: Slot.fuzzer) == .ok
+    tscKHzForFuzzer = tscKHz
+    let seed = TaskParameters.seed ?? Fuzz.seed
+    // The fuzzer's model is larger than the spare pages' stacks: it runs on 31 heap pages of stack.
+    var fuzzerSpawner = ThreadSpawner(pages: FuzzLayout.fuzzerPages, threads: 1, pagesEach: 32)
+    ok = ok && fuzzerSpawner.spawn(fuzzer, argument: seed, priority: Fuzz.priority, slot: Slot.fuzzer) == .ok
+    // The fuzzer's IPC partner, above it, on an endpoint of its own; its running threads' endpoint.
+    ok = ok && SystemCall.create(factory, .endpoint, into: Partner.endpointSlot) == .ok
+    ok = ok && SystemCall.create(factory, .endpoint, into: Partner.workerSlot) == .ok
+    var partnerSpawner = ThreadSpawner(pages: FuzzLayout.partnerPages, threads: 1)
+    ok = ok && partnerSpawner.spawn(partnerMain, argument: 0, priority: Partner.priority, slot: Slot.partner) == .ok
     // The originals go; the fuzzer gets a small factory of its own, an endpoint nobody waits on and an
     // inactive thread, kept as templates in protected slots and copied into slots 1-9 (see `refreshTargets`).
     for slot in 2...6 as ClosedRange<UInt64> { _ = SystemCall.capability(slot, .delete) }
@@ -434,7 +432,7 @@ func fuzzBesideEcho(_ checks: inout TestChecks, tscKHz: UInt64) {
     ok = ok && SystemCall.create(Slot.factory, .endpoint, into: Slot.fuzzEndpoint) == .ok
     ok = ok && SystemCall.capability(Slot.inactiveThread, .copy, (Slot.threadTemplate, allRights, 0, 0)).succeeded
     ok = ok && refreshTargets()
-    let setUp = checks.check(ok, "fuzz setup: echo server, echo client and fuzzer threads; own capabilities moved to slots 232-254")
+    let setUp = checks.check(ok, "fuzz setup: echo server, echo client and fuzzer threads; own capabilities moved to slots 216-254")
     guard setUp else { return }
 
     // Go: first the echo client, then the fuzzer (both wait on the go endpoint, in that order).
@@ -450,8 +448,9 @@ func fuzzBesideEcho(_ checks: inout TestChecks, tscKHz: UInt64) {
         if result.tag.label == Label.fuzzDone {
             fuzzed = true
             checks.check(result.words.1 == UInt64(Fuzz.calls) && result.words.1 >= 100_000,
-                         "fuzz: \(result.words.1) raw calls made, the kernel answered each")
-            checks.check(result.words.0 == 0, "fuzz: every result a known error code that fits the call (\(result.words.0) did not)")
+                         "fuzz: \(result.words.1) calls made, the kernel answered each")
+            checks.check(result.words.3 == 16, "fuzz: \(result.words.3) of the 16 system calls reached")
+            checks.check(result.words.0 == 0, "fuzz: every result what the model of the fuzzer's capabilities and pages says (\(result.words.0) unexpected)")
         } else if result.tag.label == Label.echoDone {
             echoed = true
             checks.check(result.words.0 == 0 && result.words.1 > 0 && result.words.2 == Fuzz.echoesAfter,
@@ -542,183 +541,17 @@ func refreshTargets() -> Bool {
     ok = SystemCall.capability(Slot.fuzzEndpoint, .copy, (7, send | receive, 0, 0)).succeeded && ok
     ok = SystemCall.capability(Slot.fuzzFactory, .copy, (8, 0, 0, 0)).succeeded && ok
     ok = SystemCall.capability(Slot.task, .copy, (9, 0, 0, 0)).succeeded && ok
+    for slot in FuzzLayout.partnerAll...FuzzLayout.workers { _ = SystemCall.capability(slot, .delete) }
+    let grant = UInt64(Rights.grant.rawValue)
+    ok = SystemCall.capability(Partner.endpointSlot, .copy, (FuzzLayout.partnerAll, allRights, 0, 0)).succeeded && ok
+    ok = SystemCall.capability(Partner.endpointSlot, .copy, (FuzzLayout.partnerSendBadged, send | grant, FuzzLayout.partnerBadge, 0)).succeeded && ok
+    ok = SystemCall.capability(Partner.endpointSlot, .copy, (FuzzLayout.partnerNoGrant, send, 0, 0)).succeeded && ok
+    ok = SystemCall.capability(Partner.workerSlot, .copy, (FuzzLayout.workers, send, 0, 0)).succeeded && ok
+    _ = SystemCall.capability(FuzzLayout.child, .delete)
+    // The fuzzer's mapping child, once the fuzzer has made it.
+    if SystemCall.capability(Slot.childCopies, .identify).succeeded {
+        ok = SystemCall.capability(Slot.childCopies, .copy, (FuzzLayout.child, allRights, 0, 0)).succeeded && ok
+    }
     return ok
 }
 
-/// One raw system call's registers.
-struct RawCall {
-    var number: UInt64 = 0, rdi: UInt64 = 0, rsi: UInt64 = 0, rdx: UInt64 = 0
-    var r10: UInt64 = 0, r8: UInt64 = 0, r9: UInt64 = 0, r12: UInt64 = 0
-}
-
-/// Mixed argument distributions: the slots in use, any slot, boundary values, addresses in this task's
-/// space (aligned or not), tag- and item-shaped words, and uniformly random 64-bit values.
-struct Generator {
-    var random: XorShift64Star
-
-    static let boundaries: InlineArray<24, UInt64> = [
-        0, 1, 2, 3, 0xFF, 0x100, 0x101, 0xFFF, 0x1000, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 0x1_0000_0000,
-        0x0000_7FFF_FFFF_F000, 0x0000_8000_0000_0000, 0xFFFF_8000_0000_0000, 0xFFFF_FFFF_8000_0000,
-        1 << 40, (1 << 40) + 1, 1 << 48, 0x7FFF_FFFF_FFFF_FFFF, 1 << 63, UInt64.max - 1, UInt64.max,
-    ]
-
-    mutating func boundary() -> UInt64 {
-        Generator.boundaries[Int(random.next(below: UInt64(Generator.boundaries.count)))]
-    }
-
-    mutating func number() -> UInt64 {
-        random.chance(1, in: 64) ? boundary() : random.next(below: 15)
-    }
-
-    /// The fuzzer's objects are in slots 1-9 (see `refreshTargets`) and 10-20 (the systematic tests' objects).
-    mutating func selector() -> UInt64 {
-        switch random.next(below: 16) {
-        case 0..<6: return random.next(below: 10)
-        case 6..<9: return random.next(below: 24)
-        case 9..<11: return random.next(below: 256)
-        case 11..<13: return boundary()
-        default: return random.next()
-        }
-    }
-
-    /// RSI: operations and object types are small; IPC calls take tags.
-    mutating func operation() -> UInt64 {
-        switch random.next(below: 16) {
-        case 0..<8: return random.next(below: 8)
-        case 8..<11:
-            return MessageTag(label: random.next(below: 4), words: Int(random.next(below: 70)), items: Int(random.next(below: 4))).raw
-        case 11..<13: return boundary()
-        default: return random.next()
-        }
-    }
-
-    mutating func address() -> UInt64 {
-        let base: UInt64
-        switch random.next(below: 6) {
-        case 0: base = 0x40_0000
-        case 1: base = TaskLayout.utcb
-        case 2: base = TaskLayout.stackTop - TaskLayout.stackPages * 4096
-        case 3: base = user_thread_pages()
-        case 4: base = 0x1000_0000
-        default: base = 0x0000_7FFF_FFFF_0000
-        }
-        let offset = random.next(below: 8) * 4096
-        return base + offset + (random.chance(1, in: 4) ? random.next(below: 4096) : 0)
-    }
-
-    /// RDX R10 R8 R9: slots, counts, priorities, rights, addresses, item words, anything.
-    mutating func word() -> UInt64 {
-        switch random.next(below: 16) {
-        case 0..<2: return random.next(below: 24)
-        case 2..<4: return random.next(below: 300)
-        case 4..<7: return address()
-        case 7..<10: return boundary()
-        case 10..<12: return random.next(below: 4) | random.next(below: 0x100) << 8
-        default: return random.next()
-        }
-    }
-
-    /// IPC calls never block: timeout zero, or one the kernel must reject (above 2^40 µs, below infinite).
-    mutating func timeout(for number: UInt64) -> UInt64 {
-        guard number >= call && number <= wait else { return word() }
-        if random.chance(1, in: 2) { return 0 }
-        return badTimeout + random.next(below: UInt64.max - 1 - badTimeout)
-    }
-
-    mutating func next() -> RawCall {
-        var c = RawCall()
-        c.number = number()
-        c.rdi = selector()
-        c.rsi = operation()
-        c.rdx = word()
-        c.r10 = word()
-        c.r8 = word()
-        c.r9 = word()
-        c.r12 = timeout(for: c.number)
-        return c
-    }
-}
-
-/// Keeps the fuzzer from blocking itself, killing or starting threads, printing, or touching what the task needs.
-func sanitize(_ c: inout RawCall) {
-    if Slot.protected.contains(c.rdi) { c.rdi -= 128 }
-    switch c.number {
-    case debugWrite:
-        // Only lengths the kernel must reject, or an empty continued chunk: nothing is printed.
-        if c.rsi & ~Syscall.debugWriteContinues <= UInt64(Syscall.debugWriteChunk) { c.rsi = Syscall.debugWriteContinues }
-    case threadControl:
-        // An entry point of 0 (or outside user space) means no created thread can ever be started.
-        if c.rsi == ThreadOperation.setEntry.rawValue && c.rdx < userSpaceEnd { c.rdx = 0 }
-    case taskControl:
-        // copyCapability's source is a slot of ours.
-        if Slot.protected.contains(c.rdx) { c.rdx -= 128 }
-    case let number where number > machineControl && number < Syscall.count:
-        // A system call newer than this fuzzer: it does not know what the arguments may destroy (an unmap
-        // of its own stack, say), so it passes values no call accepts. Teach it the call to fuzz it.
-        c.rdi = UInt64.max
-        c.rsi = UInt64.max
-    default:
-        break
-    }
-}
-
-/// What the result must be whatever else the call holds, or nil if the model does not say.
-func expected(_ c: RawCall) -> SyscallError? {
-    if c.number == 0 || c.number >= Syscall.count { return .unknownSyscall }
-    if c.number == yield { return .ok }
-    let selectorFirst = c.number == call || c.number == replyWait || c.number == send || c.number == wait || c.number == create
-        || c.number == threadControl || c.number == taskControl || c.number == machineControl
-    if selectorFirst && c.rdi >= 256 { return .selectorOutOfRange }
-    if c.number == capabilityControl {
-        guard c.rsi >= 1 && c.rsi <= 4 else { return .invalidArgument }
-        // saveCaller (4) names a destination slot and first needs a caller, which the fuzzer never has.
-        if c.rsi == CapabilityOperation.saveCaller.rawValue { return .noCaller }
-        if c.rdi >= 256 { return .selectorOutOfRange }
-    }
-    return nil
-}
-
-func fuzzer(tscKHz: UInt64, utcbAddress: UInt64) {
-    let clock = TSCClock(kHz: tscKHz)
-    _ = SystemCall.wait(Slot.go)
-    var generator = Generator(random: XorShift64Star(seed: Fuzz.seed))
-    var histogram = InlineArray<20, UInt64>(repeating: 0)     // error codes 0-18; [19]: unknown values
-    var perNumber = InlineArray<16, UInt64>(repeating: 0)     // syscall numbers 0-14; [15]: others
-    var bad: UInt64 = 0
-    var succeededIPC: UInt64 = 0
-    log("fuzz: start, seed \(hex: Fuzz.seed), \(Fuzz.calls) calls over syscall numbers 0-14 (and some others)")
-    let start = timestamp()
-    for index in 0..<Fuzz.calls {
-        if index % Fuzz.refreshInterval == 0 && !refreshTargets() {
-            bad += 1
-            log("fuzz: FAIL the fuzzer's targets could not be refreshed at call \(index)")
-        }
-        var c = generator.next()
-        sanitize(&c)
-        let result = SystemCall.raw(c.number, c.rdi, c.rsi, c.rdx, c.r10, c.r8, c.r9, c.r12)
-        histogram[Int(min(result, 19))] += 1
-        perNumber[Int(min(c.number, 15))] += 1
-        var fits = SyscallError(rawValue: result) != nil
-        if let must = expected(c), must.rawValue != result { fits = false }
-        // No partner ever waits on what the fuzzer can name, so no IPC can succeed.
-        if c.number >= call && c.number <= wait && result == SyscallError.ok.rawValue {
-            fits = false
-            succeededIPC += 1
-        }
-        if !fits {
-            bad += 1
-            if bad <= 10 {
-                log("fuzz: FAIL call \(index): rax \(hex: c.number) rdi \(hex: c.rdi) rsi \(hex: c.rsi) rdx \(hex: c.rdx) r10 \(hex: c.r10) r8 \(hex: c.r8) r9 \(hex: c.r9) r12 \(hex: c.r12) -> \(result)")
-            }
-        }
-    }
-    let elapsed = clock.elapsed(since: start)
-    log("fuzz: \(Fuzz.calls) calls, seed \(hex: Fuzz.seed), kernel alive; \(elapsed / 1000) ms, \(bad) unexpected results")
-    for code in 0..<19 where histogram[code] > 0 {
-        log("fuzz:   \(SyscallError(rawValue: UInt64(code))!.name) (\(code)): \(histogram[code])")
-    }
-    log("fuzz:   unknown codes: \(histogram[19])")
-    log("fuzz: per syscall 0:\(perNumber[0]) 1:\(perNumber[1]) 2:\(perNumber[2]) 3:\(perNumber[3]) 4:\(perNumber[4]) 5:\(perNumber[5]) 6:\(perNumber[6]) 7:\(perNumber[7]) 8:\(perNumber[8]) 9:\(perNumber[9]) 10:\(perNumber[10]) 11:\(perNumber[11]) 12:\(perNumber[12]) 13:\(perNumber[13]) 14:\(perNumber[14]) other:\(perNumber[15])")
-    _ = SystemCall.send(Slot.stopEcho, MessageTag(label: Label.stop))
-    _ = SystemCall.send(Slot.results, MessageTag(label: Label.fuzzDone, words: 3), (bad, UInt64(Fuzz.calls), elapsed, 0))
-}

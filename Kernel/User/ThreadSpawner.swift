@@ -6,14 +6,30 @@ import UserPlatform
 public struct ThreadSpawner {
     public typealias Body = @convention(c) (UInt64, UInt64) -> Void
 
-    static let pagesPerThread: UInt64 = 4
+    public static let pagesPerThread: UInt64 = 4
     static let maximumThreads: UInt64 = 4
     // Start record in the new thread's UTCB, above the message registers and the receive slot.
     static let recordFunction = 500, recordArgument = 501, recordOwnSlot = 502
 
     private var used: UInt64 = 0
+    private let base: UInt64
+    private let capacity: UInt64
+    private let pagesEach: UInt64
 
-    public init() {}
+    /// Threads from the task's 16 spare pages.
+    public init() {
+        base = user_thread_pages()
+        capacity = ThreadSpawner.maximumThreads
+        pagesEach = ThreadSpawner.pagesPerThread
+    }
+
+    /// Threads from `threads` * `pagesEach` pages at `pages` (a UTCB page, the rest stack), which must be
+    /// mapped writable and used for nothing else.
+    public init(pages: UInt64, threads: UInt64, pagesEach: UInt64 = ThreadSpawner.pagesPerThread) {
+        base = pages
+        capacity = threads
+        self.pagesEach = max(pagesEach, 2)
+    }
 
     /// Creates and starts a thread running `body(argument, utcb)` at `priority`; its capability goes into
     /// `slot`. When `body` returns the thread stops.
@@ -24,18 +40,26 @@ public struct ThreadSpawner {
 
     /// The same, but the thread is left to be configured (exception handler, pager) and started.
     public mutating func spawnStopped(_ body: Body, argument: UInt64, priority: UInt8, slot: UInt64) -> SyscallError {
-        guard used < ThreadSpawner.maximumThreads else { return .quotaExceeded }
-        let base = user_thread_pages() + used * ThreadSpawner.pagesPerThread * 4096
+        guard used < capacity else { return .quotaExceeded }
+        let base = self.base + used * pagesEach * 4096
         used += 1
-        let utcb = UTCB(address: base)
-        utcb[register: ThreadSpawner.recordFunction] = UInt64(UInt(bitPattern: unsafeBitCast(body, to: UnsafeRawPointer.self)))
-        utcb[register: ThreadSpawner.recordArgument] = argument
-        utcb[register: ThreadSpawner.recordOwnSlot] = slot
+        ThreadSpawner.prepare(utcb: base, body, argument: argument, slot: slot)
         let error = SystemCall.createThread(RootTaskLayout.factorySlot, into: slot, task: RootTaskLayout.taskSlot,
                                             priority: priority, utcb: base)
         guard error == .ok else { return error }
-        let stackTop = base + ThreadSpawner.pagesPerThread * 4096
+        let stackTop = base + pagesEach * 4096
         return SystemCall.thread(slot, .setEntry, (user_thread_trampoline(), stackTop, 0, 0)).error
+    }
+}
+
+extension ThreadSpawner {
+    /// Writes the start record into the UTCB page at `utcb` of a thread the caller created itself: started at
+    /// `user_thread_trampoline()`, it runs `body(argument, utcb)` and stops itself through `slot` when that returns.
+    public static func prepare(utcb address: UInt64, _ body: Body, argument: UInt64, slot: UInt64) {
+        let utcb = UTCB(address: address)
+        utcb[register: recordFunction] = UInt64(UInt(bitPattern: unsafeBitCast(body, to: UnsafeRawPointer.self)))
+        utcb[register: recordArgument] = argument
+        utcb[register: recordOwnSlot] = slot
     }
 }
 

@@ -5,13 +5,17 @@ import XCTest
 /// code, then at least 100,000 seeded random raw calls while a thread pair does echo IPC beside them.
 final class AbuseTaskTests: SystemTestCase {
     static let fuzzSummary = #"^\[abusetest\] fuzz: (\d+) calls, seed 0x[0-9a-f]+, kernel alive"#
+    static let reached = #"fuzz: figures: (\d+) of 16 syscalls reached"#
+    static let unexpected = #"fuzz: \d+ calls, seed 0x[0-9a-f]+, kernel alive; \d+ ms, (\d+) unexpected results"#
 
     func checkAbuseTest(_ result: RunResult, file: StaticString = #filePath, line: UInt = #line) {
         assertTasksPassed(["abusetest"], in: result, file: file, line: line)
         let calls = integer(matching: Self.fuzzSummary, in: result, file: file, line: line)
         XCTAssertGreaterThanOrEqual(calls ?? 0, 100_000, "fuzzed calls", file: file, line: line)
+        XCTAssertEqual(integer(matching: Self.reached, in: result, file: file, line: line), 16, "syscalls reached", file: file, line: line)
+        XCTAssertEqual(integer(matching: Self.unexpected, in: result, file: file, line: line), 0, "unexpected results", file: file, line: line)
         assertLine(containing: "fuzz:   unknown codes: 0", in: result, file: file, line: line)
-        assertLine(containing: "abusetest: PASS fuzz: every result a known error code that fits the call", in: result,
+        assertLine(containing: "abusetest: PASS fuzz: every result what the model", "(0 unexpected)", in: result,
                    file: file, line: line)
         assertLine(containing: "abusetest: PASS echo beside the fuzzer:", "0 wrong", in: result, file: file, line: line)
         assertLine(containing: "abusetest: PASS syscall 1 selector 256 -> selector out of range", in: result, file: file, line: line)
@@ -20,13 +24,27 @@ final class AbuseTaskTests: SystemTestCase {
                    file: file, line: line)
     }
 
-    /// The fuzzer's result histogram, which the seed alone decides.
+    /// The fuzzer's result histogram, which the seed alone decides (lines may carry a task tag in front).
     func histogram(_ result: RunResult) -> [String] {
-        lines(of: "abusetest", in: result).filter { $0.hasPrefix("fuzz:   ") || $0.hasPrefix("fuzz: per syscall") }
+        lines(of: "abusetest", in: result).filter {
+            $0.hasPrefix("fuzz:   ") || $0.hasPrefix("fuzz: per syscall") || $0.hasPrefix("fuzz: figures:")
+        }
+    }
+
+    /// A fresh seed each run, printed so that a failure can be replayed with
+    /// `./tools/swiftlet run --task roottask --task abusetest --seed abusetest=SEED`.
+    func testFuzzWithAFreshSeedOnQEMU() throws {
+        let seed = UInt64.random(in: 1...UInt64.max)
+        print("abusetest fuzz seed for this run: 0x\(String(seed, radix: 16)) (replay: ./tools/swiftlet run --task roottask --task abusetest --seed abusetest=0x\(String(seed, radix: 16)))")
+        let result = try boot(ImageConfiguration(tasks: ["roottask", "abusetest"], seeds: ["abusetest": seed]))
+        assertLine(containing: "fuzz: start, seed 0x\(String(seed, radix: 16)),", in: result)
+        checkAbuseTest(result)
     }
 
     func testInvalidArgumentsAndFuzzOnQEMU() throws {
-        checkAbuseTest(try bootTasks(["abusetest"]))
+        let result = try bootTasks(["abusetest"])
+        assertLine(containing: "fuzz: start, seed 0x5eed0fab05e001,", in: result)
+        checkAbuseTest(result)
     }
 
     func testInvalidArgumentsAndFuzzOnBochsVMXModel() throws {

@@ -22,7 +22,26 @@ struct ImageOptions: ParsableArguments {
                                valueName: "DTS"))
     var systemConfiguration: String?
 
-    var isStandard: Bool { commandLine.isEmpty && modules.isEmpty && tasks.isEmpty && systemConfiguration == nil }
+    @Option(name: .customLong("seed"),
+            help: ArgumentHelp("Write SEED into the image of native task TASK (e.g. abusetest=0x5eed: replays a fuzzer run). Repeatable.",
+                               valueName: "TASK=SEED"))
+    var seeds: [String] = []
+
+    var isStandard: Bool { commandLine.isEmpty && modules.isEmpty && tasks.isEmpty && systemConfiguration == nil && seeds.isEmpty }
+
+    func parsedSeeds() throws -> [String: UInt64] {
+        var result: [String: UInt64] = [:]
+        for argument in seeds {
+            let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
+            let text = parts.count == 2 ? parts[1].lowercased() : ""
+            let value = text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
+            guard parts.count == 2, let value, value != 0 else {
+                throw SwiftletError.invalidArgument("--seed \(argument): expected TASK=SEED with a non-zero decimal or 0x hex seed")
+            }
+            result[parts[0]] = value
+        }
+        return result
+    }
 
     func configuration() throws -> ImageConfiguration {
         let base = CallerDirectory.url
@@ -31,6 +50,7 @@ struct ImageOptions: ParsableArguments {
             tasks: tasks.isEmpty ? NativeTask.standardSet : tasks,
             modules: try modules.map { try BootModule(argument: $0, relativeTo: base) },
             configuration: systemConfiguration.map { $0.hasPrefix("/") ? $0 : base.appendingPathComponent($0).path }
-                ?? (tasks.isEmpty ? ImageConfiguration.standardConfiguration : nil))
+                ?? (tasks.isEmpty ? ImageConfiguration.standardConfiguration : nil),
+            seeds: try parsedSeeds())
     }
 }

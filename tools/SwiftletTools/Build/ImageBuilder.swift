@@ -20,7 +20,10 @@ public struct ImageBuilder: Sendable {
                 let known = NativeTask.all.map(\.name).joined(separator: ", ")
                 throw SwiftletError.invalidArgument("no native task named '\(name)' (known: \(known))")
             }
-            return try BootModule(source: repository.taskELF(task), name: name)
+            guard let seed = configuration.seeds[name] else { return try BootModule(source: repository.taskELF(task), name: name) }
+            let seeded = repository.workDirectory.appendingPathComponent("tasks/\(configuration.variantName)-\(name).elf")
+            try TaskParameters.write(seed: seed, into: repository.taskELF(task), output: seeded)
+            return try BootModule(source: seeded, name: name)
         }
         var config: [BootModule] = []
         if let source = configuration.configuration {

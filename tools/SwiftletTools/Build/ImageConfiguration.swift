@@ -12,13 +12,16 @@ public struct ImageConfiguration: Sendable, Hashable {
     /// Device-tree source of the system configuration (relative to the repository or absolute), compiled
     /// with dtc into the module `config`; nil: no configuration, the root task starts every module.
     public var configuration: String?
+    /// Seeds written into native tasks' images (TaskParameters), by task name.
+    public var seeds: [String: UInt64]
 
     public init(commandLine: String = "", tasks: [String] = NativeTask.standardSet, modules: [BootModule] = [],
-                configuration: String? = nil) {
+                configuration: String? = nil, seeds: [String: UInt64] = [:]) {
         self.commandLine = commandLine
         self.tasks = tasks
         self.modules = modules
         self.configuration = configuration
+        self.seeds = seeds
     }
 
     /// The standard system: the tasks and rights of Guests/system.dts.
@@ -33,6 +36,9 @@ public struct ImageConfiguration: Sendable, Hashable {
         if let configuration { text += "config=\(configuration)\n" }
         for module in modules {
             text += "module=\(module.name)@\(module.source.path)\n"
+        }
+        for (task, seed) in seeds.sorted(by: { $0.key < $1.key }) {
+            text += "seed=\(task)=\(seed)\n"
         }
         return "swiftlet-" + StableHash.hex(of: text)
     }

@@ -57,6 +57,10 @@ void user_fault_write(uint64_t address, uint64_t value);
 extern uint8_t swiftlet_thread_pages[16 * 4096];
 static inline __attribute__((always_inline)) uint64_t user_thread_pages(void) { return (uint64_t)swiftlet_thread_pages; }
 
+/// The task parameters the host wrote into the image (see TaskParameters): marker, then words.
+extern volatile uint64_t swiftlet_task_parameters[4];
+static inline __attribute__((always_inline)) uint64_t user_task_parameter(int index) { return swiftlet_task_parameters[2 + index]; }
+
 /// Entry of threads made by ThreadSpawner (crt0.S): RSI = UTCB, whose start record says what to run.
 void swiftlet_thread_trampoline(void);
 static inline __attribute__((always_inline)) uint64_t user_thread_trampoline(void) { return (uint64_t)swiftlet_thread_trampoline; }
