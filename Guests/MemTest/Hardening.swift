@@ -52,6 +52,18 @@ enum Hardening {
               "a map item onto the page its source came from is refused (transferFailed \(answer.words.0)); both stay mapped (rights \(UInt64(kept.rawValue)), \(UInt64(source.rawValue))) and unmap takes both")
     }
 
+    /// A map item with no rights maps nothing: it once replaced what the window held with a readable page
+    /// whose mapping recorded no rights (readMapping said 0, mapPages there said occupied).
+    static func mapItemWithoutRights(_ check: Check, heap: inout HeapPages) {
+        let source = heap.take()
+        let (w0, w1) = TypedItem.map(Flexpage(base: source, order: 12, rights: []))
+        let answer = SystemCall.call(sameTaskEndpoint, MessageTag(label: 1, items: 1), (w0, w1, 0, 0))
+        let free = SystemCall.task(RootTaskLayout.taskSlot, .mapPages, (heap.take(), window, 1, 1))
+        let cleaned = SystemCall.unmap(Flexpage(base: window, order: 12, rights: .all), own: true)
+        check(answer.succeeded && answer.words.0 == 1 && answer.words.1 == 0 && free == .ok && cleaned == .ok,
+              "a map item without rights is refused and maps nothing (transferFailed \(answer.words.0), rights \(answer.words.1); the window then takes a page: \(free.name))")
+    }
+
     /// The owner unmaps the page a thread of its own uses as its UTCB: the thread is stopped and detached,
     /// and the address can then be mapped again (the kernel no longer writes the old frame).
     static func ownerUnmapsAUTCB(_ check: Check, spawner: inout ThreadSpawner, heap: inout HeapPages) {

@@ -156,6 +156,7 @@ func memTestMain(tscKHz: UInt64, utcb utcbAddress: UInt64) {
     var spawner = ThreadSpawner()
     Hardening.mapItemAtTheTop(check, spawner: &spawner)
     Hardening.mapOntoAnAncestor(check, heap: &heap)
+    Hardening.mapItemWithoutRights(check, heap: &heap)
     Hardening.failedCreates(check, ownUTCB: utcbAddress)
     Hardening.mapUnmapCycles(check, into: MemTest.taskB, page: page, destination: 0x7000_0000)
     Hardening.ownerUnmapsAUTCB(check, spawner: &spawner, heap: &heap)

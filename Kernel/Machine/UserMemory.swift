@@ -84,7 +84,8 @@ enum UserMemory {
     static func map(from source: TaskPointer, at from: VirtualAddress, to target: TaskPointer, at to: VirtualAddress,
                     rights: PageRights, replace: Bool) -> Failure? {
         guard let parent = mapping(in: source, at: from) else { return .notMapped }
-        guard parent.pointee.rights.isSuperset(of: rights) else { return .rightsExceeded }
+        // No rights is no mapping: a page table cannot say "present but unreadable", so it would be read.
+        guard !rights.isEmpty, parent.pointee.rights.isSuperset(of: rights) else { return .rightsExceeded }
         if let existing = mapping(in: target, at: to) {
             guard replace, !existing.pointee.pinned else { return .occupied }
             if existing == parent { return nil }            // mapping a page onto itself changes nothing

@@ -18,6 +18,7 @@ final class MemoryMappingTests: SystemTestCase {
                          "a pager reply with a map item ending at 2^64 maps nothing: C faults again",
                          "a map item ending at 2^64 from a second thread of the task is refused (transferFailed 1, rights mapped 0)",
                          "a map item onto the page its source came from is refused (transferFailed 1); both stay mapped (rights 3, 3)",
+                         "a map item without rights is refused and maps nothing (transferFailed 1, rights 0; the window then takes a page: ok)",
                          "the pager revokes a child's UTCB from above: the thread is stopped",
                          "the pager takes the write right of a child's UTCB from above: the thread is stopped",
                          "the owner unmaps a thread's UTCB: the thread is stopped (state 6), the page can be mapped again (ok)",
