@@ -231,7 +231,14 @@ extension Generator {
     mutating func partnerMessage(_ c: inout RawCall, _ context: FuzzContext) {
         c.number = chance(1, in: 2) ? Syscall.call.rawValue : Syscall.send.rawValue
         c.rdi = FuzzLayout.partnerAll + below(3)
-        c.r12 = chance(1, in: 32) ? boundary() : 0
+        // Now and then a boundary timeout: one the kernel must reject, or else at most a millisecond, so a
+        // partner the model wrongly thinks is waiting costs a timeout result instead of hanging the run.
+        if chance(1, in: 32) {
+            let bound = boundary()
+            c.r12 = Timeout(raw: bound).isValid ? 1 + bound % 1000 : bound
+        } else {
+            c.r12 = 0
+        }
         let words = Int(below(5)), items = Int(below(4))
         c.rsi = MessageTag(label: below(1 << 20), words: words, items: items).raw
         if chance(1, in: 32) { c.rsi = MessageTag(label: 1, words: 60, items: 3).raw }
