@@ -1,0 +1,39 @@
+/// What the root task hands a VMM task for the VM its configuration node describes (a `vm@0` child of
+/// the VMM's task node: `vm@0 { kernel = "linux"; initrd = "initramfs"; bootargs = "console=ttyS0 ...";
+/// memory-mib = <128>; };`). The VMM finds, at fixed places in its own address space:
+/// - one read-only page, the description (words below),
+/// - the kernel and initrd modules, read-only, each starting on a page boundary,
+/// - the guest's RAM, readable, writable and executable, mapped in bulk before the VMM starts.
+/// The VMM never learns a host-physical address; it maps `guestRAM` into the VM at guest-physical 0.
+///
+/// Everything here is checked by the root task before the VMM starts (a node it cannot honour is refused
+/// with a message naming it); the VMM checks again what it relies on (it trusts no page blindly).
+public enum VirtualMachineDescription {
+    public static let page: UInt64 = 0x0000_2000_0000_0000
+    public static let modules: UInt64 = 0x0000_2100_0000_0000
+    public static let guestRAM: UInt64 = 0x0000_3000_0000_0000
+    /// The most guest RAM the window holds (the window ends where nothing else of the task lives).
+    public static let maximumRAMBytes: UInt64 = 0x0000_0100_0000_0000
+    public static let magic: UInt64 = 0x314D_5654_4649_5753   // "SWIFTVM1"
+
+    /// Description-page words.
+    public enum Word {
+        public static let magic = 0
+        /// Guest RAM: where it is in the VMM and how many bytes (a multiple of 2 MiB).
+        public static let ramAddress = 1
+        public static let ramBytes = 2
+        public static let kernelAddress = 3
+        public static let kernelBytes = 4
+        /// 0 bytes: no initrd.
+        public static let initrdAddress = 5
+        public static let initrdBytes = 6
+        /// Length of the command line (bytes at `bootargsOffset`, not NUL-terminated).
+        public static let bootargsBytes = 7
+        /// The node's path (e.g. "/tasks/vmm/vm@0"), NUL-padded, for the VMM's messages.
+        public static let name = 16
+    }
+    public static let nameBytes = 64
+    public static let bootargsOffset = 512
+    /// Linux's own limit for the cloud kernel's command line is 2047 bytes.
+    public static let maximumBootargsBytes = 2048
+}
