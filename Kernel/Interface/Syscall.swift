@@ -176,6 +176,10 @@ public enum ThreadOperation: UInt64, Sendable {
     /// vCPUs only: MR0 = exit reason (ExitReason raw value; 0 = every reason), MR1 = the TransferMask of
     /// the guest state its exit messages carry.
     case setExitMask = 8
+    /// vCPUs only: make the vCPU exit with reason `recall` before it runs another guest instruction (if it
+    /// is in guest mode now, the kernel takes it out; if it waits for its VMM's reply, the next entry exits
+    /// at once). Idempotent until that exit is delivered.
+    case recall = 9
 }
 
 /// Operations of `taskControl`. Arguments in MR0-MR3.

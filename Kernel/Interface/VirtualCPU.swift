@@ -39,6 +39,9 @@ public enum ExitReason: UInt16, Sendable, Equatable {
     case monitorOrWait = 24
     /// A task switch through a task gate, CALL/JMP to a TSS or IRET with NT (VMX always exits on these).
     case taskSwitch = 25
+    /// The VMM asked for the vCPU back (`ThreadOperation.recall`, NOVA's recall, KVM's kick): sent before
+    /// the guest runs another instruction, with the state the exit mask selects, so the VMM can inject.
+    case recall = 26
     /// An exit the neutral layer does not name; the raw code is in the message.
     case other = 0xFFFF
 
