@@ -315,6 +315,8 @@ extension FuzzWorld {
         case .setExitMask:
             if !thread.vcpu { return (perform(c).rax, .only(.invalidArgument)) }
             return (perform(c).rax, .either(.ok, .invalidArgument, "exit masks the model does not check"))
+        case .recall:
+            return (perform(c).rax, .only(.invalidArgument))
         }
     }
 
