@@ -41,7 +41,7 @@ if bareMetal {
         name: "Swiftlet",
         products: [.library(name: "Kernel", type: .static, targets: ["Kernel"])]
             + nativeTasks.map { .library(name: $0, type: .static, targets: [$0]) }
-            + [.library(name: "VMM", type: .static, targets: ["VMM"])],
+            + [.library(name: "VMM", type: .static, targets: ["VMM"]), .library(name: "VMMTest", type: .static, targets: ["VMMTest"])],
         targets: [
             .target(name: "KernelPlatform", path: "Kernel/Platform", exclude: ["kernel.ld", "memory_functions.inc"],
                     cSettings: freestandingC),
@@ -53,12 +53,15 @@ if bareMetal {
             .target(name: "UserPlatform", path: "Kernel/User/Platform", cSettings: freestandingUserC),
             .target(name: "SwiftletUser", dependencies: ["SwiftletABI", "UserPlatform"], path: "Kernel/User",
                     exclude: ["Platform", "user.ld"], swiftSettings: embeddedSwift),
-            // The user-level VMM and the 64-bit test guests it runs (flat images in its read-only data).
-            .target(name: "TestGuest", path: "Guests/TestGuest", cSettings: freestandingUserC),
-            // The VMM's pure logic (exit message view, MMIO decoder, guest page walk), unit-tested on the host too.
+            // The VMM's pure logic (exit message view, boot protocol, ACPI, devices, policies), unit-tested on the host too.
             .target(name: "VMMCore", dependencies: ["SwiftletABI"], path: "VMM/Core", swiftSettings: embeddedSwift),
-            .target(name: "VMM", dependencies: ["SwiftletUser", "SwiftletABI", "VMMCore", "TestGuest"], path: "VMM",
-                    exclude: ["Core"], swiftSettings: embeddedSwift),
+            // The VMM product: runs the VMs its configuration describes (a Linux guest).
+            .target(name: "VMM", dependencies: ["SwiftletUser", "SwiftletABI", "VMMCore"], path: "VMM",
+                    exclude: ["Core", "Test"], swiftSettings: embeddedSwift),
+            // The test VMM (task `vmmtest`) and the 64-bit test guests it runs (flat images in its read-only data).
+            .target(name: "TestGuest", path: "Guests/TestGuest", cSettings: freestandingUserC),
+            .target(name: "VMMTest", dependencies: ["SwiftletUser", "SwiftletABI", "VMMCore", "TestGuest"], path: "VMM/Test",
+                    swiftSettings: embeddedSwift),
         ] + nativeTasks.map {
             .target(name: $0, dependencies: ["SwiftletUser", "SwiftletABI"], path: "Guests/\($0)", swiftSettings: embeddedSwift)
         })

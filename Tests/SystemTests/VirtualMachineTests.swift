@@ -1,7 +1,7 @@
 import SwiftletTools
 import XCTest
 
-/// The user-level VMM on both backends, in the standard image beside the native tasks: its 64-bit test
+/// The user-level test VMM (`vmmtest`) on both backends, beside the standard native tasks: its 64-bit test
 /// guest (CPUID, IN/OUT, MMIO to an unbacked guest-physical address, RDMSR/WRMSR, HLT woken by an injected
 /// interrupt, an interrupt-window exit, its own SSE state and SYSCALL MSRs, INVD/WBINVD/MONITOR/MWAIT that
 /// must exit, its own CR8), the owner checks, the bad-reply test (state no CPU can enter must come back
@@ -106,14 +106,14 @@ final class VirtualMachineTests: SystemTestCase {
     }
 
     func testSVMOnQEMU() throws {
-        check(try boot(), backend: "svm")
+        check(try boot(.vmmTest), backend: "svm")
     }
 
     func testSVMOnBochsRyzen() throws {
-        check(try boot(on: .bochs, cpu: "ryzen"), backend: "svm")
+        check(try boot(.vmmTest, on: .bochs, cpu: "ryzen"), backend: "svm")
     }
 
     func testVMXOnBochsHaswell() throws {
-        check(try boot(on: .bochs), backend: "vmx")
+        check(try boot(.vmmTest, on: .bochs), backend: "vmx")
     }
 }

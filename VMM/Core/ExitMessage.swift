@@ -75,3 +75,17 @@ public struct ExitMessage {
         words[VCPUMessage.mask] = mask.rawValue
     }
 }
+
+/// The state Linux's exits need beyond the registers: interruptibility, the interrupted event, and the
+/// FS and GS bases (WRMSR/RDMSR of IA32_FS_BASE and IA32_GS_BASE change the segments' bases).
+extension ExitMessage {
+    public var interruptibility: UInt64 { words[VCPUMessage.interruptibility] }
+    /// The event the exit interrupted (valid bit 31), and its error code.
+    public var event: UInt64 { words[VCPUMessage.event] }
+    public var eventErrorCode: UInt64 { words[VCPUMessage.eventErrorCode] }
+
+    /// Segment bases: 4 FS, 5 GS (VCPUMessage's order: cs ss ds es fs gs tr ldtr gdtr idtr).
+    public func segmentBase(_ segment: Int) -> UInt64 { words[VCPUMessage.segments + 2 * (segment & 7) + 1] }
+    public func setSegmentBase(_ segment: Int, _ value: UInt64) { words[VCPUMessage.segments + 2 * (segment & 7) + 1] = value }
+    public static let fsSegment = 4, gsSegment = 5
+}

@@ -29,8 +29,18 @@ public enum KVMClock {
             dividend <<= 1
             shift -= 1
         }
-        // dividend < divisor, so the quotient of dividend * 2^32 fits 32 bits.
-        let quotient = divisor.dividingFullWidth((high: dividend >> 32, low: dividend << 32)).quotient
+        // dividend < divisor, so the quotient of dividend * 2^32 fits 32 bits. Long division one bit at a
+        // time (no 128-bit division: a task has no compiler runtime for it); the remainder stays below
+        // divisor < 2^41, so no shift wraps.
+        var remainder = dividend, quotient: UInt64 = 0
+        for _ in 0..<32 {
+            remainder <<= 1
+            quotient <<= 1
+            if remainder >= divisor {
+                remainder -= divisor
+                quotient |= 1
+            }
+        }
         return Scale(multiplier: UInt32(truncatingIfNeeded: quotient), shift: shift)
     }
 

@@ -28,6 +28,11 @@ public struct ImageConfiguration: Sendable, Hashable {
     public static let standard = ImageConfiguration(configuration: standardConfiguration)
     public static let standardConfiguration = "Guests/system.dts"
 
+    /// The test VMM's system (Guests/vmmtest.dts): the standard tasks with the test VMM and its test
+    /// guests in place of the VMM product.
+    public static let vmmTest = ImageConfiguration(tasks: NativeTask.standardSet.map { $0 == "vmm" ? "vmmtest" : $0 },
+                                                   configuration: "Guests/vmmtest.dts")
+
     /// "swiftlet" for the standard image; otherwise "swiftlet-" and a hash of the configuration.
     public var variantName: String {
         if self == .standard { return "swiftlet" }

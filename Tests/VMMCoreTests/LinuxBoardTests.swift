@@ -1,0 +1,112 @@
+import SwiftletABI
+import VMMCore
+import XCTest
+
+/// The Linux guest's board: ports, MMIO and MSRs routed to their devices, interrupts through the IOAPIC to
+/// the local APIC, the ACPI power registers, and guest nonsense that must not trap.
+final class LinuxBoardTests: XCTestCase {
+    func line(_ board: inout LinuxBoard, _ text: String) -> [String] {
+        var lines: [String] = []
+        for byte in text.utf8 where board.writePort(0x3F8, size: 1, value: UInt64(byte)) == .consoleLine {
+            let taken = board.console.take()
+            lines.append(String(decoding: (0..<taken.count).map { taken[$0] }, as: UTF8.self))
+        }
+        return lines
+    }
+
+    func testSerialOutputBecomesConsoleLines() {
+        var board = LinuxBoard(tscPerBusTick: 40)
+        XCTAssertEqual(line(&board, "Linux version 6.1\r\n[ok]\u{1B}[0m\n"), ["Linux version 6.1", "[ok][0m"], "CR and ESC dropped")
+        let long = line(&board, String(repeating: "x", count: 450))
+        XCTAssertEqual(long.map(\.count), [200, 200], "a line without a newline comes out in pieces of 200")
+        XCTAssertTrue(board.console.pending)
+    }
+
+    func testUnbackedPortsReadAllOnesAndIgnoreWrites() {
+        var board = LinuxBoard(tscPerBusTick: 40)
+        for port: UInt16 in [0x42, 0x61, 0x21, 0xA1, 0x80, 0xCF8, 0x2E9] {
+            XCTAssertEqual(board.readPort(port, size: 1, wallClock: 0), UInt64.max)
+            XCTAssertEqual(board.writePort(port, size: 1, value: 0x12), .none)
+        }
+        XCTAssertEqual(board.unbackedPorts, 14)
+        XCTAssertEqual(board.readPort(0x3FD, size: 1, wallClock: 0) & 0x60, 0x60, "the UART's LSR: transmitter empty")
+    }
+
+    func testACPISleepAndResetRegisters() {
+        var board = LinuxBoard(tscPerBusTick: 40)
+        XCTAssertEqual(board.writePort(0x600, size: 1, value: 5 << 2), .none, "SLP_TYP without SLP_EN")
+        XCTAssertEqual(board.writePort(0x600, size: 1, value: 1 << 2 | 0x20), .none, "another sleep state is not offered")
+        XCTAssertEqual(board.writePort(0x600, size: 1, value: 5 << 2 | 0x20), .powerOff)
+        XCTAssertEqual(board.writePort(0x602, size: 1, value: 2), .none)
+        XCTAssertEqual(board.writePort(0x602, size: 1, value: 1), .reset)
+    }
+
+    func testRTCThroughItsPorts() {
+        var board = LinuxBoard(tscPerBusTick: 40)
+        _ = board.writePort(0x70, size: 1, value: 0x09)
+        XCTAssertEqual(board.readPort(0x71, size: 1, wallClock: 1_796_083_200), 0x26, "2026 in BCD")
+    }
+
+    /// COM1's THRE interrupt reaches the guest as the vector the IOAPIC's entry 4 names, once the APIC is on.
+    func testTheUARTInterruptGoesThroughTheIOAPIC() {
+        var board = LinuxBoard(tscPerBusTick: 40)
+        board.writeMemory(0xFEC0_0000, size: 4, value: 0x18, now: 0)          // select entry 4 low
+        board.writeMemory(0xFEC0_0010, size: 4, value: 0x24, now: 0)          // vector 0x24, edge, unmasked
+        _ = board.writePort(0x3FC, size: 1, value: 0x08)                      // OUT2
+        _ = board.writePort(0x3F9, size: 1, value: 0x02)                      // IER: THRE
+        XCTAssertNil(board.pendingInterrupt(now: 0), "the APIC is software-disabled")
+        board.writeMemory(0xFEE0_00F0, size: 4, value: 0x1FF, now: 0)         // SVR: enabled
+        _ = board.writePort(0x3F9, size: 1, value: 0x00)
+        _ = board.writePort(0x3F9, size: 1, value: 0x02)                      // a new rising edge
+        XCTAssertEqual(board.pendingInterrupt(now: 0), 0x24)
+        board.acknowledge(0x24)
+        XCTAssertNil(board.pendingInterrupt(now: 0), "in service until EOI")
+        XCTAssertEqual(board.readMemory(0xFEE0_0100 + 0x10, size: 4, now: 0), 1 << 4, "ISR has 0x24")
+        XCTAssertEqual(board.readMemory(0xFEC0_0010, size: 4, now: 0), 0x24)
+    }
+
+    func testX2APICAndTheTSCDeadlineTimer() {
+        var board = LinuxBoard(tscPerBusTick: 40)
+        XCTAssertTrue(board.isDevice(0xFEE0_0030))
+        XCTAssertEqual(board.writeMSR(0x1B, 0xFEE0_0000 | 1 << 11 | 1 << 10, now: 0), .x2APICMode(true))
+        XCTAssertFalse(board.isDevice(0xFEE0_0030), "no xAPIC MMIO in x2APIC mode")
+        XCTAssertEqual(board.readMemory(0xFEE0_0030, size: 4, now: 0), UInt64.max)
+        XCTAssertNotNil(board.writeMSR(0x80F, 0x1FF, now: 0))                 // SVR
+        XCTAssertNotNil(board.writeMSR(0x832, 2 << 17 | 0xEC, now: 0))        // LVT timer: TSC deadline, vector 0xEC
+        XCTAssertNotNil(board.writeMSR(0x6E0, 1000, now: 0))
+        XCTAssertEqual(board.apic.nextDeadline, 1000)
+        XCTAssertNil(board.pendingInterrupt(now: 999))
+        XCTAssertEqual(board.pendingInterrupt(now: 1000), 0xEC)
+        XCTAssertNil(board.writeMSR(0x802, 5, now: 0), "the x2APIC ID is read-only: #GP")
+        XCTAssertNil(board.readMSR(0x1234_5678, now: 0), "unknown MSR: #GP")
+    }
+
+    /// Every port, device register and APIC MSR written with nonsense, in any order: nothing traps, and
+    /// what comes out is a vector the guest can take.
+    func testNonsenseFromTheGuestCannotTrap() {
+        var board = LinuxBoard(tscPerBusTick: 40)
+        var random: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {
+            random ^= random << 13
+            random ^= random >> 7
+            random ^= random << 17
+            return random
+        }
+        for round in 0..<200_000 {
+            let value = next(), choice = next()
+            switch choice % 6 {
+            case 0: _ = board.writePort(UInt16(truncatingIfNeeded: choice >> 8), size: 1, value: value)
+            case 1: _ = board.readPort(UInt16(truncatingIfNeeded: choice >> 8), size: 4, wallClock: value)
+            case 2: board.writeMemory(0xFEC0_0000 + (choice >> 8) % 0x1000, size: 4, value: value, now: UInt64(round))
+            case 3: board.writeMemory(0xFEE0_0000 + (choice >> 8) % 0x1000, size: 4, value: value, now: UInt64(round))
+            case 4: _ = board.writeMSR(UInt32(0x800 + (choice >> 8) % 0x100), value, now: UInt64(round))
+            default: _ = board.readMemory(choice, size: 8, now: value)
+            }
+            if let vector = board.pendingInterrupt(now: value) {
+                XCTAssertGreaterThanOrEqual(vector, 16)
+                board.acknowledge(vector)
+            }
+            if board.console.ready { _ = board.console.take() }
+        }
+    }
+}

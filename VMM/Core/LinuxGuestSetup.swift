@@ -1,0 +1,86 @@
+import SwiftletABI
+
+/// Everything a VMM does for a Linux guest before its first instruction, as one pure function over the
+/// guest's RAM: check the kernel, the initrd and the command line, plan the layout, copy the
+/// protected-mode kernel and the initrd, write the command line, the ACPI tables, the zero page, identity
+/// page tables and the GDT the 64-bit boot protocol requires, and return the vCPU state that enters
+/// `startup_64` (RIP = load address + 0x200, RSI = zero page, long mode, interrupts off).
+///
+/// Nothing is written before every check passed: a configuration the VMM cannot honour is refused with a
+/// reason and leaves RAM as it was.
+public enum LinuxGuestSetup {
+    /// Identity tables at 0x9000-0xEFFF, the GDT at 0x6000 with the protocol's code 0x10 and data 0x18 and
+    /// a TSS at 0x20 (VM entry needs a TR), the stack below the page tables.
+    public static let longMode = FlatLongMode(codeSelector: 0x10, dataSelector: 0x18, taskSelector: 0x20, gdt: 0x6000,
+                                              tss: 0x6100, pml4: 0x9000, stackTop: 0x8FF0, cr4: 0x20)     // PAE
+    /// The ACPI tables must end below the BIOS area's end (1 MiB).
+    static let acpiLimit: UInt64 = 0x10_0000
+
+    public enum Failure: Error, Equatable {
+        case kernel(LinuxKernelImage.Failure)
+        case layout(LinuxBootLayout.Failure)
+        /// A byte the command line may not hold (NUL, a control character other than tab, or non-ASCII).
+        case badBootargs(offset: Int)
+        /// RAM too small for the fixed low-memory structures, or not a multiple of 2 MiB.
+        case badMemorySize
+
+        public var description: StaticString {
+            switch self {
+            case .kernel(let failure): return failure.description
+            case .layout(let failure): return failure.description
+            case .badBootargs: return "bootargs holds a byte a kernel command line may not (NUL, control or non-ASCII)"
+            case .badMemorySize: return "guest memory is not a multiple of 2 MiB of at least 2 MiB"
+            }
+        }
+    }
+
+    /// What the setup produced, for the VMM's messages and for the vCPU's first entry.
+    public struct Result {
+        public var kernel: LinuxKernelImage
+        public var layout: LinuxBootLayout
+        public var state: GuestState
+    }
+
+    public static func prepare(ram: UnsafeMutableRawBufferPointer, kernel image: UnsafeRawBufferPointer,
+                               initrd: UnsafeRawBufferPointer, bootargs: UnsafeRawBufferPointer) throws(Failure) -> Result {
+        let memorySize = UInt64(ram.count)
+        guard memorySize >= 2 << 20, memorySize % (2 << 20) == 0 else { throw .badMemorySize }
+        let kernel: LinuxKernelImage
+        do { kernel = try LinuxKernelImage(validating: image) } catch { throw .kernel(error) }
+        for index in 0..<bootargs.count {
+            let byte = bootargs[index]
+            guard byte == 9 || (byte >= 0x20 && byte < 0x7F) else { throw .badBootargs(offset: index) }
+        }
+        let layout: LinuxBootLayout
+        do {
+            layout = try LinuxBootLayout(memorySize: memorySize, kernel: kernel, initrdSize: UInt64(initrd.count),
+                                         commandLineLength: UInt64(bootargs.count))
+        } catch { throw .layout(error) }
+        let tables = ACPITables.build(ACPIMachine(), at: LinuxBootLayout.acpiTables)
+        precondition(LinuxBootLayout.acpiTables + UInt64(tables.count) <= acpiLimit, "the ACPI tables outgrew the BIOS area")
+
+        // Every check passed: the layout keeps each piece inside RAM (LinuxBootLayout), the low structures
+        // are below 1 MiB and RAM is at least 2 MiB. The low megabyte holds the VMM's structures: cleared
+        // first. The rest of RAM needs no clearing (the kernel clears its own BSS).
+        UnsafeMutableRawBufferPointer(rebasing: ram[0..<Int(LinuxBootLayout.highMemoryStart)]).initializeMemory(as: UInt8.self, repeating: 0)
+        copy(UnsafeRawBufferPointer(rebasing: image[kernel.kernelOffset...]), into: ram, at: layout.kernelAddress)
+        if initrd.count > 0 { copy(initrd, into: ram, at: layout.initrdAddress) }
+        copy(bootargs, into: ram, at: LinuxBootLayout.commandLine)                // NUL-terminated: low RAM was cleared
+        tables.withUnsafeBytes { copy($0, into: ram, at: LinuxBootLayout.acpiTables) }
+        let zeroPage = UnsafeMutableRawBufferPointer(rebasing: ram[Int(LinuxBootLayout.zeroPage)..<Int(LinuxBootLayout.zeroPage) + LinuxBootParameters.size])
+        LinuxBootParameters.build(into: zeroPage, image: image, kernel: kernel, layout: layout, rsdp: LinuxBootLayout.acpiTables)
+        longMode.write { store(ram, $0, $1) }
+        var state = longMode.state(entry: layout.entry)
+        state.rsi = LinuxBootLayout.zeroPage
+        return Result(kernel: kernel, layout: layout, state: state)
+    }
+
+    static func copy(_ bytes: UnsafeRawBufferPointer, into ram: UnsafeMutableRawBufferPointer, at address: UInt64) {
+        guard bytes.count > 0 else { return }
+        ram.baseAddress!.advanced(by: Int(address)).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+    }
+
+    static func store(_ ram: UnsafeMutableRawBufferPointer, _ address: UInt64, _ value: UInt64) {
+        ram.storeBytes(of: value.littleEndian, toByteOffset: Int(address), as: UInt64.self)
+    }
+}

@@ -1,0 +1,47 @@
+import SwiftletABI
+import SwiftletUser
+import VMMCore
+
+extension LinuxMachine {
+    /// RDMSR/WRMSR (every MSR access exits). EFER, the SYSCALL MSRs and the FS/GS bases are the vCPU's own
+    /// state in the message (`VCPUOwnMSRs`); the local APIC's MSRs and the rest go to the board
+    /// (GuestMSRs), which answers #GP for what it does not model.
+    mutating func msr() -> Action {
+        let (index, written) = VCPUOwnMSRs.decode(guest)
+        let own = VCPUOwnMSRs.access(index, isRead: reason == .rdmsr, value: written, in: guest)
+        var changed: TransferMask = .generalA
+        switch own {
+        case .read(let value): VCPUOwnMSRs.complete(guest, read: value)
+        case .written(let parts): changed.formUnion(parts)
+        case .generalProtection: return generalProtection()
+        case .notOwn where reason == .rdmsr:
+            guard let value = board.readMSR(index, now: timestamp()) else { return generalProtection() }
+            VCPUOwnMSRs.complete(guest, read: value)
+        case .notOwn:
+            guard let effect = board.writeMSR(index, written, now: timestamp()) else { return generalProtection() }
+            apply(effect)
+        }
+        advance()
+        return .resume(changed.union(Self.stepped))
+    }
+
+    /// kvmclock: the guest named the page of its time information or asked for the wall clock.
+    mutating func apply(_ effect: GuestMSRs.Effect) {
+        guard let scale = KVMClock.scale(tscKHz: tscKHz) else { return }
+        switch effect {
+        case .systemTime(let value) where value & 1 != 0:
+            let now = timestamp()
+            let time = KVMClock.timeInfo(version: 2, tsc: now, systemTime: KVMClock.nanoseconds(now &- bootTSC, scale), scale: scale)
+            _ = memory.write(time, at: value & ~UInt64(1))          // outside RAM: nothing to write, as KVM
+        case .wallClock(let address):
+            _ = memory.write(KVMClock.wallClock(version: 2, seconds: UInt32(truncatingIfNeeded: Self.epoch), nanoseconds: 0), at: address)
+        default:
+            break
+        }
+    }
+
+    func generalProtection() -> Action {
+        inject(exception: 13, errorCode: 0)
+        return .resume(.event)
+    }
+}

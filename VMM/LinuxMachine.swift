@@ -1,0 +1,212 @@
+import SwiftletABI
+import SwiftletUser
+import VMMCore
+
+/// One Linux VM and its vCPU: the capabilities, the guest's RAM, the current exit (in place in the
+/// UTCB) and the board of devices. Each exit is answered by its handler (Handlers/); then the interrupt
+/// decision runs (`deliverInterrupts`), so a device's or the timer's interrupt enters at the first exit
+/// where the guest can take it, or the reply asks for the interrupt window.
+struct LinuxMachine {
+    /// What an exit handler decided.
+    enum Action {
+        /// Reply with the parts of the state the mask selects (as the handler left them in the message).
+        case resume(TransferMask)
+        /// Stop the vCPU; the run is over.
+        case stop(failures: UInt64)
+    }
+
+    /// The guest's wall clock at power-on (seconds since 1970, 2026-12-01 00:00 UTC): the VMM reaches
+    /// no host clock yet, so the guest's RTC and kvmclock wall clock start here and advance with the TSC.
+    static let epoch: UInt64 = 1_796_083_200
+    /// How long a halted guest with no timer armed may wait for an interrupt before the VMM gives up on it.
+    static let idleLimitMicroseconds: UInt64 = 30_000_000
+
+    let description: MachineDescription
+    let machine: UInt64, vcpu: UInt64, exits: UInt64, sleeper: UInt64
+    let memory: GuestMemory
+    let tscKHz: UInt64
+    var guest: ExitMessage
+    var board: LinuxBoard
+    var entryState = GuestState()
+    var reason: ExitReason = .startup
+    var statistics = ExitStatistics()
+    /// The TSC when the vCPU first entered: kvmclock's system time 0.
+    var bootTSC: UInt64 = 0
+    /// Exits the VMM answers with #UD because it does not model them.
+    var unhandledExits: UInt64 = 0
+
+    var name: LogLine { description.name }
+
+    init(description: MachineDescription, slots: UInt64, utcb: UTCB, tscKHz: UInt64) {
+        self.description = description
+        machine = slots
+        vcpu = slots + 1
+        exits = slots + 2
+        sleeper = slots + 3
+        memory = GuestMemory(base: description.ramAddress, bytes: description.ramBytes)
+        self.tscKHz = max(tscKHz, 1)
+        guest = ExitMessage(words: utcb.words)
+        // The APIC timer's input clock: 25 MHz of the TSC (Linux uses the TSC deadline when CPUID offers it).
+        board = LinuxBoard(tscPerBusTick: max(tscKHz / 25_000, 1))
+    }
+
+    /// Checks and places the kernel, initrd and command line, creates the VM, maps its RAM and starts its
+    /// vCPU (whose first exit asks for the state `LinuxGuestSetup` chose). False: refused, said why.
+    mutating func build() -> Bool {
+        let kernel = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(description.kernelAddress)), count: Int(description.kernelBytes))
+        let initrd = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(description.initrdAddress)), count: Int(description.initrdBytes))
+        let bootargs = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(VirtualMachineDescription.page) + UInt(VirtualMachineDescription.bootargsOffset)),
+                                              count: description.bootargsBytes)
+        let setup: LinuxGuestSetup.Result
+        do {
+            setup = try LinuxGuestSetup.prepare(ram: memory.buffer, kernel: kernel, initrd: initrd, bootargs: bootargs)
+        } catch {
+            if case .layout(.tooLittleMemory(let needed)) = error {
+                log("vmm: \(name): refused: \(error.description) (\(description.ramBytes >> 20) MiB given, \(needed) MiB needed)")
+            } else {
+                log("vmm: \(name): refused: \(error.description)")
+            }
+            return false
+        }
+        entryState = setup.state
+        log("vmm: \(name): Linux boot protocol \(hex: setup.kernel.protocolVersion), kernel at \(hex: setup.layout.kernelAddress) (init_size \(setup.kernel.initSize >> 20) MiB), initrd \(description.initrdBytes) bytes at \(hex: setup.layout.initrdAddress), \(description.ramBytes >> 20) MiB of RAM, command line \(description.bootargsBytes) bytes")
+
+        let factory = RootTaskLayout.factorySlot
+        var error = SystemCall.create(factory, .virtualMachine, into: machine)
+        if error == .ok { error = SystemCall.create(factory, .endpoint, into: exits) }
+        if error == .ok { error = SystemCall.create(factory, .endpoint, into: sleeper) }
+        // Guest RAM in the largest calls the kernel takes (4096 pages each).
+        var page: UInt64 = 0
+        let pages = description.ramBytes / 4096
+        while error == .ok && page < pages {
+            let count = min(pages - page, 4096)
+            error = SystemCall.task(machine, .mapPages, (description.ramAddress + page * 4096, page * 4096, count, 3))
+            page += count
+        }
+        if error == .ok { error = SystemCall.create(factory, .virtualCPU, into: vcpu, (machine, VMM.priority, 0)) }
+        if error == .ok { error = SystemCall.thread(vcpu, .setExceptionHandler, (exits, 0, 0, 0)).error }
+        if error == .ok { error = SystemCall.thread(vcpu, .start).error }
+        guard error == .ok else {
+            log("vmm: \(name): could not create the VM (\(page) of \(pages) pages of RAM mapped): \(error.name)")
+            return false
+        }
+        return true
+    }
+
+    /// The exit loop: each exit message is handled and answered until a handler stops the guest.
+    /// Returns the number of failures.
+    mutating func run() -> UInt64 {
+        var message = SystemCall.wait(exits)
+        while true {
+            guard message.succeeded, message.tag.label == KernelMessageLabel.vmExit, message.tag.words >= VCPUMessage.words else {
+                log("vmm: \(name): unexpected message (label \(hex: message.tag.label), \(message.error.name)); VM stopped")
+                _ = SystemCall.thread(vcpu, .stop)
+                return 1
+            }
+            reason = guest.reason
+            statistics.count(reason)
+            switch dispatch() {
+            case .resume(let handled):
+                guest.reply(handled.union(deliverInterrupts(handlerInjected: handled.contains(.event))))
+                let words = guest.words
+                message = SystemCall.replyWait(exits, MessageTag(label: 0, words: VCPUMessage.words), (words[0], words[1], words[2], words[3]))
+            case .stop(let failures):
+                _ = SystemCall.thread(vcpu, .stop)
+                flushConsole()
+                statistics.report(name)
+                if board.msrs.unknownAccesses > 0 || unhandledExits > 0 || board.unbackedPorts > 0 {
+                    log("vmm: \(name): \(board.msrs.unknownAccesses) accesses to MSRs not modelled (#GP), \(unhandledExits) exits answered with #UD, \(board.unbackedPorts) port and \(board.unbackedMemory) memory accesses nothing backs")
+                }
+                return failures
+            }
+        }
+    }
+
+    /// One handler per exit reason (Handlers/).
+    mutating func dispatch() -> Action {
+        switch reason {
+        case .startup: return startup()
+        case .cpuid: return cpuid()
+        case .io: return io()
+        case .rdmsr, .wrmsr: return msr()
+        case .hlt: return hlt()
+        case .nestedPageFault: return nestedPageFault()
+        case .interruptWindow, .recall: return .resume([])
+        case .tripleFault: return fault("triple-faulted")
+        case .exception where guest.qualification == 8: return fault("double-faulted")
+        case .invalidGuestState: return fault("could not be entered (invalid guest state)")
+        case .cacheControl, .pause:
+            advance()
+            return .resume(Self.stepped)
+        case .hypercall: return hypercall()
+        case .controlRegister: return controlRegister()
+        case .taskSwitch: return fault("made a hardware task switch (not emulated)")
+        default: return unhandled()
+        }
+    }
+
+    /// Stepping over an instruction ends an STI or MOV SS shadow it sat in.
+    static let stepped: TransferMask = [.ripAndLength, .interruptibility]
+
+    /// Steps over the exiting instruction.
+    func advance() {
+        guest.rip &+= guest.instructionLength
+        guest.setInterruptibility(0, activity: 0)
+    }
+
+    /// Queues a hardware exception (with an error code if `errorCode`).
+    func inject(exception vector: UInt64, errorCode: UInt64? = nil) {
+        guest.setEvent(vector | (3 << 8) | (errorCode != nil ? 1 << 11 : 0) | (1 << 31), errorCode: errorCode ?? 0)
+    }
+
+    /// After the handler: the interrupt the board raises enters now if the guest can take it (and no
+    /// exception of the handler's takes the one event slot), else the reply asks for the window.
+    mutating func deliverInterrupts(handlerInjected: Bool) -> TransferMask {
+        let pending = board.pendingInterrupt(now: timestamp())
+        if handlerInjected { return pending != nil ? .requestInterruptWindow : [] }
+        switch InterruptInjection.decide(interrupted: guest.event, errorCode: guest.eventErrorCode, pending: pending,
+                                         rflags: guest.rflags, interruptibility: guest.interruptibility) {
+        case .nothing:
+            return []
+        case .reinject(let event, let errorCode):
+            guest.setEvent(event, errorCode: errorCode)
+            return pending != nil ? [.event, .requestInterruptWindow] : .event
+        case .inject(let vector):
+            guest.setEvent(InterruptInjection.externalInterrupt(vector), errorCode: 0)
+            board.acknowledge(vector)
+            return .event
+        case .openWindow:
+            return .requestInterruptWindow
+        }
+    }
+
+    /// The guest's console line goes to the console server (the serial driver), as any task's would.
+    mutating func forwardConsoleLine() {
+        let line = board.console.take()
+        if ConsoleClient.write(line) != .ok { log("\(line)") }
+    }
+
+    mutating func flushConsole() {
+        if board.console.pending { forwardConsoleLine() }
+    }
+
+    /// The guest's wall clock now, seconds since 1970.
+    var wallClock: UInt64 {
+        Self.epoch &+ (timestamp() &- bootTSC) / (tscKHz * 1000)
+    }
+
+    mutating func fault(_ what: StaticString) -> Action {
+        log("vmm: \(name): the guest \(what) after \(statistics.total) exits (RIP \(hex: guest.rip), raw exit \(hex: guest.raw)); VM stopped")
+        return .stop(failures: 1)
+    }
+
+    mutating func unhandled() -> Action {
+        unhandledExits &+= 1
+        if unhandledExits > 10_000 {
+            log("vmm: \(name): too many exits the VMM does not handle (last \(reason.rawValue), raw \(hex: guest.raw)); VM stopped")
+            return .stop(failures: 1)
+        }
+        inject(exception: 6)
+        return .resume(.event)
+    }
+}
