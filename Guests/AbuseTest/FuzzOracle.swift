@@ -316,7 +316,8 @@ extension FuzzWorld {
             if !thread.vcpu { return (perform(c).rax, .only(.invalidArgument)) }
             return (perform(c).rax, .either(.ok, .invalidArgument, "exit masks the model does not check"))
         case .recall:
-            return (perform(c).rax, .only(.invalidArgument))
+            // Any vCPU in any state (inactive, stopped, waiting for its VMM): the recall is only recorded.
+            return (perform(c).rax, .only(thread.vcpu ? .ok : .invalidArgument))
         }
     }
 

@@ -462,13 +462,15 @@ hostile_guest_end:
  * interrupts on: Bochs's SVM keeps host interrupts masked in a guest entered with IF clear (VMX has the
  * preemption timer for that case; QEMU and hardware deliver them either way). It counts at
  * guest-physical SPIN_COUNTER, which the VMM reads to see it run and then stop. */
-    .global spin_guest_start, spin_guest_end
+    .global spin_guest_start, spin_guest_end, spin_guest_loop, spin_guest_loop_end
     .balign 16
 spin_guest_start:
     movl $15, %eax
     movq %rax, %cr8
     sti
-1:  incq SPIN_COUNTER
-    jmp 1b
+spin_guest_loop:                /* a recall must find RIP in here */
+    incq SPIN_COUNTER
+    jmp spin_guest_loop
+spin_guest_loop_end:
     .balign 16
 spin_guest_end:

@@ -108,12 +108,16 @@ enum GuestMode {
             vcpu.pointee.pendingEvent = 0
             return exit(thread, vcpu, .invalidGuestState, raw: refusal.raw)
         }
+        // A recall asked for while the vCPU was ready, preempted or waiting for its VMM: exit before entering.
+        if vcpu.pointee.takeRecall() { return exit(thread, vcpu, .recall, raw: 0) }
         while true {
             let (reason, raw) = backend == .vmx ? VMX.enter(vcpu) : SVM.enter(vcpu)
             guard reason == .externalInterrupt || reason == .preemption else { return exit(thread, vcpu, reason, raw: raw) }
-            // The interrupt is still pending at the local APIC: take it, then go on if still chosen.
+            // The interrupt is still pending at the local APIC: take it, then go on if still chosen. An event
+            // the exit interrupted is injected again at the next entry (`VCPU.entryInjection`).
             interruptsInGuest &+= 1
             x86_sti_nop_cli()
+            if vcpu.pointee.takeRecall() { return exit(thread, vcpu, .recall, raw: 0) }
             if System.scheduler.current != thread { return }
         }
     }
@@ -123,9 +127,13 @@ enum GuestMode {
         vcpu.pointee.reason = reason
         vcpu.pointee.rawReason = raw
         // At startup `state` is the reset state the backend wrote; after an exit, read what the mask needs.
+        // A recall before entry: what the reply changed and no entry wrote yet is in `state` already. (A
+        // refused reply's message shows the guest's state as the hardware has it, not the reply's.)
         if reason != .startup {
-            let mask = vcpu.pointee.mask(for: reason)
-            if backend == .vmx { VMX.load(vcpu, mask) } else { SVM.load(vcpu, mask) }
+            let mask = vcpu.pointee.messageMask()
+            let fromHardware = reason == .recall ? mask.subtracting(vcpu.pointee.dirty) : mask
+            if backend == .vmx { VMX.load(vcpu, fromHardware) } else { SVM.load(vcpu, fromHardware) }
+            vcpu.pointee.completeMessage(mask)
         }
         let handler = thread.pointee.exceptionHandler
         guard handler.info & 0xFF == UInt64(ObjectType.endpoint.rawValue) else {    // type, without a lookup table

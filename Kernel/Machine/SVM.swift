@@ -38,6 +38,8 @@ enum SVM {
     ///   MONITOR, MWAIT  a guest must not park the physical CPU; CPUID hides them, the VMM raises #UD
     ///   XSETBV          XCR0 is not switched
     ///   RDPRU           reads the host's APERF/MPERF (KVM intercepts it too)
+    /// Event delivery an exit interrupts (EXITINTINFO) is injected again through EVENTINJ at the next entry
+    /// (`InterruptedEvent`), unless the VMM's reply injects; the guest's own INTn/INT3/INTO re-executes.
     /// Left to the guest: INIT (only another CPU or the platform sends one; Swiftlet runs on one CPU), VINTR
     /// (armed only for an interrupt window), CR/DR/descriptor-table reads and writes (the guest's own
     /// state, checked by VMRUN; the VMCB switches CR0-CR4, DR6/DR7 and the tables; DR0-3 are not switched:
@@ -136,10 +138,10 @@ enum SVM {
         }
         vcpu.pointee.dirty = []
         v.storeBytes(of: vcpu.pointee.state.rax, toByteOffset: VMCBLayout.rax, as: UInt64.self)
-        if vcpu.pointee.pendingEvent != 0 {
-            v.storeBytes(of: vcpu.pointee.pendingEvent | vcpu.pointee.pendingErrorCode << 32,
-                         toByteOffset: VMCBLayout.eventInjection, as: UInt64.self)
-            vcpu.pointee.pendingEvent = 0
+        var injected: UInt64 = 0
+        if let injection = vcpu.pointee.entryInjection() {
+            injected = injection.information
+            v.storeBytes(of: injection.information | injection.errorCode << 32, toByteOffset: VMCBLayout.eventInjection, as: UInt64.self)
         }
         if vcpu.pointee.interruptWindowRequested != vcpu.pointee.interruptWindowArmed {
             armInterruptWindow(v, vcpu.pointee.interruptWindowRequested)
@@ -156,6 +158,9 @@ enum SVM {
             vcpu.pointee.state.rax = v.load(fromByteOffset: VMCBLayout.rax, as: UInt64.self)
         }
         let reason = ExitReason.fromSVM(code, exitInfo1: v.load(fromByteOffset: VMCBLayout.exitInfo1, as: UInt64.self))
+        // An exit during event delivery (a host interrupt among them): the event goes again at the next entry.
+        vcpu.pointee.interrupted = InterruptedEvent.fromSVM(
+            exitInterruptionInfo: v.load(fromByteOffset: VMCBLayout.exitInterruptionInfo, as: UInt64.self), injected: injected).at(reason)
         if reason == .interruptWindow {
             armInterruptWindow(v, false)
             vcpu.pointee.interruptWindowRequested = false
@@ -227,11 +232,6 @@ enum SVM {
             if mask.contains(.interruptibility) {
                 vcpu.pointee.state.interruptibility = word(VMCBLayout.interruptShadow) & 1
                 vcpu.pointee.state.activity = 0
-            }
-            if mask.contains(.event) {
-                let info = word(VMCBLayout.exitInterruptionInfo)
-                vcpu.pointee.state.event = info & 0xFFFF_FFFF
-                vcpu.pointee.state.eventErrorCode = info >> 32
             }
             if mask.contains(.codeStackSegments) {
                 vcpu.pointee.state.cs = segment(VMCBLayout.cs)

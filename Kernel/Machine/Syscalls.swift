@@ -329,8 +329,9 @@ enum Syscalls {
             }
             return .ok
         case .recall:
-            // Not built yet for vCPUs either: the kernel side of recall is the next change.
-            return .invalidArgument
+            guard let vcpu = target.pointee.vcpu else { return .invalidArgument }
+            vcpu.pointee.requestRecall()
+            return .ok
         case .readState:
             caller.pointee.context.rdx = state.code.rawValue
             caller.pointee.context.r10 = target.pointee.context.rip

@@ -36,6 +36,8 @@ enum VMX {
     ///   cache hierarchy is not the guest's to flush). Not set: descriptor-table exiting (the guest's own
     ///   tables), RDRAND/RDSEED exiting (the guest may use the host's random numbers; KVM lets it too),
     ///   INVPCID (off: the guest gets #UD, so CPUID must hide it), XSAVES, VMFUNC, PML, EPT-violation #VE.
+    /// Event delivery an exit interrupts (IDT-vectoring information) is injected again at the next entry
+    ///   through the VM-entry interruption fields (`InterruptedEvent`), unless the VMM's reply injects.
     /// Always exit whatever the controls: CPUID, GETSEC, INVD (never executed: it would discard the host's
     ///   dirty cache lines), XSETBV, task switches, the VMX instructions, triple fault, INIT, SIPI.
     /// Exception bitmap: empty (the guest's faults are its own). #AC and #DB, which KVM intercepts
@@ -204,11 +206,11 @@ enum VMX {
             store(vcpu, dirty)
         }
         vcpu.pointee.dirty = []
-        if vcpu.pointee.pendingEvent != 0 {
-            write(.entryInterruptionInfo, vcpu.pointee.pendingEvent)
-            write(.entryExceptionErrorCode, vcpu.pointee.pendingErrorCode)
-            write(.entryInstructionLength, vcpu.pointee.state.instructionLength)
-            vcpu.pointee.pendingEvent = 0
+        if let injection = vcpu.pointee.entryInjection() {
+            write(.entryInterruptionInfo, injection.information)
+            write(.entryExceptionErrorCode, injection.errorCode)
+            write(.entryInstructionLength, injection.instructionLength)
+            if injection.clearNMIBlocking { write(.guestInterruptibility, read(.guestInterruptibility) & ~UInt64(8)) }
         }
         if vcpu.pointee.interruptWindowRequested != vcpu.pointee.interruptWindowArmed {
             vcpu.pointee.interruptWindowArmed = vcpu.pointee.interruptWindowRequested
@@ -238,6 +240,11 @@ enum VMX {
         // An NMI (interruption type 2) is the host's: the kernel's handler would only note it; re-enter.
         if raw == 0 && (read(.exitInterruptionInfo) >> 8) & 7 == 2 { return (.externalInterrupt, raw) }
         let reason = ExitReason.fromVMX(raw)
+        // An exit during event delivery (a host interrupt among them): the event goes again at the next entry.
+        let vectoring = read(.idtVectoringInfo)
+        vcpu.pointee.interrupted = vectoring & InterruptedEvent.EventType.valid == 0 ? .none
+            : InterruptedEvent.fromVMX(vectoring: vectoring, errorCode: read(.idtVectoringErrorCode),
+                                       exitInstructionLength: read(.exitInstructionLength)).at(reason)
         if reason == .interruptWindow {
             vcpu.pointee.interruptWindowRequested = false
             vcpu.pointee.interruptWindowArmed = false
@@ -288,6 +295,11 @@ enum VMX {
 
     /// Reads what `mask` selects from the VMCS (the general registers are in `state` already).
     static func load(_ vcpu: VCPUPointer, _ mask: TransferMask) {
+        // A recall before entry reads a vCPU whose VMCS another vCPU's entry may have replaced.
+        if loaded != vcpu.pointee.control {
+            _ = x86_vmptrld(vcpu.pointee.control)
+            loaded = vcpu.pointee.control
+        }
         if mask.contains(.ripAndLength) {
             vcpu.pointee.state.rip = read(.guestRIP)
             vcpu.pointee.state.instructionLength = read(.exitInstructionLength)
@@ -313,10 +325,6 @@ enum VMX {
             if mask.contains(.interruptibility) {
                 vcpu.pointee.state.interruptibility = read(.guestInterruptibility)
                 vcpu.pointee.state.activity = read(.guestActivityState)
-            }
-            if mask.contains(.event) {
-                vcpu.pointee.state.event = read(.idtVectoringInfo)
-                vcpu.pointee.state.eventErrorCode = read(.idtVectoringErrorCode)
             }
             if mask.contains(.codeStackSegments) {
                 vcpu.pointee.state.cs = segment(.guestCS)

@@ -91,6 +91,10 @@ final class VirtualMachineTests: SystemTestCase {
         } else {
             XCTFail("the hostile or the spinning guest's line is missing", file: file, line: line)
         }
+        // Recall: a guest that never exits leaves at once when its VMM asks, with its RIP in its loop;
+        // two recalls give one exit.
+        assertLine(containing: "vmm: recall of the spinning guest (twice: ok, ok): exit 26 (recall is 26) after",
+                   "in the spin loop", ": yes; instruction length 0; no second exit in 10 ms: yes", in: result, file: file, line: line)
         // Host interrupts in guest mode were taken by the kernel (the VMM never hears of them).
         if let stats = assertLine(containing: "VM exits sent to VMMs,", "host interrupts and preemptions taken in guest mode",
                                   in: result, file: file, line: line),

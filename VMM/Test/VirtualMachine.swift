@@ -96,6 +96,7 @@ struct VirtualMachine {
     /// The spinning guest's watchdog fired: the VMM got the CPU although the guest never exited. Measure
     /// that the guest ran (its counter in guest RAM advanced), stop it, and measure that it stays stopped.
     mutating func stopSpinning(ranFor ticks: UInt64) -> UInt64 {
+        let recalled = recallSpinning()
         let counter = UInt64(SPIN_COUNTER), khz = max(VMM.tscKHz, 1)
         let before = memory.load64(counter) ?? 0
         let stopped = SystemCall.thread(vcpu, .stop).error
@@ -104,9 +105,35 @@ struct VirtualMachine {
         _ = SystemCall.wait(exits, timeout: .microseconds(10_000))     // nothing comes: the vCPU is stopped
         let later = memory.load64(counter) ?? 0
         let advanced = before &- spinStart, pauseMilliseconds = (timestamp() &- pause) / khz
-        let ok = advanced > 0 && stopped == .ok && later == atStop
-        log("vmm: \(ok ? "" as StaticString : "FAIL ")spinning guest ran \(ticks / khz) ms without an exit, counter advanced by \(advanced); stop: \(stopped.name), counter then unchanged for \(pauseMilliseconds) ms: \(yesNo: later == atStop) (the VMM, at the vCPU's priority, still ran)")
+        let ok = advanced > 0 && stopped == .ok && later == atStop && recalled
+        log("vmm: \(advanced > 0 && stopped == .ok && later == atStop ? "" as StaticString : "FAIL ")spinning guest ran \(ticks / khz) ms without an exit, counter advanced by \(advanced); stop: \(stopped.name), counter then unchanged for \(pauseMilliseconds) ms: \(yesNo: later == atStop) (the VMM, at the vCPU's priority, still ran)")
         return ok ? 0 : 1
+    }
+
+    /// Recall (NOVA's recall, KVM's kick) of the spinning guest, which never exits by itself: two recalls
+    /// give one `recall` exit, whose RIP lies in the spin loop; after the reply the guest spins on without
+    /// another exit.
+    mutating func recallSpinning() -> Bool {
+        let asked = timestamp()
+        let first = SystemCall.thread(vcpu, .recall).error, second = SystemCall.thread(vcpu, .recall).error
+        let message = SystemCall.wait(exits, timeout: .microseconds(20_000))
+        let latency = timestamp() &- asked
+        guard message.succeeded, message.tag.label == KernelMessageLabel.vmExit, message.tag.words >= VCPUMessage.words else {
+            log("vmm: FAIL recall of the spinning guest: recall \(first.name), \(second.name); no exit came (\(message.error.name))")
+            return false
+        }
+        let recalledReason = guest.reason, rip = guest.rip, length = guest.instructionLength
+        let loop = UInt64(TEST_GUEST_LOAD) &+ spin_guest_loop_offset(), loopEnd = UInt64(TEST_GUEST_LOAD) &+ spin_guest_loop_end_offset()
+        let inLoop = rip >= loop && rip < loopEnd
+        // Resume it as it is; a second exit within 10 ms would mean the recall was delivered twice.
+        guest.reply([])
+        let words = guest.words
+        let after = SystemCall.replyWait(exits, MessageTag(label: 0, words: VCPUMessage.words), (words[0], words[1], words[2], words[3]),
+                                         timeout: .microseconds(10_000))
+        let once = after.error == .timeout
+        let ok = first == .ok && second == .ok && recalledReason == .recall && inLoop && length == 0 && once
+        log("vmm: \(ok ? "" as StaticString : "FAIL ")recall of the spinning guest (twice: \(first.name), \(second.name)): exit \(recalledReason.rawValue) (recall is \(ExitReason.recall.rawValue)) after \(latency) TSC ticks at RIP \(hex: rip), in the spin loop \(hex: loop)-\(hex: loopEnd): \(yesNo: inLoop); instruction length \(length); no second exit in 10 ms: \(yesNo: once)")
+        return ok
     }
 
     /// One handler per exit reason (Exits/).

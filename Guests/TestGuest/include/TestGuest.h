@@ -9,6 +9,7 @@
 extern const uint8_t test_guest_start[], test_guest_end[];
 extern const uint8_t hostile_guest_start[], hostile_guest_end[];
 extern const uint8_t spin_guest_start[], spin_guest_end[];
+extern const uint8_t spin_guest_loop[], spin_guest_loop_end[];
 
 static inline const uint8_t *test_guest_image(void) { return test_guest_start; }
 static inline uint64_t test_guest_size(void) { return (uint64_t)(test_guest_end - test_guest_start); }
@@ -16,3 +17,6 @@ static inline const uint8_t *hostile_guest_image(void) { return hostile_guest_st
 static inline uint64_t hostile_guest_size(void) { return (uint64_t)(hostile_guest_end - hostile_guest_start); }
 static inline const uint8_t *spin_guest_image(void) { return spin_guest_start; }
 static inline uint64_t spin_guest_size(void) { return (uint64_t)(spin_guest_end - spin_guest_start); }
+/* The spinning guest's loop, as offsets from its start (where a recall must find its RIP). */
+static inline uint64_t spin_guest_loop_offset(void) { return (uint64_t)(spin_guest_loop - spin_guest_start); }
+static inline uint64_t spin_guest_loop_end_offset(void) { return (uint64_t)(spin_guest_loop_end - spin_guest_start); }

@@ -357,7 +357,7 @@ public enum IPC {
             return
         }
         let reason = vcpu.pointee.reason
-        VCPUMessage.store(from: VCPU.state(of: vcpu), mask: vcpu.pointee.mask(for: reason), into: words)
+        VCPUMessage.store(from: VCPU.state(of: vcpu), mask: vcpu.pointee.messageMask(), into: words)
         words[VCPUMessage.reason] = VCPUMessage.reasonWord(reason, raw: vcpu.pointee.rawReason)
         handler.pointee.context.rsi = MessageTag(label: KernelMessageLabel.vmExit, words: VCPUMessage.words).raw
         handler.pointee.context.registerMessage = (words[0], words[1], words[2], words[3])

@@ -11,6 +11,9 @@ public typealias VCPUPointer = UnsafeMutablePointer<VCPU>
 ///   `state` may be stale (the VMCS/VMCB has it).
 /// - `dirty` ⊆ what a reply wrote; the backend writes exactly those parts before the next entry.
 /// - `pendingEvent` is valid (bit 31) only between a reply that injects and the entry that delivers it.
+/// - `interrupted` is the event the last exit caught in delivery (or a recall before entry held back): it is
+///   in every exit message until the next entry, which delivers it again unless the VMM injects its own.
+/// - `recallPending` stands from a recall until the `recall` exit is sent, however many recalls come.
 public struct VCPU {
     /// First, and its general registers first in it: the entry stubs load and store them by address.
     public var state = GuestState()
@@ -27,6 +30,10 @@ public struct VCPU {
     public var masks = InlineArray<32, UInt64>(repeating: VCPU.everything.rawValue)
     /// Set once the startup message went out.
     public var started = false
+    /// The VMM asked for the vCPU back (`ThreadOperation.recall`); not delivered yet.
+    public var recallPending = false
+    /// The event whose delivery the last exit interrupted (`InterruptedEvent`).
+    public var interrupted = InterruptedEvent.none
 
     /// The VM task this vCPU runs in (its page tables are the EPT/NPT).
     public var machine: TaskPointer?
@@ -69,6 +76,60 @@ public struct VCPU {
         guard reason <= UInt64(UInt16.max), let known = ExitReason(rawValue: UInt16(reason)) else { return false }
         masks[VCPU.maskIndex(known)] = all
         return true
+    }
+
+    // MARK: Recall and event delivery
+
+    /// ThreadOperation.recall: the vCPU exits with reason `recall` before it runs another guest instruction.
+    /// On one CPU the caller runs, so the vCPU is not in guest mode now: it is ready, preempted or waiting
+    /// for its VMM's reply, and its next entry is turned into the recall exit (`takeRecall`).
+    public mutating func requestRecall() {
+        recallPending = true
+    }
+
+    /// Before an entry and after a host interrupt taken in guest mode: true if the recall exit is due now
+    /// (instead of entering). An event the VMM's reply injects is held back as the interrupted event, so
+    /// the recall message shows it and the next entry still delivers it (unless that reply injects another).
+    public mutating func takeRecall() -> Bool {
+        guard recallPending else { return false }
+        recallPending = false
+        if pendingEvent & InterruptedEvent.EventType.valid != 0 {
+            interrupted = InterruptedEvent(information: pendingEvent, errorCode: pendingErrorCode,
+                                           instructionLength: state.instructionLength)
+            pendingEvent = 0
+        }
+        return true
+    }
+
+    /// What this entry injects (the backend writes it): the VMM's event, else the interrupted one. Both are
+    /// consumed: the exit after this entry records afresh what it interrupted.
+    public mutating func entryInjection() -> EntryInjection? {
+        let injection = EntryInjection.decide(vmmEvent: pendingEvent, vmmErrorCode: pendingErrorCode,
+                                              vmmInstructionLength: state.instructionLength, interrupted: interrupted)
+        pendingEvent = 0
+        interrupted = .none
+        return injection
+    }
+
+    /// The mask of the exit message for `reason`: the VMM's choice, plus the event when one was interrupted
+    /// (so no VMM that injects its own loses it unseen).
+    public mutating func messageMask() -> TransferMask {
+        let chosen = mask(for: reason)
+        return interrupted.isValid ? chosen.union(.event) : chosen
+    }
+
+    /// After the backend read the message's state: the parts only the kernel knows.
+    public mutating func completeMessage(_ mask: TransferMask) {
+        if mask.contains(.event) {
+            state.event = interrupted.information
+            state.eventErrorCode = interrupted.errorCode
+        }
+        if reason == .recall {
+            // No instruction exited: nothing to step over, nothing to qualify.
+            state.instructionLength = 0
+            state.qualification = 0
+            state.guestPhysical = 0
+        }
     }
 
     /// Why the kernel refuses to enter with what the VMM's reply set (nil: enter). These are the checks
