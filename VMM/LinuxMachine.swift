@@ -22,7 +22,7 @@ struct LinuxMachine {
     static let idleLimitMicroseconds: UInt64 = 30_000_000
 
     let description: MachineDescription
-    let machine: UInt64, vcpu: UInt64, exits: UInt64, sleeper: UInt64
+    let machine: UInt64, vcpu: UInt64, exits: UInt64, sleeper: UInt64, kicker: UInt64, kickerSleeper: UInt64
     let memory: GuestMemory
     let tscKHz: UInt64
     var guest: ExitMessage
@@ -43,11 +43,13 @@ struct LinuxMachine {
         vcpu = slots + 1
         exits = slots + 2
         sleeper = slots + 3
+        kicker = slots + 4
+        kickerSleeper = slots + 5
         memory = GuestMemory(base: description.ramAddress, bytes: description.ramBytes)
         self.tscKHz = max(tscKHz, 1)
         guest = ExitMessage(words: utcb.words)
         // The APIC timer's input clock: 25 MHz of the TSC (Linux uses the TSC deadline when CPUID offers it).
-        board = LinuxBoard(tscPerBusTick: max(tscKHz / 25_000, 1))
+        board = LinuxBoard(tscPerBusTick: max(tscKHz / 25_000, 1), x2APIC: true)
     }
 
     /// Checks and places the kernel, initrd and command line, creates the VM, maps its RAM and starts its
@@ -75,6 +77,7 @@ struct LinuxMachine {
         var error = SystemCall.create(factory, .virtualMachine, into: machine)
         if error == .ok { error = SystemCall.create(factory, .endpoint, into: exits) }
         if error == .ok { error = SystemCall.create(factory, .endpoint, into: sleeper) }
+        if error == .ok { error = SystemCall.create(factory, .endpoint, into: kickerSleeper) }
         // Guest RAM in the largest calls the kernel takes (4096 pages each).
         var page: UInt64 = 0
         let pages = description.ramBytes / 4096
@@ -83,8 +86,12 @@ struct LinuxMachine {
             error = SystemCall.task(machine, .mapPages, (description.ramAddress + page * 4096, page * 4096, count, 3))
             page += count
         }
-        if error == .ok { error = SystemCall.create(factory, .virtualCPU, into: vcpu, (machine, VMM.priority, 0)) }
+        // The vCPU runs below the VMM's threads, so the timer thread preempts it when a deadline passes.
+        if error == .ok { error = SystemCall.create(factory, .virtualCPU, into: vcpu, (machine, VMM.priority - 1, 0)) }
         if error == .ok { error = SystemCall.thread(vcpu, .setExceptionHandler, (exits, 0, 0, 0)).error }
+        if error == .ok {
+            error = TimerKick.start(vcpu: vcpu, sleeper: kickerSleeper, thread: kicker, priority: UInt8(VMM.priority), tscKHz: tscKHz)
+        }
         if error == .ok { error = SystemCall.thread(vcpu, .start).error }
         guard error == .ok else {
             log("vmm: \(name): could not create the VM (\(page) of \(pages) pages of RAM mapped): \(error.name)")
@@ -108,14 +115,18 @@ struct LinuxMachine {
             switch dispatch() {
             case .resume(let handled):
                 guest.reply(handled.union(deliverInterrupts(handlerInjected: handled.contains(.event))))
+                TimerKick.deadline = board.apic.nextDeadline ?? 0
                 let words = guest.words
+                TimerKick.guestRunning = true
                 message = SystemCall.replyWait(exits, MessageTag(label: 0, words: VCPUMessage.words), (words[0], words[1], words[2], words[3]))
+                TimerKick.guestRunning = false
             case .stop(let failures):
                 _ = SystemCall.thread(vcpu, .stop)
+                _ = SystemCall.thread(kicker, .stop)
                 flushConsole()
                 statistics.report(name)
                 if board.msrs.unknownAccesses > 0 || unhandledExits > 0 || board.unbackedPorts > 0 {
-                    log("vmm: \(name): \(board.msrs.unknownAccesses) accesses to MSRs not modelled (#GP), \(unhandledExits) exits answered with #UD, \(board.unbackedPorts) port and \(board.unbackedMemory) memory accesses nothing backs")
+                    log("vmm: \(name): \(board.msrs.unknownAccesses) accesses to MSRs not modelled (#GP), \(unhandledExits) exits answered with #UD, \(board.unbackedPorts) port and \(board.unbackedMemory) memory accesses nothing backs, \(TimerKick.recalls) recalls for the timer")
                 }
                 return failures
             }

@@ -23,7 +23,11 @@ public struct GuestMSRs {
     /// Accesses to MSRs the VMM does not model, answered with #GP.
     public private(set) var unknownAccesses = 0
 
-    public init() {}
+    /// `x2APIC`: the APIC starts in x2APIC mode, as firmware may leave it (Linux then never uses the
+    /// xAPIC's MMIO page).
+    public init(x2APIC: Bool = false) {
+        if x2APIC { apicBase |= 1 << 10 }
+    }
 
     public enum Effect: Equatable {
         case none

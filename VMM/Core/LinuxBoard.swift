@@ -26,8 +26,13 @@ public struct LinuxBoard {
     public private(set) var unbackedPorts: UInt64 = 0
     public private(set) var unbackedMemory: UInt64 = 0
 
-    public init(tscPerBusTick: UInt64) {
+    /// `x2APIC`: the local APIC starts in x2APIC mode, as firmware may leave it; Linux keeps it (a KVM
+    /// guest may use x2APIC without interrupt remapping) and reaches the APIC only through MSRs, so no
+    /// APIC access needs instruction decoding.
+    public init(tscPerBusTick: UInt64, x2APIC: Bool = false) {
         apic = LocalAPIC(id: 0, tscPerBusTick: tscPerBusTick)
+        apic.setX2APICMode(x2APIC)
+        msrs = GuestMSRs(x2APIC: x2APIC)
         cpuid = CPUIDPolicy(apicID: 0)
     }
 
