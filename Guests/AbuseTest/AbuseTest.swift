@@ -310,7 +310,8 @@ func tasks(_ checks: inout TestChecks) {
         checks.expect(raw: sc(taskControl, child, operation), .invalidArgument, "taskControl operation \(hex: operation)")
     }
     // mapPages: MR0 source, MR1 destination, MR2 pages, MR3 rights (bit 0 write, bit 1 execute).
-    checks.expect(raw: sc(taskControl, child, map, page, 0x1100_1000, 1, 3), .invalidArgument, "mapPages writable and executable")
+    checks.expect(raw: sc(taskControl, child, map, page, 0x1100_1000, 1, 3), .invalidAddress,
+                  "mapPages a data page as writable and executable (more rights)")
     checks.expect(raw: sc(taskControl, child, map, page, 0x1100_2000, 1, 4), .invalidArgument, "mapPages rights 4")
     checks.expect(raw: sc(taskControl, child, map, page, 0x1100_3000, 0, 0), .invalidArgument, "mapPages of 0 pages")
     checks.expect(raw: sc(taskControl, child, map, page, 0x1100_4000, 4097, 0), .invalidArgument, "mapPages of 4097 pages")

@@ -376,8 +376,7 @@ extension FuzzWorld {
 
     /// mapPages: rights, count, alignment, range, then every page's source and destination, then the quota.
     mutating func mapPages(_ c: RawCall, task: UInt8, _ context: inout FuzzContext) -> (result: UInt64, allowed: Allowed) {
-        let vm = task != SlotModel.unknown && tasks[Int(task)].vm
-        if c.r9 > 3 || (c.r9 == 3 && !vm) { return (perform(c).rax, .only(.invalidArgument)) }
+        if c.r9 > 3 { return (perform(c).rax, .only(.invalidArgument)) }
         if c.r8 == 0 || c.r8 > 4096 { return (perform(c).rax, .only(.invalidArgument)) }
         if c.rdx & 0xFFF != 0 || c.r10 & 0xFFF != 0 { return (perform(c).rax, .only(.unalignedAddress)) }
         let end = userSpaceEnd - 4096

@@ -69,6 +69,34 @@ struct Plan {
     }
 }
 
+extension Plan {
+    /// Pool pages the plan's tasks take, about: each task's image (and its bss, rounded up generously),
+    /// stack, UTCB and heap, its paging budget, its VM's RAM and description; and 2 MiB to spare.
+    func pagesNeeded(_ info: BootInformation) -> UInt64 {
+        var pages: UInt64 = 512
+        for index in 0..<count {
+            let task = tasks[index]
+            if let module = VirtualMachineHandoff.module(task.module, info) { pages += UInt64(module.bytes.count) / 4096 + 64 }
+            pages += TaskLayout.stackPages + 1 + TaskLayout.heapPages
+            if !task.consoleServer { pages += task.memoryPages }
+            if let vm = task.virtualMachine { pages += VirtualMachineHandoff.poolPages(vm) }
+        }
+        return pages
+    }
+
+    /// Whether the pool can hold what the plan's VMs need: a VM it cannot is a configuration the root task
+    /// refuses before anything starts, naming the VM's node (logged).
+    func fits(_ info: BootInformation) -> Bool {
+        let needed = pagesNeeded(info)
+        for index in 0..<count {
+            guard let vm = tasks[index].virtualMachine, needed > info.memoryPool.pages else { continue }
+            log("roottask: configuration error at /tasks/\(tasks[index].node)/vm@0: \(vm.memoryMiB) MiB of guest RAM and the tasks' \((needed - VirtualMachineHandoff.poolPages(vm)) >> 8) MiB are more than the memory pool holds (\(info.memoryPool.pages >> 8) MiB); nothing started")
+            return false
+        }
+        return true
+    }
+}
+
 /// The root task's view of what it has set up for the tasks it starts.
 struct Services {
     var reports: UInt64 = 0, console: UInt64 = 0
@@ -86,7 +114,12 @@ func start(_ task: SystemConfiguration.Task, number: UInt64, info: BootInformati
     var image: BootInformation.Module?
     for index in 0..<info.moduleCount where info.module(index).name.equals(task.module) { image = info.module(index) }
     guard let module = image else { return false }
-    switch launcher.load(module.bytes, priority: task.priority, kernelFrames: task.kernelMemory, argument: info.tscKHz) {
+    // A VMM with a VM gets the kernel memory the VM's mappings will cost besides its own.
+    var kernelFrames = task.kernelMemory
+    if let vm = task.virtualMachine {
+        kernelFrames += VirtualMachineHandoff.kernelFrames(ramPages: vm.ramPages)
+    }
+    switch launcher.load(module.bytes, priority: task.priority, kernelFrames: kernelFrames, argument: info.tscKHz) {
     case .failure(let failure):
         log("roottask: \(task.node) not started: \(failure.description)")
         return false
@@ -102,6 +135,8 @@ func start(_ task: SystemConfiguration.Task, number: UInt64, info: BootInformati
                 return false
             }
         }
+        if let vm = task.virtualMachine,
+           !VirtualMachineHandoff.handOver(vm, node: task.node, to: launched, info: info, pool: &launcher.pool) { return false }
         var granted = true
         for range in 0..<task.portRanges {
             let (first, count) = task.ports[range]
@@ -155,12 +190,14 @@ func registerName(_ name: ByteString, badge: UInt64, console: UInt64) {
     _ = SystemCall.send(console, MessageTag(label: ConsoleProtocol.name, words: 4), words, timeout: .microseconds(1_000_000))
 }
 
-/// With a sigma0, the memory pool is asked for: 2 MiB at a time, mapped into the pool's place. Device
-/// memory is handed out once: a page of the VGA text buffer is asked for twice to show it.
-func fillPoolFromSigma0(_ info: BootInformation, utcb: UTCB) -> Bool {
+/// With a sigma0, the memory pool is asked for: 2 MiB at a time, mapped into the pool's place, `pages` of
+/// it (what the plan needs, at least 16 MiB: sigma0 zeroes every frame it gives, so taking all the
+/// machine has would cost every boot). Device memory is handed out once: a page of the VGA text buffer is
+/// asked for twice to show it.
+func fillPoolFromSigma0(_ info: BootInformation, pages: UInt64, utcb: UTCB) -> Bool {
     let chunk: UInt64 = 512
     var address = info.memoryPool.base
-    while address < info.memoryPool.base + info.memoryPool.pages * 4096 {
+    while address < info.memoryPool.base + pages * 4096 {
         utcb.receiveWindow = Flexpage(base: address, order: 21, rights: .all)
         let answer = SystemCall.call(RootTaskLayout.sigma0Slot, MessageTag(label: Sigma0.allocate, words: 1), (chunk, 0, 0, 0))
         guard answer.succeeded, answer.tag.label == Sigma0.allocate, !answer.tag.transferFailed else {
@@ -181,7 +218,7 @@ func fillPoolFromSigma0(_ info: BootInformation, utcb: UTCB) -> Bool {
     let untouched = UnsafeMutablePointer<UInt64>(bitPattern: UInt(0x0000_6F00_0000_0000))!
     untouched.pointee = 0x600D
     log("roottask: a page fault at 0x6f0000000000 was answered by sigma0 (read back \(hex: untouched.pointee))")
-    log("roottask: \(info.memoryPool.pages) pages of memory from sigma0; device page 0xb8000 given once: \(onceOnly ? "yes, a second request was refused" as StaticString : "NO")")
+    log("roottask: \(pages) pages of memory from sigma0; device page 0xb8000 given once: \(onceOnly ? "yes, a second request was refused" as StaticString : "NO")")
     return true
 }
 
@@ -191,18 +228,20 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
         log("roottask: no boot information page; stopping")
         return
     }
-    log("roottask: running in user mode; \(info.moduleCount) boot modules, \(info.memoryPool.pages) pages of memory, timer \(info.timerHz) Hz")
+    log("roottask: running in user mode; \(info.moduleCount) boot modules, a memory pool of up to \(info.memoryPool.pages) pages, timer \(info.timerHz) Hz")
+    guard let plan = Plan.make(info), plan.fits(info) else {
+        _ = SystemCall.powerOff(RootTaskLayout.machineSlot, reason: .configurationRejected)
+        return
+    }
+    var poolPages = info.memoryPool.pages
     if SystemCall.capability(RootTaskLayout.sigma0Slot, .identify).words.0 == UInt64(ObjectType.endpoint.rawValue) {
-        guard fillPoolFromSigma0(info, utcb: UTCB(address: utcb)) else {
+        poolPages = min(poolPages, max(RootTaskLayout.memoryPoolPages, (plan.pagesNeeded(info) + 511) & ~511))
+        guard fillPoolFromSigma0(info, pages: poolPages, utcb: UTCB(address: utcb)) else {
             _ = SystemCall.powerOff(RootTaskLayout.machineSlot, reason: .taskNotStarted)
             return
         }
     }
-    guard let plan = Plan.make(info) else {
-        _ = SystemCall.powerOff(RootTaskLayout.machineSlot, reason: .configurationRejected)
-        return
-    }
-    let pool = PagePool(base: info.memoryPool.base, pages: info.memoryPool.pages)
+    let pool = PagePool(base: info.memoryPool.base, pages: poolPages)
     var launcher = TaskLauncher(factory: RootTaskLayout.factorySlot, ownTask: RootTaskLayout.taskSlot, pool: pool,
                                 firstFreeSlot: RootTaskLayout.firstFreeSlot)
     var services = Services()

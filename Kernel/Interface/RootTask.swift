@@ -21,7 +21,9 @@ public enum RootTaskLayout {
     public static let bootInfo: UInt64 = 0x0000_7FFD_0000_0000
     public static let modules: UInt64 = 0x0000_6000_0000_0000
     public static let memoryPool: UInt64 = 0x0000_5000_0000_0000
-    public static let memoryPoolPages: UInt64 = 4096          // 16 MiB
+    /// The least pool the kernel gives (16 MiB); it gives all RAM it does not keep for its own objects,
+    /// and the boot-information page says how much that is.
+    public static let memoryPoolPages: UInt64 = 4096
 
     /// Boot-information page words.
     public static let magic: UInt64 = 0x5357_4946_544C_4554   // "SWIFTLET"

@@ -9,6 +9,8 @@
 ///                 vmm { module = "vmm"; guest-memory; kernel-memory = <64>; memory-pages = <1024>; };
 ///                 ping { module = "ping"; }; }; };
 ///
+/// A task node may have a `vm@0` child: a VM the task (a VMM) runs, see ConfiguredVirtualMachine.swift.
+///
 /// Everything is checked before anything starts; an error names the node it is about.
 public struct SystemConfiguration {
     public static let maximumTasks = 16
@@ -37,6 +39,8 @@ public struct SystemConfiguration {
         /// Its `endpoints` node: which configured endpoints it holds, in which slot, with which rights.
         public var endpoints = InlineArray<2, EndpointGrant>(repeating: EndpointGrant(endpoint: 0, slot: 0, rights: []))
         public var endpointCount = 0
+        /// Its `vm@0` node: the VM the root task hands it (modules, guest RAM, a description page).
+        public var virtualMachine: VirtualMachine?
 
         public init(node: ByteString, module: ByteString) {
             self.node = node
@@ -46,7 +50,7 @@ public struct SystemConfiguration {
 
     public struct Failure: Error {
         public var path: LogLine
-        public var reason: StaticString
+        public var reason: LogLine
     }
 
     public private(set) var tasks = InlineArray<16, Task>(repeating: Task(node: ByteString(UnsafeRawBufferPointer(start: nil, count: 0)),
@@ -58,7 +62,7 @@ public struct SystemConfiguration {
 
     /// Reads and checks `tree`; `moduleExists` says whether a boot module of a name was loaded.
     public init(_ tree: DeviceTree, moduleExists: (ByteString) -> Bool) throws(Failure) {
-        func fail(_ path: LogLine, _ reason: StaticString) -> Failure { Failure(path: path, reason: reason) }
+        func fail(_ path: LogLine, _ reason: LogLine) -> Failure { Failure(path: path, reason: reason) }
         guard let compatible = tree.property("compatible", of: tree.root),
               DeviceTree.text(compatible).equals("swiftlet,system") else {
             throw fail("/", "compatible must be \"swiftlet,system\"")
@@ -87,7 +91,7 @@ public struct SystemConfiguration {
             case .failure(let problem):
                 var located = path
                 if let child = problem.child {
-                    located.append("/endpoints/")
+                    located.append(problem.under)
                     located.append(child)
                 }
                 failure = fail(located, problem.reason)
@@ -109,6 +113,7 @@ public struct SystemConfiguration {
         var unknown = false
         var bad: StaticString?
         var endpointFailure: StaticFailure?
+        var vmFailure: StaticFailure?
         var sawEndpoints = false
         tree.forEach(in: node, property: { key, value in
             if key.equals("module") { return }
@@ -165,6 +170,14 @@ public struct SystemConfiguration {
                 unknown = true
             }
         }, child: { child in
+            if tree.name(of: child).equals(virtualMachineNode) {
+                guard vmFailure == nil, task.virtualMachine == nil else { return }
+                switch virtualMachine(tree, child, moduleExists: moduleExists) {
+                case .success(let vm): task.virtualMachine = vm
+                case .failure(let failure): vmFailure = failure
+                }
+                return
+            }
             guard tree.name(of: child).equals("endpoints"), endpointFailure == nil, !sawEndpoints else {
                 unknown = true
                 return
@@ -174,17 +187,24 @@ public struct SystemConfiguration {
         })
         if let bad { return .failure(StaticFailure(bad)) }
         if let endpointFailure { return .failure(endpointFailure) }
+        if let vmFailure { return .failure(vmFailure) }
         if unknown { return .failure(StaticFailure("unknown property or child node")) }
         return .success(task)
     }
 
     struct StaticFailure: Error {
-        var reason: StaticString
-        /// The endpoint node (under the task's `endpoints`) the failure is about, if any.
+        var reason: LogLine
+        /// The node below the task's the failure is about, if any: an endpoint node (under the task's
+        /// `endpoints`), or `vm@0` (right under the task, `under` "/").
         var child: ByteString?
-        init(_ reason: StaticString, child: ByteString? = nil) {
+        var under: StaticString
+        init(_ reason: LogLine, child: ByteString? = nil, under: StaticString = "/endpoints/") {
             self.reason = reason
             self.child = child
+            self.under = under
+        }
+        init(_ reason: StaticString) {
+            self.init(LogLine(stringLiteral: reason))
         }
     }
 }

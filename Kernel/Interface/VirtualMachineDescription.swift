@@ -2,7 +2,8 @@
 /// the VMM's task node: `vm@0 { kernel = "linux"; initrd = "initramfs"; bootargs = "console=ttyS0 ...";
 /// memory-mib = <128>; };`). The VMM finds, at fixed places in its own address space:
 /// - one read-only page, the description (words below),
-/// - the kernel and initrd modules, read-only, each starting on a page boundary,
+/// - the kernel and initrd modules, read-only, one after the other from `modules`, each starting on a page
+///   boundary (the address words say exactly where; GRUB loads modules page-aligned),
 /// - the guest's RAM, readable, writable and executable, mapped in bulk before the VMM starts.
 /// The VMM never learns a host-physical address; it maps `guestRAM` into the VM at guest-physical 0.
 ///
@@ -27,13 +28,13 @@ public enum VirtualMachineDescription {
         /// 0 bytes: no initrd.
         public static let initrdAddress = 5
         public static let initrdBytes = 6
-        /// Length of the command line (bytes at `bootargsOffset`, not NUL-terminated).
+        /// Length of the command line (bytes at `bootargsOffset`, without the NUL that follows them).
         public static let bootargsBytes = 7
         /// The node's path (e.g. "/tasks/vmm/vm@0"), NUL-padded, for the VMM's messages.
         public static let name = 16
     }
     public static let nameBytes = 64
     public static let bootargsOffset = 512
-    /// Linux's own limit for the cloud kernel's command line is 2047 bytes.
-    public static let maximumBootargsBytes = 2048
+    /// The most command-line bytes (without the NUL): the cloud kernel's `cmdline_size` is 2047.
+    public static let maximumBootargsBytes = 2047
 }

@@ -70,21 +70,20 @@ enum RootTask {
         case .failure(let error): return error
         }
         let (task, thread) = (loaded.task, loaded.thread)
+        let poolPages = memoryPoolPages(sigma0: pager != nil)
         // The pool carries every right, so the root task can hand out code pages to the tasks it starts.
         if pager == nil {
-            guard mapFresh(into: task, RootTaskLayout.memoryPool, pages: RootTaskLayout.memoryPoolPages, rights: .all) else {
-                return .outOfMemory
-            }
+            guard mapPool(into: task, pages: poolPages) else { return .outOfMemory }
         }
+        let frames = factoryQuota(keepingFor: pager != nil ? poolPages : 0)
         guard mapModules(bootInfo, into: task),
-              let info = bootInformationPage(bootInfo, timerHz: timerHz, tscKHz: tscKHz, factoryFrames: factoryQuota),
+              let info = bootInformationPage(bootInfo, timerHz: timerHz, tscKHz: tscKHz, poolPages: poolPages, factoryFrames: frames),
               UserMemory.mapOwned(info, into: task, at: RootTaskLayout.bootInfo, rights: .read) else { return .outOfMemory }
         if let pager {
             thread.pointee.pager = pager
             _ = task.pointee.capabilities.insert(pager, at: RootTaskLayout.sigma0Slot)
         }
 
-        let frames = factoryQuota
         guard case .success(let factory) = KernelObjects.newFactory(frames: frames, from: nil) else { return .outOfMemory }
         let caps = task.pointee.capabilities
         _ = caps.insert(KernelObjects.capability(.factory, factory, rights: .control), at: RootTaskLayout.factorySlot)
@@ -92,14 +91,42 @@ enum RootTask {
         _ = caps.insert(Capability(type: .interruptController, object: 1, rights: .control), at: RootTaskLayout.interruptControllerSlot)
         guard IOPorts.grantAll(to: task) else { return .outOfMemory }
 
-        log("roottask: \(loaded.size) bytes, entry \(hex: loaded.entry), priority \(priority), \(frames) frames of kernel memory in its factory")
+        log("roottask: \(loaded.size) bytes, entry \(hex: loaded.entry), priority \(priority), \(frames) frames of kernel memory in its factory, a memory pool of up to \(poolPages) pages (\(poolPages >> 8) MiB)")
         System.scheduler.start(thread)
         return nil
     }
 
-    /// Kernel memory the root task may spend on objects: what is free, less a reserve for page tables.
-    private static var factoryQuota: UInt64 {
-        let reserve: UInt64 = 1024
+    /// The root task's memory pool: all RAM the kernel does not keep for its objects (so a VM's guest RAM
+    /// fits), at least RootTaskLayout.memoryPoolPages. With a sigma0 it is what sigma0 can give (less 2 MiB
+    /// left for the root task's own page faults), and the root task takes only what its plan needs;
+    /// without one the kernel maps it here, the same share sigma0 would get.
+    private static func memoryPoolPages(sigma0: Bool) -> UInt64 {
+        let run: UInt64 = 512
+        let pages: UInt64
+        if sigma0 {
+            pages = Sigma0Task.handedOverFrames > run ? alignDown(Sigma0Task.handedOverFrames - run, run) : 0
+        } else {
+            let free = KernelMemory.freeFrames, keep = Sigma0Task.kernelShare(of: free)
+            pages = free > keep ? alignDown(free - keep, run) : 0
+        }
+        return max(pages, RootTaskLayout.memoryPoolPages)
+    }
+
+    /// The pool without sigma0: fresh frames, not zeroed here — the root task zeroes every pool page before
+    /// it hands it out (PagePool.allocate), so zeroing the whole pool at boot would only cost time.
+    private static func mapPool(into task: TaskPointer, pages: UInt64) -> Bool {
+        for page in 0..<pages {
+            guard let frame = KernelMemory.allocateFrame() else { return false }
+            if !UserMemory.mapOwned(frame.adopt(), into: task, at: RootTaskLayout.memoryPool + page * 4096, rights: .all) { return false }
+        }
+        return true
+    }
+
+    /// Kernel memory the root task may spend on objects: what is free, less a reserve for page tables, and
+    /// less what mapping a pool of `poolPages` from sigma0 will take outside any quota later (a mapping node
+    /// in sigma0's space and one in the root task's per page, 51 to a frame, and their page tables).
+    private static func factoryQuota(keepingFor poolPages: UInt64) -> UInt64 {
+        let reserve: UInt64 = 1024 + 2 * (poolPages / 51 + poolPages / 512 + 8)
         return KernelMemory.freeFrames > reserve ? KernelMemory.freeFrames - reserve : 0
     }
 
@@ -158,14 +185,15 @@ enum RootTask {
         return true
     }
 
-    private static func bootInformationPage(_ bootInfo: Multiboot2Info, timerHz: UInt64, tscKHz: UInt64, factoryFrames: UInt64) -> PhysicalAddress? {
+    private static func bootInformationPage(_ bootInfo: Multiboot2Info, timerHz: UInt64, tscKHz: UInt64, poolPages: UInt64,
+                                            factoryFrames: UInt64) -> PhysicalAddress? {
         guard let frame = KernelMemory.allocateFrame() else { return nil }
         let page = frame.adopt()
         PhysicalMemory.zeroFrame(page)
         let words = PhysicalMemory.words(PhysicalRange(start: page, size: 4096))
         words[RootTaskLayout.Word.magic] = RootTaskLayout.magic
         words[RootTaskLayout.Word.memoryPoolBase] = RootTaskLayout.memoryPool
-        words[RootTaskLayout.Word.memoryPoolPages] = RootTaskLayout.memoryPoolPages
+        words[RootTaskLayout.Word.memoryPoolPages] = poolPages
         words[RootTaskLayout.Word.timerHz] = timerHz
         words[RootTaskLayout.Word.factoryFrames] = factoryFrames
         words[RootTaskLayout.Word.tscKHz] = tscKHz

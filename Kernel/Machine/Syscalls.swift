@@ -369,13 +369,13 @@ enum Syscalls {
     }
 
     /// Maps `pages` pages of the caller's memory at `source` into `task` at `destination`, with at most
-    /// the rights the caller has (bit 0 write, bit 1 execute; never both).
+    /// the rights the caller has (bit 0 write, bit 1 execute). Writable and executable at once only where
+    /// the caller holds both (checkSource): guest RAM, which the root task hands a VMM this way and the VMM
+    /// maps on into its VM — no more than a pager's map item could give.
     private static func mapPages(from owner: TaskPointer, to task: TaskPointer, source: UInt64, destination: UInt64,
                                  pages: UInt64, rights: UInt64) -> SyscallError {
         guard rights <= 3 else { return .invalidArgument }
         let write = rights & 1 != 0, execute = rights & 2 != 0
-        // Guest RAM must be writable and executable by the guest; a task's own memory never both at once.
-        guard !(write && execute) || task.pointee.isVirtualMachine else { return .invalidArgument }
         guard pages > 0, pages <= 4096 else { return .invalidArgument }
         guard source & 0xFFF == 0, destination & 0xFFF == 0 else { return .unalignedAddress }
         let end = KernelAddressSpace.userMappableEnd

@@ -23,6 +23,8 @@ public struct TaskLauncher {
     public struct Launched {
         public var task: UInt64
         public var thread: UInt64
+        /// The caller's slot of the task's own factory (its kernel memory; `identify` tells what is left).
+        public var factory: UInt64
     }
 
     public enum Failure: Error {
@@ -88,7 +90,7 @@ public struct TaskLauncher {
         error = SystemCall.create(factory, .factory, into: childFactory, (kernelFrames, 0, 0))
         guard error == .ok else { return .failure(.syscall(error)) }
 
-        let launched = Launched(task: task, thread: thread)
+        let launched = Launched(task: task, thread: thread, factory: childFactory)
         for (mine, theirs) in [(task, RootTaskLayout.taskSlot), (thread, RootTaskLayout.threadSlot),
                                (childFactory, RootTaskLayout.factorySlot)] {
             error = give(mine, to: launched, at: theirs, rights: .all)

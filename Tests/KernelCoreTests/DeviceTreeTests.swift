@@ -199,7 +199,7 @@ final class SystemConfigurationTests: XCTestCase {
                 continue
             }
             XCTAssertEqual(text(failure.path), path, tasks)
-            XCTAssertEqual(failure.reason.description, reason, tasks)
+            XCTAssertEqual(text(failure.reason), reason, tasks)
         }
     }
 
@@ -263,8 +263,70 @@ final class SystemConfigurationTests: XCTestCase {
                 continue
             }
             XCTAssertEqual(text(failure.path), path, tasks)
-            XCTAssertEqual(failure.reason.description, reason, tasks)
+            XCTAssertEqual(text(failure.reason), reason, tasks)
         }
+    }
+
+    func testAVirtualMachineNode() throws {
+        let modules: Set<String> = ["vmm", "linux", "initramfs"]
+        let config = try configuration("""
+            vmm { module = "vmm"; guest-memory; vm@0 { kernel = "linux"; initrd = "initramfs"; bootargs = "console=ttyS0 quiet"; memory-mib = <128>; }; };
+            """, modules: modules).get()
+        let vm = try XCTUnwrap(config.tasks[0].virtualMachine)
+        XCTAssertEqual(String(decoding: vm.kernel.bytes, as: UTF8.self), "linux")
+        XCTAssertEqual(String(decoding: vm.initrd.bytes, as: UTF8.self), "initramfs")
+        XCTAssertEqual(String(decoding: vm.bootargs.bytes, as: UTF8.self), "console=ttyS0 quiet")
+        XCTAssertEqual(vm.memoryMiB, 128)
+        XCTAssertEqual(vm.ramPages, 32768)
+        let bare = try configuration("vmm { module = \"vmm\"; vm@0 { kernel = \"linux\"; memory-mib = <16>; }; };", modules: modules).get()
+        let minimal = try XCTUnwrap(bare.tasks[0].virtualMachine)
+        XCTAssertEqual(minimal.initrd.bytes.count, 0, "no initrd")
+        XCTAssertEqual(minimal.bootargs.bytes.count, 0, "no command line")
+        let plain = try configuration("vmm { module = \"vmm\"; };", modules: modules).get()
+        XCTAssertNil(plain.tasks[0].virtualMachine, "a task without a vm@0 runs no described VM")
+        let longest = String(repeating: "x", count: 2047)
+        let full = try configuration("vmm { module = \"vmm\"; vm@0 { kernel = \"linux\"; memory-mib = <1048576>; bootargs = \"\(longest)\"; }; };",
+                                     modules: modules).get()
+        XCTAssertEqual(full.tasks[0].virtualMachine?.bootargs.bytes.count, 2047, "2047 bytes of command line are Linux's limit")
+        XCTAssertEqual(full.tasks[0].virtualMachine?.memoryMiB, 1_048_576, "the whole guest-RAM window")
+    }
+
+    func testEveryVirtualMachineMistakeNamesItsNode() throws {
+        let modules: Set<String> = ["vmm", "linux", "initramfs"]
+        let memory = "memory-mib must be one cell, an even number of MiB from 16 to 1048576"
+        func vm(_ body: String) -> String { "vmm { module = \"vmm\"; vm@0 { \(body) }; };" }
+        let cases: [(String, String)] = [
+            (vm("kernel = \"bzImage\"; memory-mib = <128>;"), "its kernel module \"bzImage\" is not among the boot modules"),
+            (vm("kernel = \"linux\"; initrd = \"rootfs\"; memory-mib = <128>;"), "its initrd module \"rootfs\" is not among the boot modules"),
+            (vm("kernel = \"\"; memory-mib = <128>;"), "kernel must be one string naming a boot module"),
+            (vm("kernel = \"linux\", \"initramfs\"; memory-mib = <128>;"), "kernel must be one string naming a boot module"),
+            (vm("kernel = <1>; memory-mib = <128>;"), "kernel must be one string naming a boot module"),
+            (vm("memory-mib = <128>;"), "no kernel property"),
+            (vm("kernel = \"linux\";"), "no memory-mib property"),
+            (vm("kernel = \"linux\"; memory-mib = <14>;"), memory),
+            (vm("kernel = \"linux\"; memory-mib = <129>;"), memory),
+            (vm("kernel = \"linux\"; memory-mib = <1048578>;"), memory),
+            (vm("kernel = \"linux\"; memory-mib = <0 128>;"), memory),
+            (vm("kernel = \"linux\"; memory-mib;"), memory),
+            (vm("kernel = \"linux\"; memory-mib = <128>; bootargs = \"\(String(repeating: "y", count: 2048))\";"),
+             "bootargs is 2048 bytes; at most 2047"),
+            (vm("kernel = \"linux\"; memory-mib = <128>; bootargs = \"quiet\", \"nokaslr\";"), "bootargs must be one NUL-terminated string"),
+            (vm("kernel = \"linux\"; memory-mib = <128>; bootargs = [71 72];"), "bootargs must be one NUL-terminated string"),
+            (vm("kernel = \"linux\"; memory-mib = <128>; vcpus = <2>;"), "unknown property or child node"),
+            (vm("kernel = \"linux\"; memory-mib = <128>; disk { };"), "unknown property or child node"),
+        ]
+        for (tasks, reason) in cases {
+            guard case .failure(let failure) = try configuration(tasks, modules: modules) else {
+                XCTFail("accepted: \(tasks)")
+                continue
+            }
+            XCTAssertEqual(text(failure.path), "/tasks/vmm/vm@0", tasks)
+            XCTAssertEqual(text(failure.reason), reason, tasks)
+        }
+        guard case .failure(let second) = try configuration("vmm { module = \"vmm\"; vm@1 { kernel = \"linux\"; memory-mib = <16>; }; };",
+                                                            modules: modules) else { return XCTFail("vm@1 accepted") }
+        XCTAssertEqual(text(second.path), "/tasks/vmm", "one VM per task: only vm@0")
+        XCTAssertEqual(text(second.reason), "unknown property or child node")
     }
 
     /// Without a configuration module the root task uses this plan: ping may only send, pong only

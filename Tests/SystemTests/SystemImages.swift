@@ -15,7 +15,7 @@ enum SystemImages {
         try! Repository.locate(from: URL(fileURLWithPath: #filePath).deletingLastPathComponent())
     }()
 
-    static func image(_ configuration: ImageConfiguration = .standard) throws -> BootImage {
+    static func image(_ configuration: ImageConfiguration = .native) throws -> BootImage {
         lock.lock()
         defer { lock.unlock() }
         if let cached = images[configuration] { return try cached.get() }

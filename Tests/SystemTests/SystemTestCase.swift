@@ -10,7 +10,7 @@ class SystemTestCase: XCTestCase {
     static let bochsTimeout: TimeInterval = 180
 
     /// Builds (once) and boots `configuration`, returning the finished run.
-    func boot(_ configuration: ImageConfiguration = .standard, on emulator: Emulator = .qemu,
+    func boot(_ configuration: ImageConfiguration = .native, on emulator: Emulator = .qemu,
               cpu: String? = nil, deterministic: Bool = false, input: ConsoleInput? = nil) throws -> RunResult
     {
         let image = try SystemImages.image(configuration)

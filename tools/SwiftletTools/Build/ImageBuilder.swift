@@ -26,10 +26,15 @@ public struct ImageBuilder: Sendable {
             return try BootModule(source: seeded, name: name)
         }
         var config: [BootModule] = []
+        var guest: [BootModule] = []
         if let source = configuration.configuration {
-            config = [try BootModule(source: try compileConfiguration(source, variant: configuration.variantName), name: "config")]
+            let blob = try compileConfiguration(source, variant: configuration.variantName)
+            config = [try BootModule(source: blob, name: "config")]
+            // A VM that names the Linux guest's modules gets them (fetched or from the cache).
+            guest = try GuestModules.modules(requested: GuestModules.requested(by: try Data(contentsOf: blob)),
+                                             present: configuration.modules, repository: repository)
         }
-        return tasks + config + configuration.modules
+        return tasks + config + configuration.modules + guest
     }
 
     /// dtc turns the configuration's device-tree source into the blob the root task reads; its errors

@@ -24,9 +24,14 @@ public struct ImageConfiguration: Sendable, Hashable {
         self.seeds = seeds
     }
 
-    /// The standard system: the tasks and rights of Guests/system.dts.
+    /// The standard system: the tasks and rights of Guests/system.dts, with the Linux VM under the VMM (the
+    /// build adds the guest's kernel and initramfs as modules).
     public static let standard = ImageConfiguration(configuration: standardConfiguration)
     public static let standardConfiguration = "Guests/system.dts"
+    /// The same tasks without the Linux VM (Guests/native.dts): what the system tests boot unless they
+    /// test the VM.
+    public static let native = ImageConfiguration(configuration: nativeConfiguration)
+    public static let nativeConfiguration = "Guests/native.dts"
 
     /// The test VMM's system (Guests/vmmtest.dts): the standard tasks with the test VMM and its test
     /// guests in place of the VMM product.
