@@ -273,6 +273,13 @@ final class CPUIDPolicyTests: XCTestCase {
         XCTAssertEqual(policy.answer(leaf: 0x4000_0100, subleaf: 0, host: everything), .zero, "no Xen here")
     }
 
+    /// x2APIC and the TSC-deadline timer are the VMM's own: offered on a host without them (QEMU TCG, where
+    /// hiding them made Linux probe the xAPIC's MMIO page).
+    func testEmulatedAPICFeaturesAreOfferedOnAnyHost() {
+        let leaf1 = policy.answer(leaf: 1, subleaf: 0, host: .zero)
+        XCTAssertEqual(leaf1.ecx, 1 << 21 | 1 << 24 | 1 << 31, "x2APIC, TSC deadline and the hypervisor bit only")
+    }
+
     func testOnlyAllowedFeaturesPass() {
         let leaf1 = policy.answer(leaf: 1, subleaf: 0, host: everything)
         XCTAssertNotEqual(leaf1.ecx & 1 << 31, 0, "hypervisor")

@@ -16,10 +16,12 @@ public struct CPUIDPolicy {
         self.apicID = apicID
     }
 
-    /// Leaf 1 ECX: SSE3, PCLMULQDQ, SSSE3, FMA, CX16, SSE4.1, SSE4.2, x2APIC (emulated), MOVBE, POPCNT,
-    /// TSC-deadline (emulated), AES, F16C, RDRAND; the hypervisor bit is set on top. Absent: MONITOR, VMX,
-    /// SMX, speed and thermal control, PCID, XSAVE/OSXSAVE and AVX (the VMM does not switch XCR0).
-    static let leaf1ECX: UInt32 = bits(0, 1, 9, 12, 13, 19, 20, 21, 22, 23, 24, 25, 29, 30)
+    /// Leaf 1 ECX: SSE3, PCLMULQDQ, SSSE3, FMA, CX16, SSE4.1, SSE4.2, MOVBE, POPCNT, AES, F16C, RDRAND
+    /// where the host has them; x2APIC and TSC-deadline always (the VMM emulates them, whatever the host
+    /// has: QEMU's TCG offers neither), and the hypervisor bit. Absent: MONITOR, VMX, SMX, speed and
+    /// thermal control, PCID, XSAVE/OSXSAVE and AVX (the VMM does not switch XCR0).
+    static let leaf1ECX: UInt32 = bits(0, 1, 9, 12, 13, 19, 20, 22, 23, 25, 29, 30)
+    static let leaf1EmulatedECX: UInt32 = bits(21, 24, 31)
     /// Leaf 1 EDX: FPU, VME, DE, PSE, TSC, MSR, PAE, CX8, APIC, SEP, MTRR, PGE, CMOV, PAT, PSE36, CLFSH,
     /// MMX, FXSR, SSE, SSE2. Absent: MCE/MCA (no machine-check MSRs), DS, ACPI, SS, HTT, TM, PBE.
     static let leaf1EDX: UInt32 = bits(0, 1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 15, 16, 17, 19, 23, 24, 25, 26)
@@ -41,7 +43,7 @@ public struct CPUIDPolicy {
         case 1:
             // EBX: this vCPU's APIC ID, one logical processor, the host's CLFLUSH line size.
             let ebx = UInt32(apicID) << 24 | 1 << 16 | host.ebx & 0xFF00
-            return Registers(host.eax, ebx, host.ecx & Self.leaf1ECX | 1 << 31, host.edx & Self.leaf1EDX)
+            return Registers(host.eax, ebx, host.ecx & Self.leaf1ECX | Self.leaf1EmulatedECX, host.edx & Self.leaf1EDX)
         case 7 where subleaf == 0: return Registers(0, host.ebx & Self.leaf7EBX, 0, 0)
         case 0x4000_0000: return Self.kvmSignature
         case 0x4000_0001: return Self.kvmFeatures

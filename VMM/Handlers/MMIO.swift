@@ -5,8 +5,9 @@ import VMMCore
 extension LinuxMachine {
     /// A nested page fault. Inside guest RAM (all of it is mapped before the guest starts): the page was
     /// taken away, map it again. Elsewhere: MMIO. The instruction is fetched through the guest's page
-    /// tables and decoded (`MMIOInstruction`); the access goes to the board's device at that address
-    /// (IOAPIC, xAPIC), and one nothing backs reads all ones. What the decoder does not know: #UD.
+    /// tables (up to 15 bytes, stopping where the guest's mapping ends) and decoded (`MMIOAccess`); the
+    /// access goes to the board's device at that address (the IOAPIC), and one nothing backs reads all
+    /// ones. What the decoder does not know: #UD.
     mutating func nestedPageFault() -> Action {
         let address = guest.guestPhysical
         if memory.contains(address, 1) {
@@ -17,23 +18,26 @@ extension LinuxMachine {
             }
             return .resume([])
         }
-        // The decoder reads at most three bytes; each is fetched through the guest's own page tables.
-        var bytes: (UInt8, UInt8, UInt8) = (0, 0, 0)
-        let fetched = withUnsafeMutableBytes(of: &bytes) { raw in
-            memory.fetchInstruction(3, at: guest.rip, cr3: guest.cr3, into: raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        var bytes: (UInt64, UInt64) = (0, 0)                 // 16 bytes: room for the longest instruction
+        var fetched = 0
+        let access: MMIOAccess? = withUnsafeMutableBytes(of: &bytes) { raw in
+            let buffer = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            while fetched < 15, memory.fetchInstruction(1, at: guest.rip &+ UInt64(fetched), cr3: guest.cr3, into: buffer + fetched) {
+                fetched += 1
+            }
+            return MMIOAccess(decoding: buffer, count: fetched)
         }
-        guard fetched, let instruction = withUnsafeBytes(of: bytes, { MMIOInstruction(decoding: $0.baseAddress!) }) else {
-            log("vmm: \(name): MMIO at \(hex: address) by an instruction the VMM does not decode (RIP \(hex: guest.rip), bytes \(hex: bytes.0) \(hex: bytes.1) \(hex: bytes.2))")
+        guard let access else {
+            log("vmm: \(name): MMIO at \(hex: address) by an instruction the VMM does not decode (RIP \(hex: guest.rip), first bytes \(hex: bytes.0.byteSwapped, digits: 16))")
             return unhandled()
         }
-        let sizeMask: UInt64 = instruction.size == 8 ? UInt64.max : 0xFFFF_FFFF
         let now = timestamp()
-        if instruction.isWrite {
-            board.writeMemory(address, size: instruction.size, value: guest.register(instruction.register) & sizeMask, now: now)
+        if access.isWrite {
+            board.writeMemory(address, size: access.size, value: access.value(in: guest), now: now)
         } else {
-            guest.setRegister(instruction.register, board.readMemory(address, size: instruction.size, now: now) & sizeMask)
+            access.complete(guest, read: board.readMemory(address, size: access.size, now: now))
         }
-        guest.rip &+= UInt64(instruction.length)
+        guest.rip &+= UInt64(access.length)
         guest.setInterruptibility(0, activity: 0)
         return .resume(Self.stepped.union(.generalRegisters))
     }
