@@ -24,6 +24,10 @@ public struct MMIOAccess: Equatable {
     public var destinationSize: Int
     public var length: Int
 
+    public init(isWrite: Bool, size: Int, operand: Operand, destinationSize: Int, length: Int) {
+        (self.isWrite, self.size, self.operand, self.destinationSize, self.length) = (isWrite, size, operand, destinationSize, length)
+    }
+
     public init?(decoding bytes: UnsafePointer<UInt8>, count: Int) {
         let limit = min(count, 15)
         var at = 0

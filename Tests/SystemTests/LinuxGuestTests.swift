@@ -1,0 +1,55 @@
+import SwiftletTools
+import XCTest
+
+/// Debian's unmodified cloud kernel as a guest of the VMM product, in the default system (Guests/system.dts:
+/// the native tasks and a Linux vm@0 under the vmm task; the build adds the guest recipe's kernel and
+/// initramfs as modules): it boots to its initramfs marker, uses kvm-clock, sees the hypervisor flag, has
+/// no APIC or timer warnings, powers off by ACPI S5, and the native tasks run on beside it.
+final class LinuxGuestTests: SystemTestCase {
+    func check(_ result: RunResult, backend: String, file: StaticString = #filePath, line: UInt = #line) {
+        assertCleanBoot(result, file: file, line: line)
+        assertLine(containing: "virt: \(backend.uppercased()) backend ready", in: result, file: file, line: line)
+        let lines = result.consoleLines
+        // The guest's serial output reaches the console through the serial driver as the VMM's lines.
+        let setup = lines.firstIndex { $0.hasPrefix("[vmm] vmm: /tasks/vmm/vm@0: Linux boot protocol 0x2") }
+        let marker = lines.firstIndex { $0.hasPrefix("[vmm] swiftlet-guest: user space up at tsc ") }
+        XCTAssertNotNil(setup, "the VMM's setup line", file: file, line: line)
+        guard let marker else { return XCTFail("no marker line", file: file, line: line) }
+        if let kernel = lines[marker].firstMatch(of: /kernel (\S+), uptime ([0-9.]+) s/) {
+            XCTAssertTrue(kernel.1.hasSuffix("-cloud-amd64"), "Debian's cloud kernel: \(kernel.1)", file: file, line: line)
+            print("linux: \(kernel.1) reached user space after \(kernel.2) s of guest uptime on \(backend)")
+        } else {
+            XCTFail("the marker names no kernel: \(lines[marker])", file: file, line: line)
+        }
+        assertLine(containing: "[vmm] swiftlet-guest: clocksource kvm-clock", in: result, file: file, line: line)
+        assertLine(containing: "[vmm] swiftlet-guest: cpus with the hypervisor flag: 1", in: result, file: file, line: line)
+        assertLine(containing: "[vmm] swiftlet-guest: APIC or timer warnings in dmesg: 0", in: result, file: file, line: line)
+        // A clean ACPI power-off, then the exits by reason.
+        let off = lines.firstIndex { $0.contains("vmm: /tasks/vmm/vm@0: the guest powered off (ACPI S5) after") }
+        XCTAssertNotNil(off, "the guest's ACPI power-off", file: file, line: line)
+        if let exits = assertLine(containing: "vmm: /tasks/vmm/vm@0: ", " exits by reason:", in: result, file: file, line: line),
+           let total = exits.firstMatch(of: /vm@0: (\d+) exits by reason/).flatMap({ Int($0.1) }) {
+            XCTAssertGreaterThan(total, 100, "exits", file: file, line: line)
+            print("linux: \(exits)")
+        }
+        XCTAssertFalse(result.console.contains("refused"), "the VMM refused something", file: file, line: line)
+        // The native tasks ran beside the guest: one of theirs printed while the VMM's guest was alive
+        // (after its setup line, before its power-off), and all of them passed.
+        if let setup, let off {
+            let native = lines[setup..<off].contains { $0.hasPrefix("[ping] ") || $0.hasPrefix("[pong] ") || $0.hasPrefix("[memtest] ") }
+            let after = lines[off...].contains { $0.hasPrefix("[ping] ") || $0.hasPrefix("[memtest] ") }
+            XCTAssertTrue(native || after, "no native task's line after the guest started", file: file, line: line)
+        }
+        XCTAssertFalse(result.console.contains("FAILED"), "a task failed", file: file, line: line)
+        assertLine(containing: "roottask: all done", "all 4 tasks passed", in: result, file: file, line: line)
+    }
+
+    func testLinuxOnQEMUSVM() throws {
+        check(try boot(.standard), backend: "svm")
+    }
+
+    /// Slow (Bochs emulates the 115200-baud line and every instruction): one run that checks everything.
+    func testLinuxOnBochsVMX() throws {
+        check(try boot(.standard, on: .bochs), backend: "vmx")
+    }
+}
