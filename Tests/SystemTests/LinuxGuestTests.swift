@@ -1,3 +1,4 @@
+import Foundation
 import SwiftletTools
 import XCTest
 
@@ -42,6 +43,28 @@ final class LinuxGuestTests: SystemTestCase {
         }
         XCTAssertFalse(result.console.contains("FAILED"), "a task failed", file: file, line: line)
         assertLine(containing: "roottask: all done", "all 4 tasks passed", in: result, file: file, line: line)
+    }
+
+    func configuration(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Configurations/\(name).dts").path
+    }
+
+    /// A VM the VMM cannot honour is refused before it starts, with a message naming the node and the
+    /// reason; the VMM reports the failure and the other tasks pass.
+    func checkRefused(_ config: String, _ message: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let result = try boot(ImageConfiguration(configuration: configuration(config)))
+        assertRefusedBoot(result, reason: .tasksFailed, status: 7, file: file, line: line)
+        assertLine(containing: "[vmm] vmm: /tasks/vmm/vm@0: refused: \(message)", in: result, file: file, line: line)
+        XCTAssertFalse(result.console.contains("swiftlet-guest:"), "the guest ran", file: file, line: line)
+        assertLine(containing: "roottask: 3 of 4 tasks passed: 1 failed", in: result, file: file, line: line)
+    }
+
+    func testADamagedKernelIsRefusedNamingTheNode() throws {
+        try checkRefused("linux-bad-kernel", "no boot sector signature (0xAA55 at 0x1FE): not a bzImage")
+    }
+
+    func testTooLittleMemoryIsRefusedNamingTheNode() throws {
+        try checkRefused("linux-small-memory", "too little guest memory for the kernel's init_size and the initrd (48 MiB given, ")
     }
 
     func testLinuxOnQEMUSVM() throws {
