@@ -190,6 +190,9 @@ enum SVM {
             put(VMCBLayout.rip, next > rip && next - rip <= 15 ? next : rip &+ 1)
         }
         if event & 0xFF == ReflectedException.debug {
+            if code != 0x88 {
+                put(VMCBLayout.dr6, ReflectedException.debugStatus(svmDR6: word(VMCBLayout.dr6), rflags: word(VMCBLayout.rflags)))
+            }
             put(VMCBLayout.dr7, ReflectedException.debugControlOnEntry(word(VMCBLayout.dr7)))
         } else {
             put(VMCBLayout.rflags, ReflectedException.flagsForInjection(word(VMCBLayout.rflags), event: event))

@@ -43,6 +43,17 @@ final class ReflectedExceptionTests: XCTestCase {
         XCTAssertEqual(ReflectedException.debugStatus(previous: 0xFFFF_4FF3, pending: 0), 0xFFFF_4FF0)
     }
 
+    func testSVMDebugStatusIsTheVMCBsUnlessItShowsNoCondition() {
+        // What the CPU wrote stays: single step, breakpoint 2, an old BS beside a new breakpoint.
+        XCTAssertEqual(ReflectedException.debugStatus(svmDR6: 0xFFFF_4FF0, rflags: 0x302), 0xFFFF_4FF0)
+        XCTAssertEqual(ReflectedException.debugStatus(svmDR6: 0xFFFF_0FF4, rflags: 0x202), 0xFFFF_0FF4)
+        XCTAssertEqual(ReflectedException.debugStatus(svmDR6: 0xFFFF_4FF1, rflags: 0x302), 0xFFFF_4FF1)
+        // No condition and TF set (Bochs): a single step.
+        XCTAssertEqual(ReflectedException.debugStatus(svmDR6: 0xFFFF_0FF0, rflags: 0x302), 0xFFFF_4FF0)
+        // No condition, no TF: nothing to add.
+        XCTAssertEqual(ReflectedException.debugStatus(svmDR6: 0xFFFF_0FF0, rflags: 0x202), 0xFFFF_0FF0)
+    }
+
     func testHandlerEntryClearsGeneralDetectAndSetsRFForFaults() {
         XCTAssertEqual(ReflectedException.debugControlOnEntry(0x2401), 0x401)
         XCTAssertEqual(ReflectedException.debugControlOnEntry(0x90401), 0x90401)

@@ -10,7 +10,7 @@
 /// - #DB: on VMX an intercepted #DB does not touch DR6 or DR7.GD; the exit qualification has the DR6
 ///   bits it would have set, merged here as the CPU merges them (B0-B3 replaced, BD/BS/BT sticky, RTM and
 ///   bus-lock active low). SVM has written DR6 into the VMCB before the intercept (KVM's db_interception
-///   takes it from there too). On both, entering the handler clears DR7.GD (SDM 17.2.4). A #DB is reflected
+///   takes it from there too; Bochs does not: `debugStatus(svmDR6:rflags:)`). On both, entering the handler clears DR7.GD (SDM 17.2.4). A #DB is reflected
 ///   as the trap or fault it was: RIP is where the CPU would push it; INT1/ICEBP keeps its event type and
 ///   length on VMX (privileged software exception) and is intercepted as an instruction on SVM, whose #DB
 ///   intercept leaves RIP ambiguous for it (as Xen found).
@@ -58,6 +58,14 @@ public enum ReflectedException {
         var status = (previous & ~UInt64(0xF)) | debugStatusActiveLow | conditions
         status ^= conditions & debugStatusActiveLow
         return status & 0xFFFF_EFFF
+    }
+
+    /// DR6 of an SVM #DB intercept as the guest must see it. The CPU has written the conditions into the
+    /// VMCB's DR6 already; Bochs's SVM does not. A #DB with no condition there and RFLAGS.TF set can
+    /// only be a single step (ICEBP, the one #DB without a condition, is intercepted apart): BS is added.
+    /// Bochs's missing breakpoint bits (B0-B3) cannot be reconstructed and stay missing.
+    public static func debugStatus(svmDR6 dr6: UInt64, rflags: UInt64) -> UInt64 {
+        dr6 & 0xE00F == 0 && rflags & 0x100 != 0 ? dr6 | 1 << 14 : dr6
     }
 
     /// DR7 when the #DB handler is entered.
