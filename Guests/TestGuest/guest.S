@@ -146,6 +146,15 @@ test_guest_start:
     movl (%rbx), %ecx
     cmpl $0xcaff, %ecx
     CHECK e, "MMIO write and read at 0x3f000000 emulated by the VMM"
+    /* More of the MOV family: an immediate store with a displacement, a zero-extending byte load through
+     * SIB (the register reads back what was written plus one). */
+    movq $(MMIO_BASE - 0x10), %rbx
+    movl $0xbeef, 0x10(%rbx)
+    xorl %eax, %eax
+    movq $-1, %rcx
+    movzbl 0x10(%rbx,%rax,1), %ecx
+    cmpq $0xf0, %rcx
+    CHECK e, "MMIO: movl $imm to 0x10(%rbx) and movzbl from 0x10(%rbx,%rax) emulated by the VMM"
 
     /* RDMSR/WRMSR: a VMM-defined MSR keeps its value; an unknown one raises #GP in the guest. */
     movl $0x40000100, %ecx

@@ -15,7 +15,8 @@ import XCTest
 final class VirtualMachineTests: SystemTestCase {
     static let checks = [
         "PASS cpuid 0x40000000 names the VMM", "PASS cpuid 1 reports a hypervisor", "PASS outl/inl through the VMM's scratch port",
-        "PASS MMIO write and read at 0x3f000000 emulated by the VMM", "PASS wrmsr/rdmsr of MSR 0x40000100 kept by the VMM",
+        "PASS MMIO write and read at 0x3f000000 emulated by the VMM",
+        "PASS MMIO: movl $imm to 0x10(%rbx) and movzbl from 0x10(%rbx,%rax) emulated by the VMM", "PASS wrmsr/rdmsr of MSR 0x40000100 kept by the VMM",
         "PASS rdmsr of an unknown MSR: #GP injected and handled by the guest's IDT",
         "PASS hlt, then interrupt 0x30 injected by the VMM reached the IDT", "PASS no interrupt while IF is clear",
         "PASS interrupt 0x31 delivered at the interrupt window",
