@@ -13,7 +13,7 @@ final class ToolingTests: XCTestCase {
             set default=0
             menuentry "Swiftlet" {
               multiboot2 /boot/swiftlet.elf crash=ud verbose
-              module2 /boot/modules/sample sample
+              module2 --nounzip /boot/modules/sample sample
               boot
             }
 
