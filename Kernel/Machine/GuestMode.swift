@@ -11,6 +11,8 @@ enum GuestMode {
     /// Exits sent to VMMs and host interrupts taken in guest mode, reported at power-off.
     nonisolated(unsafe) private(set) static var exitsToVMM: UInt64 = 0
     nonisolated(unsafe) private(set) static var interruptsInGuest: UInt64 = 0
+    /// XSETBV exits the kernel answered with #UD or #GP (XCR0 is not switched).
+    nonisolated(unsafe) private(set) static var xsetbvRefused: UInt64 = 0
 
     /// Turns on what the CPU offers (after the optional self-test, which uses the hardware on its own).
     static func initialize(_ features: VirtualizationFeatures, tscHz: UInt64, timerHz: UInt64) -> LogLine {
@@ -112,11 +114,20 @@ enum GuestMode {
         if vcpu.pointee.takeRecall() { return exit(thread, vcpu, .recall, raw: 0) }
         while true {
             let (reason, raw) = backend == .vmx ? VMX.enter(vcpu) : SVM.enter(vcpu)
-            guard reason == .externalInterrupt || reason == .preemption else { return exit(thread, vcpu, reason, raw: raw) }
-            // The interrupt is still pending at the local APIC: take it, then go on if still chosen. An event
-            // the exit interrupted is injected again at the next entry (`VCPU.entryInjection`).
-            interruptsInGuest &+= 1
-            x86_sti_nop_cli()
+            switch reason {
+            case .externalInterrupt, .preemption:
+                // The interrupt is still pending at the local APIC: take it, then go on if still chosen. An
+                // event the exit interrupted is injected again at the next entry (`VCPU.entryInjection`).
+                interruptsInGuest &+= 1
+                x86_sti_nop_cli()
+            case .xsetbv:
+                // XCR0 is the host's: the guest gets the fault a CPU would give (`VCPU.refuseXSETBV`).
+                if backend == .vmx { VMX.load(vcpu, .controlRegisters) } else { SVM.load(vcpu, .controlRegisters) }
+                vcpu.pointee.refuseXSETBV(guestCR4: vcpu.pointee.state.cr4)
+                xsetbvRefused &+= 1
+            default:
+                return exit(thread, vcpu, reason, raw: raw)
+            }
             if vcpu.pointee.takeRecall() { return exit(thread, vcpu, .recall, raw: 0) }
             if System.scheduler.current != thread { return }
         }

@@ -79,7 +79,7 @@ enum LocalAPIC {
     nonisolated(unsafe) private static var countsPerTSC: UInt64 = 1
     /// The TSC reading of the next scheduler tick, and the deadline the timer is armed for (max: none).
     nonisolated(unsafe) private static var nextTick: UInt64 = 0
-    nonisolated(unsafe) private static var armedFor = UInt64.max
+    nonisolated(unsafe) private(set) static var armedFor = UInt64.max
 
     /// Starts the timer: ticks at `hz`, and timeouts between them (`arm`).
     static func startTimer(hz: UInt64, calibration: Calibration) {

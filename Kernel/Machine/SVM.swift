@@ -36,7 +36,9 @@ enum SVM {
     ///   WBINVD          writing back the host's whole cache hierarchy is the host's business (QEMU 7.2
     ///                   also checks this bit for INVD)
     ///   MONITOR, MWAIT  a guest must not park the physical CPU; CPUID hides them, the VMM raises #UD
-    ///   XSETBV          XCR0 is not switched
+    ///   XSETBV          XCR0 is not switched: the kernel answers with #UD (CR4.OSXSAVE clear) or #GP(0)
+    ///                   (`VCPU.refuseXSETBV`). QEMU 7.2 never takes this intercept: there a guest that
+    ///                   sets CR4.OSXSAVE writes the emulated CPU's XCR0 (an emulator gap)
     ///   RDPRU           reads the host's APERF/MPERF (KVM intercepts it too)
     /// Event delivery an exit interrupts (EXITINTINFO) is injected again through EVENTINJ at the next entry
     /// (`InterruptedEvent`), unless the VMM's reply injects; the guest's own INTn/INT3/INTO re-executes.
@@ -139,7 +141,7 @@ enum SVM {
         vcpu.pointee.dirty = []
         v.storeBytes(of: vcpu.pointee.state.rax, toByteOffset: VMCBLayout.rax, as: UInt64.self)
         var injected: UInt64 = 0
-        if let injection = vcpu.pointee.entryInjection() {
+        if vcpu.pointee.hasEventToInject, let injection = vcpu.pointee.entryInjection() {
             injected = injection.information
             v.storeBytes(of: injection.information | injection.errorCode << 32, toByteOffset: VMCBLayout.eventInjection, as: UInt64.self)
         }
@@ -159,8 +161,10 @@ enum SVM {
         }
         let reason = ExitReason.fromSVM(code, exitInfo1: v.load(fromByteOffset: VMCBLayout.exitInfo1, as: UInt64.self))
         // An exit during event delivery (a host interrupt among them): the event goes again at the next entry.
-        vcpu.pointee.interrupted = InterruptedEvent.fromSVM(
-            exitInterruptionInfo: v.load(fromByteOffset: VMCBLayout.exitInterruptionInfo, as: UInt64.self), injected: injected).at(reason)
+        let interrupted = v.load(fromByteOffset: VMCBLayout.exitInterruptionInfo, as: UInt64.self)
+        if interrupted & InterruptedEvent.EventType.valid != 0 && UInt32(truncatingIfNeeded: code) != 0xFFFF_FFFF {
+            vcpu.pointee.interrupted = InterruptedEvent.fromSVM(exitInterruptionInfo: interrupted, injected: injected).at(reason)
+        }
         if reason == .interruptWindow {
             armInterruptWindow(v, false)
             vcpu.pointee.interruptWindowRequested = false
@@ -220,8 +224,12 @@ enum SVM {
                 : (0x40...0x5F).contains(code) ? code - 0x40 : info                 // exceptions: the vector
             vcpu.pointee.state.guestPhysical = word(VMCBLayout.exitInfo2)
         }
-        // The system state moves rarely (startup, faults): one test skips all of it.
-        if !mask.isDisjoint(with: .systemState) {
+        if mask.contains(.interruptibility) {
+            vcpu.pointee.state.interruptibility = word(VMCBLayout.interruptShadow) & 1
+            vcpu.pointee.state.activity = 0
+        }
+        // The rest of the system state moves rarely (startup, faults): one test skips all of it.
+        if !mask.isDisjoint(with: .rareSystemState) {
             if mask.contains(.controlRegisters) {
                 vcpu.pointee.state.cr0 = word(VMCBLayout.cr0)
                 vcpu.pointee.state.cr2 = word(VMCBLayout.cr2)
@@ -229,10 +237,6 @@ enum SVM {
                 vcpu.pointee.state.cr4 = word(VMCBLayout.cr4)
             }
             if mask.contains(.efer) { vcpu.pointee.state.efer = word(VMCBLayout.efer) & ~svme }
-            if mask.contains(.interruptibility) {
-                vcpu.pointee.state.interruptibility = word(VMCBLayout.interruptShadow) & 1
-                vcpu.pointee.state.activity = 0
-            }
             if mask.contains(.codeStackSegments) {
                 vcpu.pointee.state.cs = segment(VMCBLayout.cs)
                 vcpu.pointee.state.ss = segment(VMCBLayout.ss)

@@ -11,7 +11,10 @@ enum System {
     @inline(__always)
     static func prepareReturn() {
         // A timeout armed since the timer was last programmed may come before its deadline.
-        LocalAPIC.arm(scheduler.nextTimeout ?? UInt64.max)
+        // (The timer is always armed for the next tick or earlier: only an earlier timeout matters.)
+        if let first = scheduler.timeouts.head, first.pointee.wakeupTime < LocalAPIC.armedFor {
+            LocalAPIC.arm(first.pointee.wakeupTime)
+        }
         var thread: ThreadPointer
         while true {
             while scheduler.current == nil {

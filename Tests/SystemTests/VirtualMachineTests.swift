@@ -21,7 +21,8 @@ final class VirtualMachineTests: SystemTestCase {
         "PASS xmm3 survives a VMM that uses the FPU during the exit",
         "PASS invd exited to the VMM, which stepped over it", "PASS wbinvd exited to the VMM, which stepped over it",
         "PASS cpuid 1 hides MONITOR/MWAIT", "PASS monitor exited to the VMM, which raised #UD",
-        "PASS mwait exited to the VMM, which raised #UD", "PASS cr8 keeps what the guest wrote",
+        "PASS mwait exited to the VMM, which raised #UD", "PASS xsetbv with CR4.OSXSAVE clear raised #UD",
+        "PASS cr8 keeps what the guest wrote",
         "PASS rdmsr LSTAR returns what the guest wrote", "PASS syscall reached the guest's LSTAR handler and returned",
         "PASS guest runs on after the VMM's bad replies",
     ]
@@ -32,8 +33,17 @@ final class VirtualMachineTests: SystemTestCase {
         "only pages the VMM holds can become guest memory", "a vCPU needs a VM, not an ordinary task",
     ]
 
-    func check(_ result: RunResult, backend: String, file: StaticString = #filePath, line: UInt = #line) {
+    func check(_ result: RunResult, backend: String, xsetbvExits: Bool = true, file: StaticString = #filePath, line: UInt = #line) {
         assertCleanBoot(result, file: file, line: line)
+        // XSETBV with CR4.OSXSAVE set: the kernel answers the exit with #GP (XCR0 is not switched). QEMU
+        // 7.2's SVM never exits on XSETBV (the guest's write reaches the emulated CPU's XCR0: an emulator
+        // gap, recorded here so a QEMU that fixes it shows up).
+        if xsetbvExits {
+            assertLine(containing: "[test guest] test guest: xsetbv with CR4.OSXSAVE set raised #GP (XCR0 is the host's)", in: result, file: file, line: line)
+            assertLine(containing: "host interrupts and preemptions taken in guest mode, 1 XSETBV refused in the kernel", in: result, file: file, line: line)
+        } else {
+            assertLine(containing: "[test guest] test guest: xsetbv with CR4.OSXSAVE set raised nothing (no exit came)", in: result, file: file, line: line)
+        }
         assertLine(containing: "virt: \(backend.uppercased()) backend ready", in: result, file: file, line: line)
         assertLine(containing: "[test guest] test guest: 64-bit long mode, paging on", in: result, file: file, line: line)
         for check in Self.checks {
@@ -110,7 +120,7 @@ final class VirtualMachineTests: SystemTestCase {
     }
 
     func testSVMOnQEMU() throws {
-        check(try boot(), backend: "svm")
+        check(try boot(), backend: "svm", xsetbvExits: false)
     }
 
     func testSVMOnBochsRyzen() throws {
