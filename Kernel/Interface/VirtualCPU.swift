@@ -204,7 +204,9 @@ public struct TransferMask: OptionSet, Sendable, Equatable {
     public static let injectionState: TransferMask = [.rflags, .interruptibility]
     /// The system state but the injection state and the event: what only startup and faults move. Kernel
     /// and messages test it once to skip all of it, and handle the others outside that test.
-    public static let rareSystemState = systemState.subtracting([.interruptibility, .event])
+    /// (A literal, so it is a constant on the exit path, not computed once behind a guard.)
+    public static let rareSystemState: TransferMask = [.controlRegisters, .efer, .codeStackSegments, .dataSegments,
+                                                       .extraSegments, .taskAndLocalTables, .descriptorTables, .syscallMSRs]
     /// Everything but the registers, RIP, RFLAGS and the qualification: what the frequent exits leave alone.
     public static let systemState: TransferMask = [.controlRegisters, .efer, .interruptibility, .event, .codeStackSegments,
                                                    .dataSegments, .extraSegments, .taskAndLocalTables, .descriptorTables,
