@@ -18,6 +18,10 @@ enum SVM {
     /// runs is not the one that ran last (QEMU TCG offers only 16 ASIDs).
     nonisolated(unsafe) private static var asidsShared = false
     nonisolated(unsafe) private static var lastRun: VCPUPointer?
+    /// The host's XCR0 (0: XSAVE off). VMRUN does not switch XCR0, and QEMU 7.2 ignores the XSETBV
+    /// intercept: a guest's XSETBV there writes the host's XCR0, which is put back after every exit.
+    nonisolated(unsafe) private static var hostXCR0: UInt64 = 0
+    nonisolated(unsafe) private(set) static var xcr0Restored: UInt64 = 0
 
     /// The intercept set, checked against the AMD APM vol. 2 (15.9-15.13, appendix B) and KVM's init_vmcb.
     /// Intercepted (first word, VMCB 0x0C):
@@ -38,7 +42,7 @@ enum SVM {
     ///   MONITOR, MWAIT  a guest must not park the physical CPU; CPUID hides them, the VMM raises #UD
     ///   XSETBV          XCR0 is not switched: the kernel answers with #UD (CR4.OSXSAVE clear) or #GP(0)
     ///                   (`VCPU.refuseXSETBV`). QEMU 7.2 never takes this intercept: there a guest that
-    ///                   sets CR4.OSXSAVE writes the emulated CPU's XCR0 (an emulator gap)
+    ///                   sets CR4.OSXSAVE writes the host's XCR0, which `enter` puts back after each exit
     ///   RDPRU           reads the host's APERF/MPERF (KVM intercepts it too)
     /// Event delivery an exit interrupts (EXITINTINFO) is injected again through EVENTINJ at the next entry
     /// (`InterruptedEvent`), unless the VMM's reply injects; the guest's own INTn/INT3/INTO re-executes.
@@ -79,6 +83,7 @@ enum SVM {
         msrPermissions = msr
         for page in 0..<UInt64(3) { PhysicalMemory.pointer(io + page * 4096).initializeMemory(as: UInt8.self, repeating: 0xFF, count: 4096) }
         for page in 0..<UInt64(2) { PhysicalMemory.pointer(msr + page * 4096).initializeMemory(as: UInt8.self, repeating: 0xFF, count: 4096) }
+        hostXCR0 = x86_read_cr4() & (1 << 18) != 0 ? x86_xgetbv(0) : 0
         x86_wrmsr(efer, x86_rdmsr(efer) | svme)
         x86_wrmsr(hostSaveMSR, save.adopt())
         return true
@@ -150,6 +155,10 @@ enum SVM {
             vcpu.pointee.interruptWindowArmed = vcpu.pointee.interruptWindowRequested
         }
         x86_svm_run_guest(GuestMode.registers(vcpu), vcpu.pointee.control, hostArea)
+        if hostXCR0 != 0 && x86_xgetbv(0) != hostXCR0 {
+            x86_xsetbv(0, hostXCR0)
+            xcr0Restored &+= 1
+        }
         v.storeBytes(of: UInt8(0), toByteOffset: VMCBLayout.tlbControl, as: UInt8.self)
         let code = v.load(fromByteOffset: VMCBLayout.exitCode, as: UInt64.self)
         if UInt32(truncatingIfNeeded: code) == 0xFFFF_FFFF {
