@@ -18,6 +18,9 @@ enum Sched {
     /// A thread's timeslice, in ticks: the bound a higher-priority thread's wake-up must beat.
     static let timesliceTicks: UInt64 = 10
     static let roundRobinMicroseconds: UInt64 = 200_000
+    /// Sub-millisecond timeouts: waits this short must not be rounded to the tick.
+    static let shortWait: UInt64 = 100
+    static let shortWaits = 10
 
     static let sleepEndpoint: UInt64 = 10
     static let lowSpinner: UInt64 = 20
@@ -96,6 +99,22 @@ func schedTestMain(tscKHz: UInt64, utcb: UInt64) {
         record.slices.store(0)
         record.gapTicks.store(clock.ticks(microseconds: 200))
     }
+
+    // 0. Sub-millisecond timeouts: a 100 µs wait ends after about 100 µs (the timer is armed for the
+    // timeout), not at the next 1 ms tick. Never early; the shortest of several well under one tick.
+    var shortest = UInt64.max, longest: UInt64 = 0, shortEarly = 0
+    for _ in 0..<Sched.shortWaits {
+        let start = timestamp()
+        let result = SystemCall.wait(Sched.sleepEndpoint, timeout: .microseconds(Sched.shortWait))
+        let ticks = timestamp() &- start
+        if result.error != .timeout || ticks < clock.ticks(microseconds: Sched.shortWait) { shortEarly += 1 }
+        shortest = min(shortest, ticks)
+        longest = max(longest, ticks)
+    }
+    log("sched: \(Sched.shortWaits) waits of \(Sched.shortWait) us took \(shortest)-\(longest) TSC ticks (\(clock.microseconds(shortest))-\(clock.microseconds(longest)) us; the timer ticks every \(Sched.tickMicroseconds) us)")
+    checks.check(shortEarly == 0, "\(Sched.shortWait) us waits: none ended before \(Sched.shortWait) us (\(shortEarly) early)")
+    checks.check(clock.microseconds(shortest) < Sched.tickMicroseconds / 2,
+                 "\(Sched.shortWait) us waits: the shortest took \(clock.microseconds(shortest)) us, not a tick (\(Sched.tickMicroseconds) us)")
 
     // 1. Periodic wake-ups on an idle system.
     let idle = measurePeriods(Sched.idlePeriods, clock)

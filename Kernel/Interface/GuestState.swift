@@ -89,18 +89,19 @@ public enum VCPUMessage {
             put(words, generalExtended, pointer.pointee.r8, pointer.pointee.r9, pointer.pointee.r10, pointer.pointee.r11)
             put(words, generalExtended + 4, pointer.pointee.r12, pointer.pointee.r13, pointer.pointee.r14, pointer.pointee.r15)
         }
-        // The system state moves rarely (startup, faults): one test skips all of it.
-        if !mask.isDisjoint(with: .systemState) {
+        // What an injection decision needs travels with frequent exits too.
+        if mask.contains(.interruptibility) {
+            words[interruptibility] = pointer.pointee.interruptibility
+            words[activity] = pointer.pointee.activity
+        }
+        if mask.contains(.event) {
+            words[event] = pointer.pointee.event
+            words[eventErrorCode] = pointer.pointee.eventErrorCode
+        }
+        // The rest of the system state moves rarely (startup, faults): one test skips all of it.
+        if !mask.isDisjoint(with: .rareSystemState) {
             if mask.contains(.controlRegisters) { put(words, controlRegisters, pointer.pointee.cr0, pointer.pointee.cr2, pointer.pointee.cr3, pointer.pointee.cr4) }
             if mask.contains(.efer) { words[efer] = pointer.pointee.efer }
-            if mask.contains(.interruptibility) {
-                words[interruptibility] = pointer.pointee.interruptibility
-                words[activity] = pointer.pointee.activity
-            }
-            if mask.contains(.event) {
-                words[event] = pointer.pointee.event
-                words[eventErrorCode] = pointer.pointee.eventErrorCode
-            }
             if mask.contains(.codeStackSegments) { putSegment(words, 0, pointer.pointee.cs); putSegment(words, 1, pointer.pointee.ss) }
             if mask.contains(.dataSegments) { putSegment(words, 2, pointer.pointee.ds); putSegment(words, 3, pointer.pointee.es) }
             if mask.contains(.extraSegments) { putSegment(words, 4, pointer.pointee.fs); putSegment(words, 5, pointer.pointee.gs) }

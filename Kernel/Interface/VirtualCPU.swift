@@ -196,6 +196,17 @@ public struct TransferMask: OptionSet, Sendable, Equatable {
     public static let requestInterruptWindow = TransferMask(rawValue: 1 << 17)
 
     public static let generalRegisters: TransferMask = [.generalA, .generalB, .generalExtended, .rsp]
+    /// What a VMM needs at any exit to decide whether it can inject an interrupt now: RFLAGS (IF) and the
+    /// interruptibility and activity state (STI/MOV SS shadow, HLT). The third part, the event an exit
+    /// interrupted, the kernel adds (`.event`) to every message that has one, whatever the mask: a
+    /// message without `.event` has none pending. The kernel's default mask (everything) carries all of
+    /// it; a VMM's lean masks for frequent exits should keep this.
+    public static let injectionState: TransferMask = [.rflags, .interruptibility]
+    /// The system state but the injection state and the event: what only startup and faults move. Kernel
+    /// and messages test it once to skip all of it, and handle the others outside that test.
+    /// (A literal, so it is a constant on the exit path, not computed once behind a guard.)
+    public static let rareSystemState: TransferMask = [.controlRegisters, .efer, .codeStackSegments, .dataSegments,
+                                                       .extraSegments, .taskAndLocalTables, .descriptorTables, .syscallMSRs]
     /// Everything but the registers, RIP, RFLAGS and the qualification: what the frequent exits leave alone.
     public static let systemState: TransferMask = [.controlRegisters, .efer, .interruptibility, .event, .codeStackSegments,
                                                    .dataSegments, .extraSegments, .taskAndLocalTables, .descriptorTables,

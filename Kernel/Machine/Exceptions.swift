@@ -26,8 +26,7 @@ func handleInterrupt(_ frame: UnsafeMutablePointer<InterruptFrame>) {
     case 0..<32:
         panic(exception: frame.pointee)
     case InterruptVector.timer:
-        LocalAPIC.timerInterrupt()
-        System.timerTick()
+        System.timerInterrupt()
     case Interrupts.vectorBase..<(Interrupts.vectorBase + UInt64(Interrupts.maximumLines)):
         Interrupts.fired(vector: vector)
     case InterruptVector.spurious, InterruptVector.legacyPIC:

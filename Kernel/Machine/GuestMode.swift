@@ -13,6 +13,8 @@ enum GuestMode {
     nonisolated(unsafe) private(set) static var interruptsInGuest: UInt64 = 0
     /// #DB and #AC exits the kernel reflected into their guests (`ReflectedException`).
     nonisolated(unsafe) private(set) static var exceptionsReflected: UInt64 = 0
+    /// XSETBV exits the kernel answered with #UD or #GP (XCR0 is not switched).
+    nonisolated(unsafe) private(set) static var xsetbvRefused: UInt64 = 0
 
     /// Turns on what the CPU offers (after the optional self-test, which uses the hardware on its own).
     static func initialize(_ features: VirtualizationFeatures, tscHz: UInt64, timerHz: UInt64) -> LogLine {
@@ -114,17 +116,26 @@ enum GuestMode {
         if vcpu.pointee.takeRecall() { return exit(thread, vcpu, .recall, raw: 0) }
         while true {
             let (reason, raw) = backend == .vmx ? VMX.enter(vcpu) : SVM.enter(vcpu)
-            if (reason == .exception || reason == .other) && (backend == .vmx ? VMX.reflect(vcpu) : SVM.reflect(vcpu)) {
+            switch reason {
+            case .externalInterrupt, .preemption:
+                // The interrupt is still pending at the local APIC: take it, then go on if still chosen. An
+                // event the exit interrupted is injected again at the next entry (`VCPU.entryInjection`).
+                interruptsInGuest &+= 1
+                x86_sti_nop_cli()
+            case .xsetbv:
+                // XCR0 is the host's: the guest gets the fault a CPU would give (`VCPU.refuseXSETBV`).
+                if backend == .vmx { VMX.load(vcpu, .controlRegisters) } else { SVM.load(vcpu, .controlRegisters) }
+                vcpu.pointee.refuseXSETBV(guestCR4: vcpu.pointee.state.cr4)
+                xsetbvRefused &+= 1
+            case .exception, .other:
                 // A #DB or #AC goes back into the guest without the VMM. A guest can chain them forever (the
                 // reason they are intercepted): each one is a point to take host interrupts and reschedule.
+                guard backend == .vmx ? VMX.reflect(vcpu) : SVM.reflect(vcpu) else { return exit(thread, vcpu, reason, raw: raw) }
                 exceptionsReflected &+= 1
-            } else {
-                guard reason == .externalInterrupt || reason == .preemption else { return exit(thread, vcpu, reason, raw: raw) }
-                interruptsInGuest &+= 1
+                x86_sti_nop_cli()
+            default:
+                return exit(thread, vcpu, reason, raw: raw)
             }
-            // A host interrupt is still pending at the local APIC: take it, then go on if still chosen. An event
-            // the exit interrupted is injected again at the next entry (`VCPU.entryInjection`).
-            x86_sti_nop_cli()
             if vcpu.pointee.takeRecall() { return exit(thread, vcpu, .recall, raw: 0) }
             if System.scheduler.current != thread { return }
         }

@@ -51,11 +51,13 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
     guard LocalAPIC.initialize() else { panic("timer: this CPU has no local APIC") }
     log(Interrupts.initialize(rsdp: bootInfo.rsdp))
     let calibration = LocalAPIC.calibrate()
-    LocalAPIC.startPeriodicTimer(hz: UInt64(options.timerHz), calibration: calibration)
+    System.scheduler = Scheduler(hz: UInt64(options.timerHz), clockHz: calibration.tscHz)
+    System.scheduler.readClock = { x86_rdtsc() }
+    LocalAPIC.startTimer(hz: UInt64(options.timerHz), calibration: calibration)
     let wanted: UInt64 = 10
     while LocalAPIC.ticks < wanted { x86_sti_hlt() }
     x86_cli()
-    log("timer: local APIC \(LocalAPIC.id) version \(hex: LocalAPIC.version), bus \(calibration.busHz / 1000) kHz, TSC \(calibration.tscHz / 1000) kHz; ticking at \(options.timerHz) Hz (\(LocalAPIC.ticks) ticks seen)")
+    log("timer: local APIC \(LocalAPIC.id) version \(hex: LocalAPIC.version), bus \(calibration.busHz / 1000) kHz, TSC \(calibration.tscHz / 1000) kHz; ticking at \(options.timerHz) Hz (\(LocalAPIC.ticks) ticks seen), timeouts to the TSC by the \(LocalAPIC.mode == .tscDeadline ? "TSC-deadline" as StaticString : "one-shot" as StaticString) timer")
 
     log("boot: kernel path \(setupEnd - start - uartWaitAtSetupEnd) instructions (TSC ticks; instructions when deterministic; excludes \(uartWaitAtSetupEnd) waiting for the UART)")
     if let crash = options.crash { triggerCrash(crash) }
@@ -66,7 +68,6 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
     log("fpu: \(FPU.description)")
     guard GuestMode.layoutMatchesAssembly() else { panic("virt: VCPU layout does not match the entry stubs") }
     log(GuestMode.initialize(CPU.probeVirtualization(), tscHz: calibration.tscHz, timerHz: UInt64(options.timerHz)))
-    System.scheduler = Scheduler(hz: UInt64(options.timerHz))
     if options.virtualizationSelfTest { log(VirtualizationSelfTest.run()) }
     IPC.transferMemory = { kind, placement, rights, sender, receiver in
         UserMemory.transfer(kind: kind, placement: placement, rights: rights, sender: sender, receiver: receiver)

@@ -1,8 +1,10 @@
 import KernelPlatform
 import SwiftletABI
 
-/// The local APIC in xAPIC mode: the per-CPU interrupt controller and the kernel's periodic timer.
-/// The timer's input clock is unknown until measured against the PIT (`calibrate`).
+/// The local APIC in xAPIC mode: the per-CPU interrupt controller and the kernel's timer. The timer is
+/// armed for the earliest of the next scheduler tick and the next IPC timeout (`arm`), in TSC-deadline mode
+/// if the CPU has it, else one-shot (its input clock measured against the PIT, `calibrate`): a 100 µs
+/// timeout wakes after about 100 µs, not at the next 1 ms tick.
 enum LocalAPIC {
     private enum Register {
         static let id = 0x20
@@ -18,8 +20,8 @@ enum LocalAPIC {
         static let timerCurrentCount = 0x390
         static let timerDivide = 0x3E0
     }
-    private static let baseMSR: UInt32 = 0x1B
-    private static let periodic: UInt32 = 1 << 17
+    private static let baseMSR: UInt32 = 0x1B, tscDeadlineMSR: UInt32 = 0x6E0
+    private static let tscDeadlineMode: UInt32 = 2 << 17
     private static let masked: UInt32 = 1 << 16
     /// Divide configuration 0b011: the timer counts at bus clock / 16.
     private static let divideBy16: UInt32 = 0x3
@@ -69,16 +71,65 @@ enum LocalAPIC {
                            tscHz: (tscEnd - tscStart) * 1000 / interval.milliseconds)
     }
 
-    static func startPeriodicTimer(hz: UInt64, calibration: Calibration) {
-        timerHz = hz
+    enum TimerMode { case tscDeadline, oneShot }
+    nonisolated(unsafe) private(set) static var mode = TimerMode.oneShot
+    nonisolated(unsafe) private static var tscPerTick: UInt64 = 1
+    nonisolated(unsafe) private static var tscHz: UInt64 = 1
+    /// Timer counts per TSC tick, 32.32 fixed point.
+    nonisolated(unsafe) private static var countsPerTSC: UInt64 = 1
+    /// The TSC reading of the next scheduler tick, and the deadline the timer is armed for (max: none).
+    nonisolated(unsafe) private static var nextTick: UInt64 = 0
+    nonisolated(unsafe) private(set) static var armedFor = UInt64.max
+
+    /// Starts the timer: ticks at `hz`, and timeouts between them (`arm`).
+    static func startTimer(hz: UInt64, calibration: Calibration) {
+        timerHz = max(hz, 1)
+        tscHz = max(calibration.tscHz, 1)
+        tscPerTick = max(tscHz / timerHz, 1)
+        // The bus clock is below 2^32 Hz on any CPU this runs on; wider is cut, never a trap.
+        countsPerTSC = (min(calibration.busHz / divisor, UInt64(UInt32.max)) << 32) / tscHz
         registers.write(Register.timerDivide, divideBy16)
-        registers.write(Register.timerVector, periodic | UInt32(InterruptVector.timer))
-        registers.write(Register.timerInitialCount, UInt32(max(1, calibration.busHz / divisor / hz)))
+        // CPUID.1:ECX bit 24: the TSC-deadline timer (the LVT mode first, then the deadline MSR).
+        mode = x86_cpuid(1, 0).ecx & (1 << 24) != 0 ? .tscDeadline : .oneShot
+        registers.write(Register.timerVector, (mode == .tscDeadline ? tscDeadlineMode : 0) | UInt32(InterruptVector.timer))
+        nextTick = x86_rdtsc() &+ tscPerTick
+        program(nextTick)
     }
 
-    static func timerInterrupt() {
-        ticks += 1
+    /// At the timer interrupt (TSC reading `now`): true if a scheduler tick is due; the timer is disarmed
+    /// until the next `arm`. A late tick is not made up for in a burst.
+    static func timerInterrupt(now: UInt64) -> Bool {
         endOfInterrupt()
+        armedFor = UInt64.max
+        guard now >= nextTick else { return false }
+        ticks += 1
+        nextTick &+= tscPerTick
+        if nextTick <= now { nextTick = now &+ tscPerTick }
+        return true
+    }
+
+    /// Arms the timer for the earlier of `deadline` (TSC; the next timeout) and the next tick, unless it
+    /// is armed for that or earlier already: a cheap test on every return to user mode.
+    @inline(__always)
+    static func arm(_ deadline: UInt64) {
+        let target = min(deadline, nextTick)
+        if target < armedFor { program(target) }
+    }
+
+    private static func program(_ deadline: UInt64) {
+        armedFor = deadline
+        switch mode {
+        case .tscDeadline:
+            x86_wrmsr(tscDeadlineMSR, deadline)            // a deadline already passed fires at once
+        case .oneShot:
+            // TSC ticks to timer counts, at most one second ahead (the next tick is always nearer).
+            let now = x86_rdtsc()
+            // Counts per TSC tick in 32.32 fixed point (no 128-bit division in the kernel).
+            let ahead = deadline > now ? min(deadline - now, tscHz) : 0
+            let product = ahead.multipliedFullWidth(by: countsPerTSC)
+            let count = product.high << 32 | product.low >> 32
+            registers.write(Register.timerInitialCount, UInt32(max(1, min(count &+ 1, UInt64(UInt32.max)))))
+        }
     }
 
     static func endOfInterrupt() {

@@ -18,6 +18,10 @@ enum SVM {
     /// runs is not the one that ran last (QEMU TCG offers only 16 ASIDs).
     nonisolated(unsafe) private static var asidsShared = false
     nonisolated(unsafe) private static var lastRun: VCPUPointer?
+    /// The host's XCR0 (0: XSAVE off). VMRUN does not switch XCR0, and QEMU 7.2 ignores the XSETBV
+    /// intercept: a guest's XSETBV there writes the host's XCR0, which is put back after every exit.
+    nonisolated(unsafe) private static var hostXCR0: UInt64 = 0
+    nonisolated(unsafe) private(set) static var xcr0Restored: UInt64 = 0
 
     /// The intercept set, checked against the AMD APM vol. 2 (15.9-15.13, appendix B) and KVM's init_vmcb.
     /// Intercepted (first word, VMCB 0x0C):
@@ -36,7 +40,9 @@ enum SVM {
     ///   WBINVD          writing back the host's whole cache hierarchy is the host's business (QEMU 7.2
     ///                   also checks this bit for INVD)
     ///   MONITOR, MWAIT  a guest must not park the physical CPU; CPUID hides them, the VMM raises #UD
-    ///   XSETBV          XCR0 is not switched
+    ///   XSETBV          XCR0 is not switched: the kernel answers with #UD (CR4.OSXSAVE clear) or #GP(0)
+    ///                   (`VCPU.refuseXSETBV`). QEMU 7.2 never takes this intercept: there a guest that
+    ///                   sets CR4.OSXSAVE writes the host's XCR0, which `enter` puts back after each exit
     ///   RDPRU           reads the host's APERF/MPERF (KVM intercepts it too)
     /// Event delivery an exit interrupts (EXITINTINFO) is injected again through EVENTINJ at the next entry
     /// (`InterruptedEvent`), unless the VMM's reply injects; the guest's own INTn/INT3/INTO re-executes.
@@ -81,6 +87,7 @@ enum SVM {
         msrPermissions = msr
         for page in 0..<UInt64(3) { PhysicalMemory.pointer(io + page * 4096).initializeMemory(as: UInt8.self, repeating: 0xFF, count: 4096) }
         for page in 0..<UInt64(2) { PhysicalMemory.pointer(msr + page * 4096).initializeMemory(as: UInt8.self, repeating: 0xFF, count: 4096) }
+        hostXCR0 = x86_read_cr4() & (1 << 18) != 0 ? x86_xgetbv(0) : 0
         x86_wrmsr(efer, x86_rdmsr(efer) | svme)
         x86_wrmsr(hostSaveMSR, save.adopt())
         return true
@@ -143,7 +150,7 @@ enum SVM {
         vcpu.pointee.dirty = []
         v.storeBytes(of: vcpu.pointee.state.rax, toByteOffset: VMCBLayout.rax, as: UInt64.self)
         var injected: UInt64 = 0
-        if let injection = vcpu.pointee.entryInjection() {
+        if vcpu.pointee.hasEventToInject, let injection = vcpu.pointee.entryInjection() {
             injected = injection.information
             v.storeBytes(of: injection.information | injection.errorCode << 32, toByteOffset: VMCBLayout.eventInjection, as: UInt64.self)
         }
@@ -152,6 +159,10 @@ enum SVM {
             vcpu.pointee.interruptWindowArmed = vcpu.pointee.interruptWindowRequested
         }
         x86_svm_run_guest(GuestMode.registers(vcpu), vcpu.pointee.control, hostArea)
+        if hostXCR0 != 0 && x86_xgetbv(0) != hostXCR0 {
+            x86_xsetbv(0, hostXCR0)
+            xcr0Restored &+= 1
+        }
         v.storeBytes(of: UInt8(0), toByteOffset: VMCBLayout.tlbControl, as: UInt8.self)
         let code = v.load(fromByteOffset: VMCBLayout.exitCode, as: UInt64.self)
         if UInt32(truncatingIfNeeded: code) == 0xFFFF_FFFF {
@@ -163,8 +174,10 @@ enum SVM {
         }
         let reason = ExitReason.fromSVM(code, exitInfo1: v.load(fromByteOffset: VMCBLayout.exitInfo1, as: UInt64.self))
         // An exit during event delivery (a host interrupt among them): the event goes again at the next entry.
-        vcpu.pointee.interrupted = InterruptedEvent.fromSVM(
-            exitInterruptionInfo: v.load(fromByteOffset: VMCBLayout.exitInterruptionInfo, as: UInt64.self), injected: injected).at(reason)
+        let interrupted = v.load(fromByteOffset: VMCBLayout.exitInterruptionInfo, as: UInt64.self)
+        if interrupted & InterruptedEvent.EventType.valid != 0 && UInt32(truncatingIfNeeded: code) != 0xFFFF_FFFF {
+            vcpu.pointee.interrupted = InterruptedEvent.fromSVM(exitInterruptionInfo: interrupted, injected: injected).at(reason)
+        }
         if reason == .interruptWindow {
             armInterruptWindow(v, false)
             vcpu.pointee.interruptWindowRequested = false
@@ -204,7 +217,8 @@ enum SVM {
         }
         // EXITINFO1 is the error code of an exception that has one (#AC: 0).
         let errorCode = event & (1 << 11) != 0 ? word(VMCBLayout.exitInfo1) & 0xFFFF_FFFF : 0
-        put(VMCBLayout.eventInjection, event | errorCode << 32)
+        // Injected at the next entry as an interrupted event is (see VMX.reflect).
+        vcpu.pointee.interrupted = InterruptedEvent(information: event, errorCode: errorCode, instructionLength: 0)
         return true
     }
 
@@ -259,8 +273,12 @@ enum SVM {
                 : (0x40...0x5F).contains(code) ? code - 0x40 : info                 // exceptions: the vector
             vcpu.pointee.state.guestPhysical = word(VMCBLayout.exitInfo2)
         }
-        // The system state moves rarely (startup, faults): one test skips all of it.
-        if !mask.isDisjoint(with: .systemState) {
+        if mask.contains(.interruptibility) {
+            vcpu.pointee.state.interruptibility = word(VMCBLayout.interruptShadow) & 1
+            vcpu.pointee.state.activity = 0
+        }
+        // The rest of the system state moves rarely (startup, faults): one test skips all of it.
+        if !mask.isDisjoint(with: .rareSystemState) {
             if mask.contains(.controlRegisters) {
                 vcpu.pointee.state.cr0 = word(VMCBLayout.cr0)
                 vcpu.pointee.state.cr2 = word(VMCBLayout.cr2)
@@ -268,10 +286,6 @@ enum SVM {
                 vcpu.pointee.state.cr4 = word(VMCBLayout.cr4)
             }
             if mask.contains(.efer) { vcpu.pointee.state.efer = word(VMCBLayout.efer) & ~svme }
-            if mask.contains(.interruptibility) {
-                vcpu.pointee.state.interruptibility = word(VMCBLayout.interruptShadow) & 1
-                vcpu.pointee.state.activity = 0
-            }
             if mask.contains(.codeStackSegments) {
                 vcpu.pointee.state.cs = segment(VMCBLayout.cs)
                 vcpu.pointee.state.ss = segment(VMCBLayout.ss)

@@ -10,6 +10,11 @@ enum System {
     /// it. A vCPU thread runs its guest from here until it blocks on an exit or loses the CPU.
     @inline(__always)
     static func prepareReturn() {
+        // A timeout armed since the timer was last programmed may come before its deadline.
+        // (The timer is always armed for the next tick or earlier: only an earlier timeout matters.)
+        if let first = scheduler.timeouts.head, first.pointee.wakeupTime < LocalAPIC.armedFor {
+            LocalAPIC.arm(first.pointee.wakeupTime)
+        }
         var thread: ThreadPointer
         while true {
             while scheduler.current == nil {
@@ -29,8 +34,16 @@ enum System {
         FPU.switched(to: thread)
     }
 
-    static func timerTick() {
-        scheduler.tick { thread, scheduler in IPC.expire(thread, scheduler: &scheduler) }
+    /// The timer interrupt: a scheduler tick if one is due, else a timeout's; then the timer is armed for
+    /// whichever comes next.
+    static func timerInterrupt() {
+        let now = x86_rdtsc()
+        if LocalAPIC.timerInterrupt(now: now) {
+            scheduler.tick(at: now) { thread, scheduler in IPC.expire(thread, scheduler: &scheduler) }
+        } else {
+            scheduler.expire(at: now) { thread, scheduler in IPC.expire(thread, scheduler: &scheduler) }
+        }
+        LocalAPIC.arm(scheduler.nextTimeout ?? UInt64.max)
     }
 
     /// Enters user mode for the first time: the boot path ends here.

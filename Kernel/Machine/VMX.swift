@@ -39,7 +39,9 @@ enum VMX {
     /// Event delivery an exit interrupts (IDT-vectoring information) is injected again at the next entry
     ///   through the VM-entry interruption fields (`InterruptedEvent`), unless the VMM's reply injects.
     /// Always exit whatever the controls: CPUID, GETSEC, INVD (never executed: it would discard the host's
-    ///   dirty cache lines), XSETBV, task switches, the VMX instructions, triple fault, INIT, SIPI.
+    ///   dirty cache lines), XSETBV, task switches, the VMX instructions, triple fault, INIT, SIPI. XSETBV
+    ///   is answered in the kernel (`VCPU.refuseXSETBV`): XCR0 is not switched and CPUID hides XSAVE, so
+    ///   #UD with the guest's CR4.OSXSAVE clear, #GP(0) with it set; the VMM never sees it.
     /// Exception bitmap: #DB and #AC only, as KVM, against the delivery loops of CVE-2015-5307 and
     ///   CVE-2015-8104; the kernel reflects them into the guest (`reflect`, `ReflectedException`). The
     ///   guest's other faults are its own.
@@ -206,7 +208,7 @@ enum VMX {
             store(vcpu, dirty)
         }
         vcpu.pointee.dirty = []
-        if let injection = vcpu.pointee.entryInjection() {
+        if vcpu.pointee.hasEventToInject, let injection = vcpu.pointee.entryInjection() {
             write(.entryInterruptionInfo, injection.information)
             write(.entryExceptionErrorCode, injection.errorCode)
             write(.entryInstructionLength, injection.instructionLength)
@@ -242,9 +244,10 @@ enum VMX {
         let reason = ExitReason.fromVMX(raw)
         // An exit during event delivery (a host interrupt among them): the event goes again at the next entry.
         let vectoring = read(.idtVectoringInfo)
-        vcpu.pointee.interrupted = vectoring & InterruptedEvent.EventType.valid == 0 ? .none
-            : InterruptedEvent.fromVMX(vectoring: vectoring, errorCode: read(.idtVectoringErrorCode),
-                                       exitInstructionLength: read(.exitInstructionLength)).at(reason)
+        if vectoring & InterruptedEvent.EventType.valid != 0 {
+            vcpu.pointee.interrupted = InterruptedEvent.fromVMX(vectoring: vectoring, errorCode: read(.idtVectoringErrorCode),
+                                                                exitInstructionLength: read(.exitInstructionLength)).at(reason)
+        }
         if reason == .interruptWindow {
             vcpu.pointee.interruptWindowRequested = false
             vcpu.pointee.interruptWindowArmed = false
@@ -263,11 +266,13 @@ enum VMX {
             write(.guestDR7, ReflectedException.debugControlOnEntry(read(.guestDR7)))
         } else {
             write(.guestRFLAGS, ReflectedException.flagsForInjection(read(.guestRFLAGS), event: event))
-            write(.entryExceptionErrorCode, read(.exitInterruptionErrorCode))
         }
-        // INT1 (privileged software exception): delivered after the instruction, whose length the entry needs.
-        write(.entryInstructionLength, read(.exitInstructionLength))
-        write(.entryInterruptionInfo, event)
+        // Delivered at the next entry as an interrupted event is (`VCPU.entryInjection`), so a recall exit
+        // first shows it to the VMM; an event this exception interrupted is dropped, as KVM drops the first
+        // of a benign pair. INT1 (privileged software exception) needs its instruction's length.
+        let errorCode = event & InterruptedEvent.EventType.errorCodeValid != 0 ? read(.exitInterruptionErrorCode) & 0xFFFF_FFFF : 0
+        vcpu.pointee.interrupted = InterruptedEvent(information: event, errorCode: errorCode,
+                                                    instructionLength: read(.exitInstructionLength) & 0xF)
         return true
     }
 
@@ -332,18 +337,18 @@ enum VMX {
             }
             vcpu.pointee.state.guestPhysical = read(.guestPhysicalAddress)
         }
-        // The system state moves rarely (startup, faults): one test skips all of it.
-        if !mask.isDisjoint(with: .systemState) {
+        if mask.contains(.interruptibility) {
+            vcpu.pointee.state.interruptibility = read(.guestInterruptibility)
+            vcpu.pointee.state.activity = read(.guestActivityState)
+        }
+        // The rest of the system state moves rarely (startup, faults): one test skips all of it.
+        if !mask.isDisjoint(with: .rareSystemState) {
             if mask.contains(.controlRegisters) {
                 vcpu.pointee.state.cr0 = (read(.guestCR0) & ~cr0Forced) | (read(.cr0ReadShadow) & cr0Forced)
                 vcpu.pointee.state.cr3 = read(.guestCR3)
                 vcpu.pointee.state.cr4 = (read(.guestCR4) & ~cr4Forced) | (read(.cr4ReadShadow) & cr4Forced)
             }
             if mask.contains(.efer) { vcpu.pointee.state.efer = read(.guestIA32EFER) }
-            if mask.contains(.interruptibility) {
-                vcpu.pointee.state.interruptibility = read(.guestInterruptibility)
-                vcpu.pointee.state.activity = read(.guestActivityState)
-            }
             if mask.contains(.codeStackSegments) {
                 vcpu.pointee.state.cs = segment(.guestCS)
                 vcpu.pointee.state.ss = segment(.guestSS)

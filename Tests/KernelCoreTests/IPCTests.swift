@@ -353,7 +353,7 @@ final class CallReplyTests: IPCTestCase {
         IPC.replyWait(server, on: endpoint, timeout: .microseconds(20_000), scheduler: &scheduler)
         XCTAssertEqual(scheduler.current, client)
         XCTAssertTrue(server.pointee.inTimeoutList)
-        tick(2)      // 2 ticks of 10 ms, plus one for the period under way
+        tick(1)      // 2 ticks of 10 ms: the clock (microseconds here) reaches the deadline at the second
         XCTAssertEqual(server.pointee.state, .receiving)
         tick(1)
         XCTAssertEqual(server.pointee.context.rax, SyscallError.timeout.rawValue)
@@ -448,8 +448,9 @@ final class IPCTimeoutTests: IPCTestCase {
             endpoint = fixture.endpoint()
             scheduler = Scheduler(hz: hz)
             let timeout = Timeout.microseconds(microseconds)
-            // Rounded up to whole ticks, plus one for the tick period already under way: never early.
-            let ticks = Int(timeout.ticks(hz: hz)) + 1
+            // The clock (microseconds here) advances by a tick period per tick: the first tick at or after
+            // the deadline wakes it, never an earlier one.
+            let ticks = Int(timeout.ticks(hz: hz))
             let label = "\(microseconds) µs at \(hz) Hz = \(ticks) ticks"
 
             let idle = thread(priority: 0)
@@ -461,7 +462,7 @@ final class IPCTimeoutTests: IPCTestCase {
             XCTAssertEqual(members(of: endpoint.pointee.senders), [client], label)
             XCTAssertEqual(client.pointee.queuedOn, endpoint, label)
             XCTAssertEqual(members(of: scheduler.timeouts), [client], label)
-            XCTAssertEqual(client.pointee.wakeupTick, 3 + UInt64(ticks), label)
+            XCTAssertEqual(client.pointee.wakeupTime, 3 * (1_000_000 / hz) + microseconds, label)
             XCTAssertEqual(scheduler.current, idle, label)
 
             tick(ticks - 1)
@@ -480,12 +481,45 @@ final class IPCTimeoutTests: IPCTestCase {
     func testACallsTimeoutBoundsTheSendPhase() {
         let client = thread()
         sending(client, call: true, timeout: .microseconds(20_000))
-        tick(2)
+        tick(1)
         XCTAssertEqual(client.pointee.state, .sending(call: true), "never early")
         tick(1)
         XCTAssertEqual(client.pointee.context.rax, SyscallError.timeout.rawValue)
         XCTAssertEqual(client.pointee.state, .running)
         XCTAssertTrue(endpoint.pointee.senders.isEmpty)
+    }
+
+    /// Sub-millisecond timeouts: the timer interrupt for a timeout (between ticks) wakes it at its
+    /// deadline on the fine clock, not at the next tick.
+    func testATimeoutExpiresAtItsDeadlineBetweenTicks() {
+        scheduler = Scheduler(hz: 1000, clockHz: 3_000_000_000)       // a 3 GHz TSC, a 1 ms tick
+        let client = thread()
+        tick(5)
+        let start = scheduler.clock
+        sending(client, timeout: .microseconds(100))
+        XCTAssertEqual(client.pointee.wakeupTime, start + 300_000, "100 µs of a 3 GHz clock")
+        XCTAssertEqual(scheduler.nextTimeout, start + 300_000, "what the timer is armed for")
+        scheduler.expire(at: start + 299_999, expire: IPC.expire)
+        XCTAssertEqual(client.pointee.state, .sending(call: false), "never early")
+        scheduler.expire(at: start + 300_000, expire: IPC.expire)
+        XCTAssertEqual(client.pointee.context.rax, SyscallError.timeout.rawValue)
+        XCTAssertEqual(scheduler.now, 5, "no tick was needed")
+        XCTAssertNil(scheduler.nextTimeout)
+    }
+
+    func testTheLongestTimeoutOnTheFastestClockNeverTraps() {
+        let fastest = Scheduler(hz: 1000, clockHz: UInt64.max)
+        XCTAssertEqual(fastest.clockHz, 1 << 40, "clamped")
+        let longest = Timeout.microseconds(Timeout.maximumMicroseconds)
+        XCTAssertEqual(fastest.clockUnits(longest), (Timeout.maximumMicroseconds / 1_000_000) << 40
+                       + ((Timeout.maximumMicroseconds % 1_000_000) << 40 + 999_999) / 1_000_000)
+        XCTAssertEqual(Scheduler(hz: 1000, clockHz: 3_000_000_000).clockUnits(.microseconds(1)), 3000)
+        XCTAssertEqual(Scheduler(hz: 1000, clockHz: 7).clockUnits(.microseconds(1)), 1, "rounded up: never early")
+        let client = thread()
+        scheduler = Scheduler(hz: 1000, clockHz: 1 << 40)
+        scheduler.expire(at: UInt64.max - 5, expire: IPC.expire)
+        sending(client, timeout: longest)
+        XCTAssertEqual(client.pointee.wakeupTime, UInt64.max, "past the end of the clock: saturated")
     }
 
     func testAnInfiniteTimeoutNeverExpires() {
@@ -504,7 +538,7 @@ final class IPCTimeoutTests: IPCTestCase {
         let (server, other) = (thread(priority: 10), thread(priority: 10))
         waiting(server, timeout: .microseconds(30_000))
         run(other)
-        tick(3)
+        tick(2)
         XCTAssertEqual(server.pointee.state, .receiving)
         tick()
         XCTAssertEqual(server.pointee.context.rax, SyscallError.timeout.rawValue)
@@ -539,9 +573,9 @@ final class IPCTimeoutTests: IPCTestCase {
         sending(a, timeout: .infinite)
         sending(b, timeout: .microseconds(10_000))
         sending(c, timeout: .microseconds(50_000))
-        tick()
+        scheduler.expire(at: scheduler.clock + 9_999, expire: IPC.expire)
         XCTAssertEqual(b.pointee.state, .sending(call: false), "never early")
-        tick()
+        scheduler.expire(at: scheduler.clock + 1, expire: IPC.expire)
         XCTAssertEqual(b.pointee.context.rax, SyscallError.timeout.rawValue)
         XCTAssertEqual(members(of: endpoint.pointee.senders), [a, c])
         XCTAssertEqual(members(of: scheduler.timeouts), [c])

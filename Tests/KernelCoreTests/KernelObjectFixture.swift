@@ -101,7 +101,7 @@ func members(of list: TimeoutList, file: StaticString = #filePath, line: UInt = 
                        file: file, line: line)
         XCTAssertTrue(thread.pointee.inTimeoutList, file: file, line: line)
         if let previous {
-            XCTAssertLessThanOrEqual(previous.pointee.wakeupTick, thread.pointee.wakeupTick, "sorted", file: file, line: line)
+            XCTAssertLessThanOrEqual(previous.pointee.wakeupTime, thread.pointee.wakeupTime, "sorted", file: file, line: line)
         }
         result.append(thread)
         previous = thread

@@ -177,13 +177,13 @@ final class TimeoutListTests: XCTestCase {
     func testInsertSortsByWakeupTick() {
         var list = TimeoutList()
         let (a, b, c, d) = (fixture.thread(), fixture.thread(), fixture.thread(), fixture.thread())
-        list.insert(a, wakeupTick: 30)
+        list.insert(a, wakeupTime: 30)
         XCTAssertEqual(list.head, a)
         XCTAssertTrue(a.pointee.inTimeoutList)
-        XCTAssertEqual(a.pointee.wakeupTick, 30)
-        list.insert(b, wakeupTick: 10)   // new head
-        list.insert(c, wakeupTick: 20)   // middle
-        list.insert(d, wakeupTick: 40)   // tail
+        XCTAssertEqual(a.pointee.wakeupTime, 30)
+        list.insert(b, wakeupTime: 10)   // new head
+        list.insert(c, wakeupTime: 20)   // middle
+        list.insert(d, wakeupTime: 40)   // tail
         XCTAssertEqual(members(of: list), [b, c, a, d])
         XCTAssertEqual(list.head, b)
         XCTAssertNil(d.pointee.timeoutNext)
@@ -192,18 +192,18 @@ final class TimeoutListTests: XCTestCase {
     func testEqualTicksKeepInsertionOrder() {
         var list = TimeoutList()
         let (a, b, c, d, e) = (fixture.thread(), fixture.thread(), fixture.thread(), fixture.thread(), fixture.thread())
-        list.insert(a, wakeupTick: 10)
-        list.insert(b, wakeupTick: 10)
-        list.insert(c, wakeupTick: 5)
-        list.insert(d, wakeupTick: 10)
-        list.insert(e, wakeupTick: 5)
+        list.insert(a, wakeupTime: 10)
+        list.insert(b, wakeupTime: 10)
+        list.insert(c, wakeupTime: 5)
+        list.insert(d, wakeupTime: 10)
+        list.insert(e, wakeupTime: 5)
         XCTAssertEqual(members(of: list), [c, e, a, b, d])
     }
 
     func testRemoveHeadMiddleTailAndNonMembers() {
         var list = TimeoutList()
         let threads = (0..<5).map { _ in fixture.thread() }
-        for (index, thread) in threads.enumerated() { list.insert(thread, wakeupTick: UInt64(index + 1)) }
+        for (index, thread) in threads.enumerated() { list.insert(thread, wakeupTime: UInt64(index + 1)) }
 
         list.remove(threads[2])
         XCTAssertFalse(threads[2].pointee.inTimeoutList)
@@ -231,18 +231,18 @@ final class TimeoutListTests: XCTestCase {
         list.remove(threads[3])
         XCTAssertNil(list.head)
 
-        list.insert(threads[2], wakeupTick: 7)
+        list.insert(threads[2], wakeupTime: 7)
         XCTAssertEqual(members(of: list), [threads[2]])
-        XCTAssertEqual(threads[2].pointee.wakeupTick, 7)
+        XCTAssertEqual(threads[2].pointee.wakeupTime, 7)
     }
 
     func testExpiredReturnsDueThreadsInOrder() {
         var list = TimeoutList()
         let (a, b, c, d) = (fixture.thread(), fixture.thread(), fixture.thread(), fixture.thread())
-        list.insert(a, wakeupTick: 10)
-        list.insert(b, wakeupTick: 5)
-        list.insert(c, wakeupTick: 10)
-        list.insert(d, wakeupTick: 12)
+        list.insert(a, wakeupTime: 10)
+        list.insert(b, wakeupTime: 5)
+        list.insert(c, wakeupTime: 10)
+        list.insert(d, wakeupTime: 12)
 
         XCTAssertNil(list.expired(now: 4))
         XCTAssertEqual(list.expired(now: 5), b)

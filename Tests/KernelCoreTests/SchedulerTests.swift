@@ -196,12 +196,14 @@ final class SchedulerTests: XCTestCase {
         tick(5)
         scheduler.armTimeout(a, .infinite)
         XCTAssertFalse(a.pointee.inTimeoutList, "infinite waits are not in the list")
-        scheduler.armTimeout(b, .microseconds(25_000))   // 2.5 ticks at 100 Hz → 3, + 1 for the current period
-        XCTAssertEqual(b.pointee.wakeupTick, 9)
+        // The clock (microseconds by default) stands at 5 ticks of 10 ms; deadlines are not rounded to ticks.
+        XCTAssertEqual(scheduler.clock, 50_000)
+        scheduler.armTimeout(b, .microseconds(25_000))
+        XCTAssertEqual(b.pointee.wakeupTime, 75_000)
         scheduler.armTimeout(c, .microseconds(1))
-        XCTAssertEqual(c.pointee.wakeupTick, 7, "at least one whole tick")
+        XCTAssertEqual(c.pointee.wakeupTime, 50_001)
         scheduler.armTimeout(d, .microseconds(10_000))
-        XCTAssertEqual(d.pointee.wakeupTick, 7)
+        XCTAssertEqual(d.pointee.wakeupTime, 60_000)
         XCTAssertEqual(members(of: scheduler.timeouts), [c, d, b])
     }
 
@@ -209,10 +211,9 @@ final class SchedulerTests: XCTestCase {
         let idle = fixture.thread(priority: 0)
         scheduler.start(idle)
         let (a, b, c) = (fixture.thread(priority: 1), fixture.thread(priority: 1), fixture.thread(priority: 1))
-        scheduler.armTimeout(a, .microseconds(20_000))   // tick 3 (2 ticks + the current period)
-        scheduler.armTimeout(b, .microseconds(30_000))   // tick 4
-        scheduler.armTimeout(c, .microseconds(20_000))   // tick 3, after a
-        XCTAssertEqual(tick(), [])
+        scheduler.armTimeout(a, .microseconds(20_000))   // tick 2: the first at or after its deadline
+        scheduler.armTimeout(b, .microseconds(30_000))   // tick 3
+        scheduler.armTimeout(c, .microseconds(20_000))   // tick 2, after a
         XCTAssertEqual(tick(), [])
         XCTAssertEqual(tick(), [a, c])
         XCTAssertFalse(a.pointee.inTimeoutList)
@@ -226,7 +227,7 @@ final class SchedulerTests: XCTestCase {
         let low = fixture.thread(priority: 1, timeslice: 10)
         scheduler.start(low)
         let high = fixture.thread(priority: 8, timeslice: 10)
-        scheduler.armTimeout(high, .microseconds(10_000))
+        scheduler.armTimeout(high, .microseconds(15_000))
         XCTAssertEqual(tick(), [])
         XCTAssertEqual(tick(), [high])
         XCTAssertEqual(scheduler.current, high)

@@ -40,6 +40,33 @@ final class VCPUTests: XCTestCase {
         XCTAssertNil(other.refusal, "type 0 (external interrupt) is fine")
     }
 
+    func testXSETBVGetsTheFaultACPUWouldGive() {
+        var vcpu = VCPU()
+        vcpu.refuseXSETBV(guestCR4: 0x20)
+        XCTAssertEqual(vcpu.pendingEvent, 0x8000_0306, "CR4.OSXSAVE clear: #UD")
+        vcpu.refuseXSETBV(guestCR4: 0x20 | 1 << 18)
+        XCTAssertEqual(vcpu.pendingEvent, 0x8000_0B0D, "CR4.OSXSAVE set: #GP with an error code")
+        XCTAssertEqual(vcpu.pendingErrorCode, 0)
+        XCTAssertNil(vcpu.refusal)
+    }
+
+    func testTheInjectionStateTravelsWithoutTheRestOfTheSystemState() {
+        var state = GuestState()
+        state.interruptibility = 1
+        state.activity = 1
+        state.rflags = 0x202
+        state.cr0 = 0x11
+        var words = [UInt64](repeating: 0, count: VCPUMessage.words)
+        let mask = TransferMask([.ripAndLength]).union(.injectionState)
+        words.withUnsafeMutableBufferPointer { VCPUMessage.store(state, mask: mask, into: $0.baseAddress!) }
+        XCTAssertEqual(words[VCPUMessage.interruptibility], 1)
+        XCTAssertEqual(words[VCPUMessage.activity], 1)
+        XCTAssertEqual(words[VCPUMessage.rflags], 0x202)
+        XCTAssertEqual(words[VCPUMessage.controlRegisters], 0, "not selected")
+        XCTAssertTrue(TransferMask.rareSystemState.isDisjoint(with: [.interruptibility, .event]))
+        XCTAssertEqual(TransferMask.rareSystemState.union([.interruptibility, .event]), .systemState)
+    }
+
     func testTheInterruptWindowRequestStandsUntilItIsServed() {
         var vcpu = VCPU()
         reply([.requestInterruptWindow]) { _ in }.withUnsafeBufferPointer { vcpu.acceptReply($0.baseAddress!) }

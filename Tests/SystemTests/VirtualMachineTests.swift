@@ -24,7 +24,8 @@ final class VirtualMachineTests: SystemTestCase {
         "PASS xmm3 survives a VMM that uses the FPU during the exit",
         "PASS invd exited to the VMM, which stepped over it", "PASS wbinvd exited to the VMM, which stepped over it",
         "PASS cpuid 1 hides MONITOR/MWAIT", "PASS monitor exited to the VMM, which raised #UD",
-        "PASS mwait exited to the VMM, which raised #UD", "PASS cr8 keeps what the guest wrote",
+        "PASS mwait exited to the VMM, which raised #UD", "PASS xsetbv with CR4.OSXSAVE clear raised #UD",
+        "PASS cr8 keeps what the guest wrote",
         "PASS rdmsr LSTAR returns what the guest wrote", "PASS syscall reached the guest's LSTAR handler and returned",
         "PASS single-step: 4 #DB reflected, DR6.BS set in each, the last one after the 4th instruction",
         "PASS guest runs on after the VMM's bad replies",
@@ -37,9 +38,22 @@ final class VirtualMachineTests: SystemTestCase {
     ]
 
     /// `onQEMU`: QEMU 7.2 TCG checks no alignment and gives ICEBP to its own debugger, and raises no #DB at
-    /// the breakpoints of a nested guest; the guests note that instead of a verdict there.
-    func check(_ result: RunResult, backend: String, onQEMU: Bool = false, file: StaticString = #filePath, line: UInt = #line) {
+    /// the breakpoints of a nested guest; the guests note that instead of a verdict there. `xsetbvExits`:
+    /// false where the emulator never takes the XSETBV intercept (QEMU 7.2's SVM).
+    func check(_ result: RunResult, backend: String, onQEMU: Bool = false, xsetbvExits: Bool = true, file: StaticString = #filePath, line: UInt = #line) {
         assertCleanBoot(result, file: file, line: line)
+        // XSETBV with CR4.OSXSAVE set: the kernel answers the exit with #GP (XCR0 is not switched). QEMU
+        // 7.2's SVM never exits on XSETBV (the guest's write reaches the emulated CPU's XCR0: an emulator
+        // gap, recorded here so a QEMU that fixes it shows up).
+        if xsetbvExits {
+            assertLine(containing: "[test guest] test guest: xsetbv with CR4.OSXSAVE set raised #GP (XCR0 is the host's)", in: result, file: file, line: line)
+            assertLine(containing: "1 XSETBV refused in the kernel, the host's XCR0 put back after 0 exits", in: result, file: file, line: line)
+        } else {
+            // The guest's write (XCR0 = 1) reached the host's XCR0; the kernel put it back at the next exit
+            // (else the native tasks' SSE state, saved by XSAVE under XCR0, would not survive: they pass).
+            assertLine(containing: "[test guest] test guest: xsetbv with CR4.OSXSAVE set raised nothing (no exit came)", in: result, file: file, line: line)
+            assertLine(containing: "0 XSETBV refused in the kernel, the host's XCR0 put back after 1 exits", in: result, file: file, line: line)
+        }
         assertLine(containing: "virt: \(backend.uppercased()) backend ready", in: result, file: file, line: line)
         assertLine(containing: "[test guest] test guest: 64-bit long mode, paging on", in: result, file: file, line: line)
         for check in Self.checks {
@@ -140,7 +154,7 @@ final class VirtualMachineTests: SystemTestCase {
     }
 
     func testSVMOnQEMU() throws {
-        check(try boot(.vmmTest), backend: "svm", onQEMU: true)
+        check(try boot(.vmmTest), backend: "svm", onQEMU: true, xsetbvExits: false)
     }
 
     func testSVMOnBochsRyzen() throws {

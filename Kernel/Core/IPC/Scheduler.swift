@@ -10,9 +10,19 @@ public struct Scheduler {
     /// Timer ticks since boot.
     public private(set) var now: UInt64 = 0
     public let hz: UInt64
+    /// Timeouts run on their own clock, finer than the tick: the TSC on the machine (which programs the
+    /// timer for the earliest of the next tick and the next timeout); microseconds by default (host tests).
+    public let clockHz: UInt64
+    /// The clock as last read (`readClock`, a timer interrupt), or, with no clock to read, advanced by one
+    /// tick period per tick (host tests).
+    public private(set) var clock: UInt64 = 0
+    /// Reads the clock now (the TSC); nil: `clock` as the last tick left it.
+    public var readClock: (@convention(c) () -> UInt64)? = nil
 
-    public init(hz: UInt64) {
-        self.hz = hz
+    public init(hz: UInt64, clockHz: UInt64 = 1_000_000) {
+        self.hz = max(hz, 1)
+        // At most 2^40 Hz, so a timeout's conversion (at most 2^40 µs) cannot overflow.
+        self.clockHz = min(max(clockHz, 1), 1 << 40)
     }
 
     /// Makes a thread that was blocked, inactive or stopped runnable. It preempts the current thread only
@@ -78,12 +88,38 @@ public struct Scheduler {
     /// One timer tick: charge the thread that ran during it, then wake expired timeouts (through `expire`;
     /// a woken thread that preempts is not charged for a tick it did not run).
     public mutating func tick(expire: (ThreadPointer, inout Scheduler) -> Void) {
+        tick(at: clock &+ clockHz / hz, expire: expire)
+    }
+
+    /// A tick at clock reading `time`.
+    public mutating func tick(at time: UInt64, expire: (ThreadPointer, inout Scheduler) -> Void) {
         now += 1
+        if time > clock { clock = time }
         chargeCurrent()
-        while let expired = timeouts.expired(now: now) {
+        expireTimeouts(expire)
+    }
+
+    /// A timer interrupt between ticks, for a timeout: wake what expired by clock reading `time`.
+    public mutating func expire(at time: UInt64, expire: (ThreadPointer, inout Scheduler) -> Void) {
+        if time > clock { clock = time }
+        expireTimeouts(expire)
+    }
+
+    private mutating func expireTimeouts(_ expire: (ThreadPointer, inout Scheduler) -> Void) {
+        while let expired = timeouts.expired(now: clock) {
             expire(expired, &self)
         }
         if current == nil { chooseNext() }
+    }
+
+    /// When the first timeout expires (clock units; nil: none), for the timer.
+    public var nextTimeout: UInt64? { timeouts.head?.pointee.wakeupTime }
+
+    /// A timeout in clock units, rounded up so it never expires early. `timeout.raw` ≤ 2^40 µs (the
+    /// syscall layer refuses larger) and `clockHz` ≤ 2^40: no product exceeds 2^60.
+    public func clockUnits(_ timeout: Timeout) -> UInt64 {
+        let seconds = timeout.raw / 1_000_000, rest = timeout.raw % 1_000_000
+        return seconds &* clockHz &+ (rest &* clockHz &+ 999_999) / 1_000_000
     }
 
     private mutating func chargeCurrent() {
@@ -99,11 +135,16 @@ public struct Scheduler {
         }
     }
 
-    /// Blocks with a timeout: a finite one puts the thread in the timeout list. The current tick period
-    /// has partly passed already, so one more tick is added: a timeout never expires early.
+    /// Blocks with a timeout: a finite one puts the thread in the timeout list, to expire when the clock
+    /// has advanced by the timeout from now (never early, and not rounded to the tick).
     public mutating func armTimeout(_ thread: ThreadPointer, _ timeout: Timeout) {
         guard !timeout.isInfinite else { return }
-        timeouts.insert(thread, wakeupTick: now + max(1, timeout.ticks(hz: hz)) + 1)
+        if let readClock {
+            let time = readClock()
+            if time > clock { clock = time }
+        }
+        let (deadline, overflow) = clock.addingReportingOverflow(max(1, clockUnits(timeout)))
+        timeouts.insert(thread, wakeupTime: overflow ? UInt64.max : deadline)
     }
 
     /// Makes `thread` current at boot or when the CPU is idle.

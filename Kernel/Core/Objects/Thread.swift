@@ -30,7 +30,8 @@ public struct Thread {
 
     public var timeoutNext: ThreadPointer?
     public var timeoutPrevious: ThreadPointer?
-    public var wakeupTick: UInt64 = 0
+    /// When its timeout expires, in the scheduler's clock units (`Scheduler.clock`).
+    public var wakeupTime: UInt64 = 0
     public var inTimeoutList = false
 
     /// The thread that called this one and waits for its reply.

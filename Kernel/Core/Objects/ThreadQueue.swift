@@ -98,12 +98,12 @@ public struct TimeoutList {
 
     public init() {}
 
-    public mutating func insert(_ thread: ThreadPointer, wakeupTick: UInt64) {
-        thread.pointee.wakeupTick = wakeupTick
+    public mutating func insert(_ thread: ThreadPointer, wakeupTime: UInt64) {
+        thread.pointee.wakeupTime = wakeupTime
         thread.pointee.inTimeoutList = true
         var previous: ThreadPointer? = nil
         var cursor = head
-        while let current = cursor, current.pointee.wakeupTick <= wakeupTick {
+        while let current = cursor, current.pointee.wakeupTime <= wakeupTime {
             previous = current
             cursor = current.pointee.timeoutNext
         }
@@ -122,9 +122,9 @@ public struct TimeoutList {
         thread.pointee.inTimeoutList = false
     }
 
-    /// Removes and returns the first thread whose wake-up tick is at or before `now`.
+    /// Removes and returns the first thread whose wake-up time is at or before `now`.
     public mutating func expired(now: UInt64) -> ThreadPointer? {
-        guard let first = head, first.pointee.wakeupTick <= now else { return nil }
+        guard let first = head, first.pointee.wakeupTime <= now else { return nil }
         remove(first)
         return first
     }

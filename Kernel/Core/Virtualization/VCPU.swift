@@ -54,8 +54,9 @@ public struct VCPU {
         UnsafeMutableRawPointer(vcpu).assumingMemoryBound(to: GuestState.self)
     }
 
-    /// Everything an exit message can carry.
+    /// Everything an exit message can carry (the default mask of every reason: injection state included).
     public static let everything = TransferMask(rawValue: (1 << 17) - 1)
+
 
     public static func maskIndex(_ reason: ExitReason) -> Int {
         Int(reason.rawValue) < 31 ? Int(reason.rawValue) : 31
@@ -90,8 +91,13 @@ public struct VCPU {
     /// Before an entry and after a host interrupt taken in guest mode: true if the recall exit is due now
     /// (instead of entering). An event the VMM's reply injects is held back as the interrupted event, so
     /// the recall message shows it and the next entry still delivers it (unless that reply injects another).
+    @inline(__always)
     public mutating func takeRecall() -> Bool {
         guard recallPending else { return false }
+        return deliverRecall()
+    }
+
+    private mutating func deliverRecall() -> Bool {
         recallPending = false
         if pendingEvent & InterruptedEvent.EventType.valid != 0 {
             interrupted = InterruptedEvent(information: pendingEvent, errorCode: pendingErrorCode,
@@ -100,6 +106,11 @@ public struct VCPU {
         }
         return true
     }
+
+    /// The entry's quick test before `entryInjection`: nothing to inject on the common path. (After an
+    /// entry `interrupted` is none until an exit records one.)
+    @inline(__always)
+    public var hasEventToInject: Bool { pendingEvent | interrupted.information != 0 }
 
     /// What this entry injects (the backend writes it): the VMM's event, else the interrupted one. Both are
     /// consumed: the exit after this entry records afresh what it interrupted.
@@ -113,13 +124,19 @@ public struct VCPU {
 
     /// The mask of the exit message for `reason`: the VMM's choice, plus the event when one was interrupted
     /// (so no VMM that injects its own loses it unseen).
+    @inline(__always)
     public mutating func messageMask() -> TransferMask {
         let chosen = mask(for: reason)
         return interrupted.isValid ? chosen.union(.event) : chosen
     }
 
     /// After the backend read the message's state: the parts only the kernel knows.
+    @inline(__always)
     public mutating func completeMessage(_ mask: TransferMask) {
+        if mask.contains(.event) || reason == .recall { completeRareParts(mask) }
+    }
+
+    private mutating func completeRareParts(_ mask: TransferMask) {
         if mask.contains(.event) {
             state.event = interrupted.information
             state.eventErrorCode = interrupted.errorCode
@@ -130,6 +147,17 @@ public struct VCPU {
             state.qualification = 0
             state.guestPhysical = 0
         }
+    }
+
+    /// An XSETBV exit, answered by the kernel: XCR0 is not switched (the guest runs with the host's, and
+    /// the VMM's CPUID hides XSAVE), so no guest may write it. As a CPU does: #UD while the guest's
+    /// CR4.OSXSAVE is clear (hardware raises that before the exit, but a backend may not), else #GP(0)
+    /// for every value. The instruction is not stepped over; the VMM never sees the exit.
+    public mutating func refuseXSETBV(guestCR4 cr4: UInt64) {
+        let osxsave: UInt64 = 1 << 18
+        pendingEvent = cr4 & osxsave == 0 ? InterruptedEvent.EventType.valid | (3 << 8) | 6
+            : InterruptedEvent.EventType.valid | InterruptedEvent.EventType.errorCodeValid | (3 << 8) | 13
+        pendingErrorCode = 0
     }
 
     /// Why the kernel refuses to enter with what the VMM's reply set (nil: enter). These are the checks

@@ -100,6 +100,11 @@ SWIFTLET_INLINE void x86_xrstor(const void *area, uint64_t mask) {
 SWIFTLET_INLINE void x86_xsetbv(uint32_t index, uint64_t value) {
     __asm__ volatile("xsetbv" :: "c"(index), "a"((uint32_t)value), "d"((uint32_t)(value >> 32)));
 }
+SWIFTLET_INLINE uint64_t x86_xgetbv(uint32_t index) {
+    uint32_t low, high;
+    __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(index));
+    return ((uint64_t)high << 32) | low;
+}
 
 /// Reload CS and the data segment registers after installing a new GDT (defined in cpu.S).
 void x86_reload_segments(uint16_t code, uint16_t data);

@@ -33,6 +33,6 @@ extension VirtualMachine {
         guest.rdx = UInt64(result.edx)
         advance()
         guest.rdi = timestamp()
-        return .resume(ExitMasks.cpuid)
+        return .resume(ExitMasks.cpuidReply)
     }
 }
