@@ -162,9 +162,17 @@ extension FuzzWorld {
             guard let page = page(taskSlot.object, c.r9) else {
                 // An address the model does not follow: the generator only names it in tasks it does not model.
                 let registers = perform(c)
-                if registers.rax == 0 { set(c.rdx, .thread, .control, object: SlotModel.unknown) }
-                return (registers.rax, Allowed(mask: 1 << 0 | 1 << 6 | 1 << 11 | 1 << 12, reason: "UTCB in a task the model does not follow"))
+                if registers.rax == 0 {
+                    set(c.rdx, .thread, .control, object: SlotModel.unknown)
+                    chargeMade(factorySlot.object, cost: 1)
+                }
+                // Not followed: a VM's task (wrong type) among them.
+                return (registers.rax, Allowed(mask: 1 << 0 | 1 << 4 | 1 << 6 | 1 << 11 | 1 << 12,
+                                               reason: "UTCB in a task the model does not follow"))
             }
+            // A floating page's rights are the kernel's word from the last look, which a revocation the model
+            // could not see may have changed since: ask again before judging.
+            if isFloating(page) { context.compare(&self, page, silent: true) }
             guard pages[page].mapped && pages[page].rights & 2 != 0 else { return (perform(c).rax, .only(.invalidAddress)) }
             utcbPage = page
             cost = 1
@@ -187,7 +195,16 @@ extension FuzzWorld {
             if c.r8 > 255 { return (perform(c).rax, .only(.invalidArgument)) }
             if c.r8 > UInt64(fuzzerPriority) { return (perform(c).rax, .only(.priorityTooHigh)) }
             guard virtualization else { return (perform(c).rax, .only(.notSupported)) }
-            guard taskSlot.object != SlotModel.unknown, tasks[Int(taskSlot.object)].vm else { return (perform(c).rax, .only(.wrongObjectType)) }
+            guard taskSlot.object != SlotModel.unknown else {
+                // A task the model does not follow: a VM or not, from a factory with quota or not.
+                let registers = perform(c)
+                if registers.rax == 0 {
+                    set(c.rdx, .thread, .control, object: SlotModel.unknown)
+                    chargeMade(factorySlot.object, cost: 3)
+                }
+                return (registers.rax, Allowed(mask: 1 << 0 | 1 << 4 | 1 << 11, reason: "a task the model does not follow"))
+            }
+            guard tasks[Int(taskSlot.object)].vm else { return (perform(c).rax, .only(.wrongObjectType)) }
             cost = 3
             newThread.vcpu = true
             newThread.priority = UInt8(c.r8)
@@ -251,6 +268,11 @@ extension FuzzWorld {
         }
         set(c.rdx, type == .virtualMachine ? .task : type == .virtualCPU ? .thread : type, rights, object: object)
         return (registers.rax, allowed)
+    }
+
+    /// An object the model does not follow was made from `factory`: its quota still counts the frames.
+    mutating func chargeMade(_ factory: UInt8, cost: UInt64) {
+        if factory != SlotModel.unknown && factories[Int(factory)].exact { factories[Int(factory)].spent &+= cost }
     }
 
     // MARK: threadControl

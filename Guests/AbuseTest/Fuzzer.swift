@@ -23,6 +23,13 @@ enum Fuzz {
     /// Development only: leave out the cases that hit holes known and being fixed (a send flexpage ending
     /// at or past 2^64 panics the kernel). Must stay false: the fuzzer is there to hit them.
     static let avoidKnownHoles = false
+    /// Diagnostics: from this call on, every page the model is sure of is read back after each call, so the
+    /// first call after which the kernel and the model disagree is the one reported (a mismatch seen later
+    /// may stem from a call long before). Int.max: off (it costs hundreds of calls per call).
+    static let auditFrom = Int.max
+    /// Diagnostics: every call after which this model page changed (mapped, rights, parent) is logged with
+    /// the page's lineage; -1: off.
+    static let tracePage = -1
 }
 
 /// What the fuzzer keeps beside the model: its UTCB, its started threads, the figures.
@@ -113,11 +120,23 @@ struct FuzzContext {
         if !silent && !world.isFloating(index) {
             mismatch(Mismatch(what: "page rights", expected: expected, got: got, at: address))
             if unexpected < Fuzz.printLimit {
-                let page = world.pages[index]
-                log("fuzz:   model page \(index): parent \(page.parent) pinned \(page.pinned ? 1 : 0) (at \(hex: address))")
+                log("fuzz:   model page \(index) (at \(hex: address)): pinned \(world.pages[index].pinned ? 1 : 0), \(world.lineage(index))")
             }
         }
         world.takeKernelWord(index, rights: got)
+    }
+
+    /// Every page the model is sure of (not floating), compared with the kernel; a difference is reported.
+    /// And the model's own rule: a mapped page derives from a mapped one (the kernel revokes children with
+    /// their parent, and a grant takes them along), so a link to an unmapped page is stale.
+    mutating func audit(_ world: inout FuzzWorld) {
+        let end = PageIndex.ownCount + world.regionsUsed * FuzzLayout.childPages
+        for index in 0..<end where !world.isFloating(index) { compare(&world, index, silent: false) }
+        for index in 0..<PageIndex.count where world.pages[index].mapped && world.pages[index].parent >= 0
+            && !world.pages[Int(world.pages[index].parent)].mapped {
+            mismatch(Mismatch(what: "model: a mapped page whose parent page is unmapped (page | parent << 32)", expected: 0,
+                              got: UInt64(index) | UInt64(world.pages[index].parent) << 32))
+        }
     }
 
     /// After a call the model could not predict every effect of: every page it follows, from the kernel.
@@ -402,7 +421,17 @@ func fuzzer(seed: UInt64, utcbAddress: UInt64) {
             figures.aimed += 1
         }
         sanitize(&c, world)
+        let traced = Fuzz.tracePage >= 0 ? world.pages[Fuzz.tracePage] : PageModel()
         let (result, allowed) = world.run(c, &context)
+        if Fuzz.tracePage >= 0 {
+            let now = world.pages[Fuzz.tracePage]
+            if now.mapped != traced.mapped || now.rights != traced.rights || now.parent != traced.parent || now.floating != traced.floating {
+                log("fuzz: trace call \(index): syscall \(c.number) rdi \(hex: c.rdi) rsi \(hex: c.rsi) rdx \(hex: c.rdx) r10 \(hex: c.r10) r8 \(hex: c.r8) r9 \(hex: c.r9) -> \(result)")
+                if c.number == Syscall.call.rawValue || c.number == Syscall.send.rawValue { lastMessage.print() }
+                log("fuzz:   page \(Fuzz.tracePage) mapped \(now.mapped ? 1 : 0) rights \(now.rights) floating \(now.floating ? 1 : 0), \(world.lineage(Fuzz.tracePage))")
+            }
+        }
+        if index >= Fuzz.auditFrom { context.audit(&world) }
         if context.plannedWorker >= 0 && result == 0 && world.threads[context.plannedWorker].runs {
             FuzzContext.workerSlots[context.plannedWorker] = Slot.workerCopies + UInt64(world.stacksUsed)
             _ = SystemCall.capability(c.rdi, .copy, (Slot.workerCopies + UInt64(world.stacksUsed), allRights, 0, 0))
