@@ -60,13 +60,18 @@ func vmmMain(tscKHz: UInt64, utcb utcbAddress: UInt64) {
     }
     // A guest whose #DB delivery loops forever (CVE-2015-8104): the kernel reflects each #DB, stays
     // preemptible, and the VMM stops the guest. It gets the stopped spinning guest's RAM (zeroed anew).
-    var debugLoop = VirtualMachine(kind: .debugLoop, slots: VMM.firstSlot + 24, ramBase: VMM.guestRAMBase + 2 * VMM.guestRAMBytes, utcb: utcb)
-    switch debugLoop.boot(image: debug_loop_guest_image(), size: debug_loop_guest_size()) {
-    case .ok:
-        failures += debugLoop.run()
-    case let error:
-        log("vmm: could not start the debug-loop guest: \(error.name)")
-        failures += 1
+    // Only with task parameter 1 (ImageConfiguration.vmmTestWithDebugLoop): QEMU 7.2 TCG aborts on it.
+    if TaskParameters.seed == 1 {
+        var debugLoop = VirtualMachine(kind: .debugLoop, slots: VMM.firstSlot + 24, ramBase: VMM.guestRAMBase + 2 * VMM.guestRAMBytes, utcb: utcb)
+        switch debugLoop.boot(image: debug_loop_guest_image(), size: debug_loop_guest_size()) {
+        case .ok:
+            failures += debugLoop.run()
+        case let error:
+            log("vmm: could not start the debug-loop guest: \(error.name)")
+            failures += 1
+        }
+    } else {
+        log("vmm: NOTE debug-loop guest not run (task parameter 1 runs it; QEMU 7.2 aborts when a breakpoint hits during exception delivery)")
     }
     _ = SystemCall.send(Report.reportSlot, MessageTag(label: Report.done, words: 1), (failures, 0, 0, 0))
 }

@@ -37,6 +37,11 @@ public struct ImageConfiguration: Sendable, Hashable {
     /// guests in place of the VMM product.
     public static let vmmTest = ImageConfiguration(tasks: NativeTask.standardSet.map { $0 == "vmm" ? "vmmtest" : $0 },
                                                    configuration: "Guests/vmmtest.dts")
+    /// The same with the debug-loop guest (task parameter 1): an endless #DB chain during delivery
+    /// (CVE-2015-8104). Only Bochs runs it: QEMU 7.2 TCG aborts when a data breakpoint hits while it
+    /// delivers an exception (`cpus.c:502 ... !qemu_mutex_iothread_locked()`), which is what that guest does.
+    public static let vmmTestWithDebugLoop = ImageConfiguration(tasks: vmmTest.tasks, configuration: vmmTest.configuration,
+                                                                seeds: ["vmmtest": 1])
 
     /// "swiftlet" for the standard image; otherwise "swiftlet-" and a hash of the configuration.
     public var variantName: String {
