@@ -10,7 +10,9 @@ import Foundation
 ///    direct boot; both go through the same firmware and GRUB;
 ///  - `linux.boot.ratio.<backend>`: the one divided by the other;
 ///  - `linux.boot.exits.<backend>` and `linux.boot.exits.<reason>.<backend>`: the VMM's exit statistics;
-///  - `linux.boot.seconds.<backend>`: wall time of the whole Swiftlet run (informational).
+///  - `linux.boot.seconds.<backend>`: wall time of the whole Swiftlet run (informational);
+///  - `linux.boot.alone.instructions|ratio.<backend>`: the same with the guest alone (no ping, pong or
+///    memtest: they outrank the VMM, so in the default system their tests run before the guest does).
 /// Both sides get the VM's RAM and command line; on QEMU both add `tsc_early_khz=1000000` (the -icount
 /// TSC runs at 1 GHz of instructions and a direct boot cannot calibrate it).
 /// A VM exit or entry counts as one instruction in this yardstick.
@@ -50,41 +52,67 @@ public struct LinuxBoot: Benchmark {
         }
         let direct = try LinuxDirectBoot.measure(guest, on: emulator, cpuModel: cpuModel, memoryMiB: vm.memoryMiB, in: context)
 
-        let configuration = try vmConfiguration(extraCommandLine: LinuxDirectBoot.extraCommandLine(on: emulator), in: repository)
-        let image = try context.makeImage(ImageConfiguration(configuration: configuration))
-        let result = try context.runner.run(iso: image.iso, configuration: RunConfiguration(
-            emulator: emulator, cpuModel: cpuModel, deterministic: true, timeout: 1200))
-        let failed = "linux.boot.instructions.\(backend)"
-        guard let tsc = LinuxDirectImage.markerTSC(in: result.console) else {
-            throw SwiftletError.measurementFailed("\(failed): no marker line (\(result.outcome.summary)); console in \(result.runDirectory.path)")
-        }
-        guard result.outcome == .poweredOff, let exits = Self.exitStatistics(in: result.console) else {
+        let extra = LinuxDirectBoot.extraCommandLine(on: emulator)
+        let system = try boot(ImageConfiguration(configuration: try vmConfiguration(extraCommandLine: extra, alone: false, in: repository)),
+                              metric: "linux.boot.instructions.\(backend)", in: context)
+        guard let exits = Self.exitStatistics(in: system.result.console) else {
             throw SwiftletError.measurementFailed(
-                "\(failed): no clean power-off with the VMM's exit statistics (\(result.outcome.summary)); console in \(result.runDirectory.path)")
+                "linux.boot.exits.\(backend): no exit statistics from the VMM; console in \(system.result.runDirectory.path)")
         }
-        context.progress("bench: \(failed) \(tsc) (\(String(format: "%.1f", result.duration)) s); console in \(result.runDirectory.path)")
-        let ratio = (Double(tsc) / direct.value * 1000).rounded() / 1000
+        // The guest alone (only the serial driver and the VMM): what Swiftlet itself adds, without the
+        // native test tasks, which outrank the VMM and run first in the default system.
+        let alone = try boot(ImageConfiguration(tasks: Self.aloneTasks,
+                                                configuration: try vmConfiguration(extraCommandLine: extra, alone: true, in: repository)),
+                             metric: "linux.boot.alone.instructions.\(backend)", in: context)
         return [direct,
-                Metric(name: "linux.boot.instructions.\(backend)", value: Double(tsc), unit: "instructions"),
-                Metric(name: "linux.boot.ratio.\(backend)", value: ratio, unit: "×"),
+                Metric(name: "linux.boot.instructions.\(backend)", value: Double(system.tsc), unit: "instructions"),
+                Metric(name: "linux.boot.ratio.\(backend)", value: Self.ratio(system.tsc, direct.value), unit: "×"),
                 Metric(name: "linux.boot.exits.\(backend)", value: Double(exits.total), unit: "exits")]
             + exits.byReason.map { Metric(name: "linux.boot.exits.\($0.reason).\(backend)", value: Double($0.count), unit: "exits") }
-            + [Metric(name: "linux.boot.seconds.\(backend)", value: (result.duration * 10).rounded() / 10, unit: "s (wall)")]
+            + [Metric(name: "linux.boot.seconds.\(backend)", value: (system.result.duration * 10).rounded() / 10, unit: "s (wall)"),
+               Metric(name: "linux.boot.alone.instructions.\(backend)", value: Double(alone.tsc), unit: "instructions"),
+               Metric(name: "linux.boot.alone.ratio.\(backend)", value: Self.ratio(alone.tsc, direct.value), unit: "×")]
     }
 
-    /// The default configuration as it is, or (with an extra command line) a copy whose vm@0 bootargs
-    /// have it appended, written beside the build's other configurations.
-    func vmConfiguration(extraCommandLine: String, in repository: Repository) throws -> String {
-        guard !extraCommandLine.isEmpty else { return ImageConfiguration.standardConfiguration }
+    /// The tasks of the guest-alone system: the root task, its pager, the console and the VMM.
+    static let aloneTasks = ["sigma0", "roottask", "serial", "vmm"]
+
+    static func ratio(_ swiftlet: Int, _ direct: Double) -> Double {
+        (Double(swiftlet) / direct * 1000).rounded() / 1000
+    }
+
+    /// One deterministic boot of a system with the Linux VM, to a clean power-off; the marker's TSC.
+    func boot(_ configuration: ImageConfiguration, metric: String, in context: BenchmarkContext) throws -> (tsc: Int, result: RunResult) {
+        let image = try context.makeImage(configuration)
+        let result = try context.runner.run(iso: image.iso, configuration: RunConfiguration(
+            emulator: emulator, cpuModel: cpuModel, deterministic: true, timeout: 1200))
+        guard let tsc = LinuxDirectImage.markerTSC(in: result.console) else {
+            throw SwiftletError.measurementFailed("\(metric): no marker line (\(result.outcome.summary)); console in \(result.runDirectory.path)")
+        }
+        guard result.outcome == .poweredOff else {
+            throw SwiftletError.measurementFailed("\(metric): no clean power-off (\(result.outcome.summary)); console in \(result.runDirectory.path)")
+        }
+        context.progress("bench: \(metric) \(tsc) (\(String(format: "%.1f", result.duration)) s); console in \(result.runDirectory.path)")
+        return (tsc, result)
+    }
+
+    /// The default configuration as it is, or a copy (written beside the build's other configurations)
+    /// whose vm@0 bootargs have `extraCommandLine` appended and, `alone`, without the native test tasks.
+    func vmConfiguration(extraCommandLine: String, alone: Bool, in repository: Repository) throws -> String {
+        guard !extraCommandLine.isEmpty || alone else { return ImageConfiguration.standardConfiguration }
         let standard = repository.root.appendingPathComponent(ImageConfiguration.standardConfiguration).path
+        let bootargs = ([LinuxDirectImage.commandLine] + (extraCommandLine.isEmpty ? [] : [extraCommandLine])).joined(separator: " ")
         let source = """
-            /* Written by swiftlet bench: the default system, its guest's command line extended for \(backend). */
+            /* Written by swiftlet bench: the default system for \(backend)\(alone ? ", the guest alone" : ""). */
             /include/ "\(standard)"
 
-            / { tasks { vmm { vm@0 { bootargs = "\(LinuxDirectImage.commandLine) \(extraCommandLine)"; }; }; }; };
+            / { tasks {
+                \(alone ? "/delete-node/ pong; /delete-node/ ping; /delete-node/ memtest;" : "")
+                vmm { vm@0 { bootargs = "\(bootargs)"; }; };
+            }; };
 
             """
-        let file = repository.workDirectory.appendingPathComponent("config/linux-boot-\(backend).dts")
+        let file = repository.workDirectory.appendingPathComponent("config/linux-boot-\(backend)\(alone ? "-alone" : "").dts")
         try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
         try source.write(to: file, atomically: true, encoding: .utf8)
         return file.path
@@ -92,12 +120,16 @@ public struct LinuxBoot: Benchmark {
 
     /// The VMM's `vmm: /tasks/vmm/vm@0: N exits by reason: NAME N ...` line and its continuations, with
     /// reason names made metric-safe (`interrupt-window` → `interrupt_window`); nil without that line.
+    /// Read line by line: the console's lines end in CR LF, which Swift takes as one character.
     public static func exitStatistics(in console: String) -> (total: Int, byReason: [(reason: String, count: Int)])? {
-        guard let head = console.firstMatch(of: /vmm: \/tasks\/vmm\/vm@0: (\d+) exits by reason:([^\n]*)/),
+        let lines = console.split(whereSeparator: \.isNewline)
+        guard let head = lines.lazy.compactMap({ $0.firstMatch(of: /vmm: \/tasks\/vmm\/vm@0: (\d+) exits by reason:(.*)/) }).first,
               let total = Int(head.1) else { return nil }
         var text = String(head.2)
-        for continued in console.matches(of: /vmm: \/tasks\/vmm\/vm@0: exits by reason \(continued\):([^\n]*)/) {
-            text += " " + continued.1
+        for line in lines {
+            if let continued = line.firstMatch(of: /vmm: \/tasks\/vmm\/vm@0: exits by reason \(continued\):(.*)/) {
+                text += " " + continued.1
+            }
         }
         var byReason: [(reason: String, count: Int)] = []
         for pair in text.matches(of: /([a-z-]+) (\d+)/) {
