@@ -72,6 +72,25 @@ public struct LinuxBoot: Benchmark {
             + [Metric(name: "linux.boot.seconds.\(backend)", value: (system.result.duration * 10).rounded() / 10, unit: "s (wall)"),
                Metric(name: "linux.boot.alone.instructions.\(backend)", value: Double(alone.tsc), unit: "instructions"),
                Metric(name: "linux.boot.alone.ratio.\(backend)", value: Self.ratio(alone.tsc, direct.value), unit: "×")]
+            + phases(of: alone)
+    }
+
+    /// Where the guest-alone boot's instructions go, from the TSCs the kernel (at its entry) and the VMM
+    /// (once the guest is laid out in its RAM) print: firmware and GRUB (`loader`), Swiftlet up to the
+    /// VM (`swiftlet`: kernel, root task, sigma0, the RAM handoff, the VMM's setup) and the guest to its
+    /// marker (`guest`: Linux's own boot and every exit). Missing lines only leave these out.
+    func phases(of boot: (tsc: Int, result: RunResult)) -> [Metric] {
+        guard let phases = Self.phases(in: boot.result.console, marker: boot.tsc) else { return [] }
+        return [("loader", phases.loader), ("swiftlet", phases.swiftlet), ("guest", phases.guest)].map {
+            Metric(name: "linux.boot.alone.\($0.0).instructions.\(backend)", value: Double($0.1), unit: "instructions")
+        }
+    }
+
+    static func phases(in console: String, marker: Int) -> (loader: Int, swiftlet: Int, guest: Int)? {
+        guard let entry = console.firstMatch(of: /boot: kernel path \d+ instructions .*; entered at tsc (\d+)/).flatMap({ Int($0.1) }),
+              let vm = console.firstMatch(of: /vmm: \/tasks\/vmm\/vm@0: Linux boot protocol .*; tsc (\d+)/).flatMap({ Int($0.1) }),
+              entry <= vm, vm <= marker else { return nil }
+        return (entry, vm - entry, marker - vm)
     }
 
     /// The tasks of the guest-alone system: the root task, its pager, the console and the VMM.
