@@ -71,7 +71,7 @@ struct LinuxMachine {
             return false
         }
         entryState = setup.state
-        log("vmm: \(name): Linux boot protocol \(hex: setup.kernel.protocolVersion), kernel at \(hex: setup.layout.kernelAddress) (init_size \(setup.kernel.initSize >> 20) MiB), initrd \(description.initrdBytes) bytes at \(hex: setup.layout.initrdAddress), \(description.ramBytes >> 20) MiB of RAM, command line \(description.bootargsBytes) bytes; tsc \(timestamp())")
+        log("vmm: \(name): Linux boot protocol \(hex: setup.kernel.protocolVersion), kernel at \(hex: setup.layout.kernelAddress) (init_size \(setup.kernel.initSize >> 20) MiB), initrd \(description.initrdBytes) bytes at \(hex: setup.layout.initrdAddress), \(description.ramBytes >> 20) MiB of RAM, command line \(description.bootargsBytes) bytes")
 
         let factory = RootTaskLayout.factorySlot
         var error = SystemCall.create(factory, .virtualMachine, into: machine)

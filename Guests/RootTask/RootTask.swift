@@ -196,6 +196,7 @@ func registerName(_ name: ByteString, badge: UInt64, console: UInt64) {
 /// asked for twice to show it.
 func fillPoolFromSigma0(_ info: BootInformation, pages: UInt64, utcb: UTCB) -> Bool {
     let chunk: UInt64 = 512
+    let start = timestamp()
     var address = info.memoryPool.base
     while address < info.memoryPool.base + pages * 4096 {
         utcb.receiveWindow = Flexpage(base: address, order: 21, rights: .all)
@@ -206,6 +207,7 @@ func fillPoolFromSigma0(_ info: BootInformation, pages: UInt64, utcb: UTCB) -> B
         }
         address += chunk * 4096
     }
+    log("roottask: taking the pool's \(pages) pages from sigma0 took \(timestamp() &- start) TSC ticks")
     let window: UInt64 = 0x0000_7000_0000_0000
     utcb.receiveWindow = Flexpage(base: window, order: 12, rights: .all)
     let first = SystemCall.call(RootTaskLayout.sigma0Slot, MessageTag(label: Sigma0.device, words: 2), (0xB8000, 1, 0, 0))

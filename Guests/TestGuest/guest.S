@@ -8,12 +8,20 @@
  *   0x516  the VMM unmaps guest page 0x60000           0xF4   done: EAX = failures
  *   0x517  IN: the VMM's count of INVD/WBINVD exits (bits 0-15) and MONITOR/MWAIT exits (bits 16-31)
  * Unbacked guest-physical MMIO_BASE is the VMM's MMIO test register. R15 counts failures. The spinning
- * guest counts at guest-physical SPIN_COUNTER, which the VMM reads. */
+ * guest counts at guest-physical SPIN_COUNTER, which the VMM reads; so does the debug-loop guest, which
+ * also counts its #DB handler's runs at DEBUG_LOOP_HANDLER_RUNS. */
 
 #define IDT_BASE 0x8000
 #define MMIO_BASE 0x3F000000
 #define BENCH_ROUNDS 16
 #define SPIN_COUNTER 0x9000
+#define DEBUG_LOOP_HANDLER_RUNS 0x9008
+/* The TSS the VMM builds (LongMode.tss): RSP0 at +4, IST1 at +0x24. The GDT it builds, at 0x7000. */
+#define TSS_RSP0 0x7104
+#define TSS_IST1 0x7124
+#define GDT_BASE 0x7000
+/* The debug-loop guest's #DB stack (IST 1), and the 8-byte write breakpoint on its top slot. */
+#define DEBUG_STACK 0x70000
 
     .section .rodata.guest, "a"
     .code64
@@ -32,6 +40,23 @@
 .macro PUTS label
     leaq \label(%rip), %rsi
     call guest_puts
+.endm
+
+/* PUT_VALUE label, source: the string at `label`, then the quadword at `source` in hexadecimal. */
+.macro PUT_VALUE label, source
+    PUTS \label
+    movq \source, %rax
+    call guest_puthex
+.endm
+
+/* NOTE_IF_NONE counter, note: if the quadword `counter` is 0 (the CPU raised nothing to check), the note
+ * at `note` instead of a verdict, and on at the 11: label after the check. */
+.macro NOTE_IF_NONE counter, note
+    cmpq $0, \counter
+    jne 5f
+    PUTS \note
+    jmp 11f
+5:
 .endm
 
 /* CHECK cc, message: PASS if the flags satisfy `cc` (as for jCC), else FAIL and count it. */
@@ -121,6 +146,15 @@ test_guest_start:
     movl (%rbx), %ecx
     cmpl $0xcaff, %ecx
     CHECK e, "MMIO write and read at 0x3f000000 emulated by the VMM"
+    /* More of the MOV family: an immediate store with a displacement, a zero-extending byte load through
+     * SIB (the register reads back what was written plus one). */
+    movq $(MMIO_BASE - 0x10), %rbx
+    movl $0xbeef, 0x10(%rbx)
+    xorl %eax, %eax
+    movq $-1, %rcx
+    movzbl 0x10(%rbx,%rax,1), %ecx
+    cmpq $0xf0, %rcx
+    CHECK e, "MMIO: movl $imm to 0x10(%rbx) and movzbl from 0x10(%rbx,%rax) emulated by the VMM"
 
     /* RDMSR/WRMSR: a VMM-defined MSR keeps its value; an unknown one raises #GP in the guest. */
     movl $0x40000100, %ecx
@@ -276,6 +310,125 @@ test_guest_start:
     cmpb $1, tg_syscall_seen(%rip)
     CHECK e, "syscall reached the guest's LSTAR handler and returned"
 
+    /* #DB, which the kernel intercepts (against #DB delivery loops) and reflects: the guest must see what
+     * it would natively. Single-stepping with RFLAGS.TF: one #DB after each instruction, DR6.BS set each
+     * time (the handler clears DR6), and after the 4th the handler clears TF. */
+    SET_GATE 1, tg_debug
+    movq $0, tg_db_count(%rip)
+    movq $0, tg_db_single_steps(%rip)
+    movq $0xffff0ff0, %rax
+    movq %rax, %dr6
+    pushfq
+    orq $0x100, (%rsp)
+    popfq
+    nop
+    nop
+    nop
+    nop
+tg_after_steps:
+    nop
+    PUT_VALUE tg_db_label, tg_db_count(%rip)
+    PUT_VALUE tg_db_bs_label, tg_db_single_steps(%rip)
+    PUT_VALUE tg_db_dr6_label, tg_db_first_dr6(%rip)
+    call guest_newline
+    cmpq $4, tg_db_count(%rip)
+    jne 1f
+    cmpq $4, tg_db_single_steps(%rip)
+    jne 1f
+    leaq tg_after_steps(%rip), %rax
+    cmpq %rax, tg_db_rip(%rip)
+1:  CHECK e, "single-step: 4 #DB reflected, DR6.BS set in each, the last one after the 4th instruction"
+    /* INT1 (ICEBP): a #DB after the instruction, no single-step condition. */
+    movq $0, tg_db_count(%rip)
+    movq $0, tg_db_single_steps(%rip)
+    .byte 0xf1
+tg_after_icebp:
+    PUT_VALUE tg_icebp_label, tg_db_count(%rip)
+    PUTS tg_icebp_rip_label
+    movq tg_db_rip(%rip), %rax
+    leaq tg_after_icebp(%rip), %rcx
+    subq %rcx, %rax
+    call guest_puthex
+    call guest_newline
+    NOTE_IF_NONE tg_db_count(%rip), tg_no_icebp
+    cmpq $1, tg_db_count(%rip)
+    jne 1f
+    cmpq $0, tg_db_single_steps(%rip)
+    jne 1f
+    leaq tg_after_icebp(%rip), %rax
+    cmpq %rax, tg_db_rip(%rip)
+1:  CHECK e, "icebp: one #DB reflected, after the instruction, DR6.BS clear"
+11:
+
+    /* #AC at CPL 3 (CR0.AM, RFLAGS.AC, a misaligned read), which the kernel intercepts and reflects: one
+     * #AC with error code 0 at the faulting instruction, RF set in the pushed RFLAGS as for any fault.
+     * Ring 3 needs user mappings (U/S on the first 2 MiB), user segments in the GDT and RSP0 in the TSS.
+     * Should no #AC come, SYSCALL (LSTAR is set above) brings the guest back to ring 0. */
+    SET_GATE 17, tg_alignment_check
+    movq $0, tg_ac_count(%rip)
+    orq $4, 0x1000
+    orq $4, 0x2000
+    orq $4, 0x3000
+    movq %cr3, %rax
+    movq %rax, %cr3
+    movq $0x00cff3000000ffff, %rax      /* 0x28: data, DPL 3 */
+    movq %rax, GDT_BASE + 0x28
+    movq $0x00affb000000ffff, %rax      /* 0x30: 64-bit code, DPL 3 */
+    movq %rax, GDT_BASE + 0x30
+    subq $16, %rsp
+    movw $55, (%rsp)
+    movq $GDT_BASE, 2(%rsp)
+    lgdt (%rsp)
+    addq $16, %rsp
+    movq %rsp, TSS_RSP0
+    movq %rsp, tg_ac_rsp(%rip)
+    movq %cr0, %rax
+    orq $0x40000, %rax                  /* CR0.AM */
+    movq %rax, %cr0
+    movq %rsp, %rax
+    subq $512, %rax
+    pushq $0x2b
+    pushq %rax
+    pushq $0x40002                      /* RFLAGS.AC */
+    pushq $0x33
+    leaq tg_user_code(%rip), %rax
+    pushq %rax
+    iretq
+tg_user_code:
+    movl tg_ac_word+1(%rip), %eax
+    syscall
+    jmp tg_ac_done
+tg_ac_done:
+    movq tg_ac_rsp(%rip), %rsp
+    movl $0x10, %eax
+    movw %ax, %ss
+    movw %ax, %ds
+    movw %ax, %es
+    pushq $2
+    popfq
+    movq %cr0, %rax
+    andq $~0x40000, %rax
+    movq %rax, %cr0
+    PUT_VALUE tg_ac_label, tg_ac_count(%rip)
+    PUT_VALUE tg_ac_error_label, tg_ac_error(%rip)
+    PUT_VALUE tg_ac_flags_label, tg_ac_flags(%rip)
+    call guest_newline
+    NOTE_IF_NONE tg_ac_count(%rip), tg_no_ac
+    cmpq $1, tg_ac_count(%rip)
+    jne 1f
+    cmpq $0, tg_ac_error(%rip)
+    jne 1f
+    cmpq $0x33, tg_ac_cs(%rip)
+    jne 1f
+    leaq tg_user_code(%rip), %rax
+    cmpq %rax, tg_ac_rip(%rip)
+    jne 1f
+    movq tg_ac_flags(%rip), %rax
+    andl $0x50000, %eax                 /* RF and AC */
+    cmpl $0x50000, %eax
+1:  CHECK e, "alignment check at CPL 3: one #AC reflected, error code 0, at the misaligned read, RF and AC pushed"
+11:
+
     /* The VMM feeds the kernel bad state; the guest must run on unharmed. */
     movw $0x514, %dx
     outb %al, %dx
@@ -353,6 +506,40 @@ guest_puts:
     WRITE_STRING
     ret
 
+guest_newline:
+    movb $10, %al
+    movw $0xe9, %dx
+    outb %al, %dx
+    ret
+
+/* Writes RAX in hexadecimal, 0x-prefixed, without leading zeros (clobbers RAX, RCX, RDX, RSI). */
+guest_puthex:
+    pushq %r10
+    movq %rax, %rsi
+    movw $0xe9, %dx
+    movb $0x30, %al
+    outb %al, %dx
+    movb $0x78, %al
+    outb %al, %dx
+    xorl %r10d, %r10d
+    movl $60, %ecx
+1:  movq %rsi, %rax
+    shrq %cl, %rax
+    andl $15, %eax
+    orl %eax, %r10d
+    jnz 2f
+    testl %ecx, %ecx
+    jnz 3f
+2:  cmpb $10, %al
+    jb 4f
+    addb $0x27, %al
+4:  addb $0x30, %al
+    outb %al, %dx
+3:  subl $4, %ecx
+    jns 1b
+    popq %r10
+    ret
+
 /* RDI = "PASS " or "FAIL ", RSI = message: one console line. */
 guest_puts_verdict:
     pushq %rsi
@@ -387,6 +574,41 @@ tg_syscall_target:
     popfq
     jmp *%rcx
 
+/* #DB: counts, notes the single-step condition (DR6.BS), the first DR6 and the pushed RIP, clears DR6
+ * as a handler must (the CPU never clears BS), and clears TF after the 4th. */
+tg_debug:
+    pushq %rax
+    movq %dr6, %rax
+    cmpq $0, tg_db_count(%rip)
+    jne 1f
+    movq %rax, tg_db_first_dr6(%rip)
+1:  btq $14, %rax
+    jnc 2f
+    incq tg_db_single_steps(%rip)
+2:  movq $0xffff0ff0, %rax
+    movq %rax, %dr6
+    movq 8(%rsp), %rax
+    movq %rax, tg_db_rip(%rip)
+    incq tg_db_count(%rip)
+    cmpq $4, tg_db_count(%rip)
+    jb 3f
+    andq $~0x100, 24(%rsp)
+3:  popq %rax
+    iretq
+
+/* #AC from ring 3: the frame is noted; the test goes on in ring 0 (tg_ac_done restores the stack). */
+tg_alignment_check:
+    movq (%rsp), %rax
+    movq %rax, tg_ac_error(%rip)
+    movq 8(%rsp), %rax
+    movq %rax, tg_ac_rip(%rip)
+    movq 16(%rsp), %rax
+    movq %rax, tg_ac_cs(%rip)
+    movq 24(%rsp), %rax
+    movq %rax, tg_ac_flags(%rip)
+    incq tg_ac_count(%rip)
+    jmp tg_ac_done
+
 tg_interrupt_30:
     movb $1, tg_seen_30(%rip)
     iretq
@@ -397,7 +619,38 @@ tg_interrupt_31:
 
 tg_hello:
     .asciz "test guest: 64-bit long mode, paging on; running the checks\n"
+tg_db_label:
+    .asciz "test guest: single-step #DB count "
+tg_db_bs_label:
+    .asciz ", with DR6.BS "
+tg_db_dr6_label:
+    .asciz ", first DR6 "
+tg_no_icebp:
+    .asciz "test guest: NOTE icebp raised no #DB: this CPU gives INT1 to its own debugger (QEMU 7.2 does)\n"
+tg_icebp_label:
+    .asciz "test guest: icebp #DB count "
+tg_icebp_rip_label:
+    .asciz ", pushed RIP - next instruction "
+tg_no_ac:
+    .asciz "test guest: NOTE no #AC at CPL 3: this CPU does not check alignment (QEMU TCG does not model it)\n"
+tg_ac_label:
+    .asciz "test guest: #AC at CPL 3 count "
+tg_ac_error_label:
+    .asciz ", error code "
+tg_ac_flags_label:
+    .asciz ", pushed RFLAGS "
     .balign 8
+tg_db_first_dr6: .quad 0
+tg_db_rip: .quad 0
+tg_ac_rsp: .quad 0
+tg_ac_error: .quad -1
+tg_ac_rip: .quad 0
+tg_ac_cs: .quad 0
+tg_ac_flags: .quad 0
+tg_ac_word: .quad 0
+tg_db_count: .quad 0
+tg_db_single_steps: .quad 0
+tg_ac_count: .quad 0
 tg_gp_seen: .byte 0
 tg_seen_30: .byte 0
 tg_seen_31: .byte 0
@@ -474,3 +727,34 @@ spin_guest_loop:                /* a recall must find RIP in here */
 spin_guest_loop_end:
     .balign 16
 spin_guest_end:
+
+/* The debug-loop guest (CVE-2015-8104): an 8-byte write breakpoint (DR0) on the top slot of its own #DB
+ * stack (IST 1), then a write there. The #DB's delivery pushes SS onto that slot, which raises the next
+ * #DB before the handler's first instruction, and so on: on hardware without the intercept the CPU never
+ * reaches another instruction boundary and takes no interrupt. Bochs does not check breakpoints on the
+ * pushes of event delivery, so the handler's first instruction is ICEBP, which raises the next #DB on the
+ * same stack: the chain goes on there (QEMU 7.2 raises neither). It counts once at SPIN_COUNTER before;
+ * its handler counts its runs at DEBUG_LOOP_HANDLER_RUNS (it never gets that far). */
+    .global debug_loop_guest_start, debug_loop_guest_end
+    .balign 16
+debug_loop_guest_start:
+    SET_GATE 1, dl_debug
+    movw $0x8e01, IDT_BASE + 16 + 4     /* IST 1 */
+    LOAD_IDT 0xFFF
+    movq $DEBUG_STACK, %rax
+    movq %rax, TSS_IST1
+    subq $8, %rax
+    movq %rax, %dr0
+    movq $0x00090401, %rax              /* L0, DR0: write (RW 01), 8 bytes (LEN 10) */
+    movq %rax, %dr7
+    incq SPIN_COUNTER
+    movq $0, DEBUG_STACK - 8
+1:  incq SPIN_COUNTER
+    jmp 1b
+
+dl_debug:
+    .byte 0xf1                          /* ICEBP: the next #DB, on the same IST stack */
+    incq DEBUG_LOOP_HANDLER_RUNS
+    iretq
+    .balign 16
+debug_loop_guest_end:

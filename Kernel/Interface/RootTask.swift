@@ -16,7 +16,9 @@ public enum RootTaskLayout {
     public static let firstFreeSlot: UInt64 = 8
 
     public static let stackTop: UInt64 = 0x0000_7FFF_0000_0000
-    public static let stackPages: UInt64 = 16
+    /// 256 KiB: the root task keeps its plan (16 task records) by value, and a configuration's checks
+    /// copy it; a stack overflow without sigma0 (no pager) would stop it before it says why.
+    public static let stackPages: UInt64 = 64
     public static let utcb: UInt64 = 0x0000_7FFE_0000_0000
     public static let bootInfo: UInt64 = 0x0000_7FFD_0000_0000
     public static let modules: UInt64 = 0x0000_6000_0000_0000

@@ -7,6 +7,10 @@
 /// - the guest's RAM, readable, writable and executable, mapped in bulk before the VMM starts.
 /// The VMM never learns a host-physical address; it maps `guestRAM` into the VM at guest-physical 0.
 ///
+/// A VMM whose node has no `vm@0` has nothing mapped at `page`, and touching it is a fault that stops the
+/// VMM: ask first, `SystemCall.readMapping(RootTaskLayout.taskSlot, at: page)` (its own task, slot 1),
+/// which says `.read` when a description is there; then check `magic`.
+///
 /// Everything here is checked by the root task before the VMM starts (a node it cannot honour is refused
 /// with a message naming it); the VMM checks again what it relies on (it trusts no page blindly).
 public enum VirtualMachineDescription {

@@ -11,6 +11,8 @@ enum GuestMode {
     /// Exits sent to VMMs and host interrupts taken in guest mode, reported at power-off.
     nonisolated(unsafe) private(set) static var exitsToVMM: UInt64 = 0
     nonisolated(unsafe) private(set) static var interruptsInGuest: UInt64 = 0
+    /// #DB and #AC exits the kernel reflected into their guests (`ReflectedException`).
+    nonisolated(unsafe) private(set) static var exceptionsReflected: UInt64 = 0
 
     /// Turns on what the CPU offers (after the optional self-test, which uses the hardware on its own).
     static func initialize(_ features: VirtualizationFeatures, tscHz: UInt64, timerHz: UInt64) -> LogLine {
@@ -112,10 +114,16 @@ enum GuestMode {
         if vcpu.pointee.takeRecall() { return exit(thread, vcpu, .recall, raw: 0) }
         while true {
             let (reason, raw) = backend == .vmx ? VMX.enter(vcpu) : SVM.enter(vcpu)
-            guard reason == .externalInterrupt || reason == .preemption else { return exit(thread, vcpu, reason, raw: raw) }
-            // The interrupt is still pending at the local APIC: take it, then go on if still chosen. An event
+            if (reason == .exception || reason == .other) && (backend == .vmx ? VMX.reflect(vcpu) : SVM.reflect(vcpu)) {
+                // A #DB or #AC goes back into the guest without the VMM. A guest can chain them forever (the
+                // reason they are intercepted): each one is a point to take host interrupts and reschedule.
+                exceptionsReflected &+= 1
+            } else {
+                guard reason == .externalInterrupt || reason == .preemption else { return exit(thread, vcpu, reason, raw: raw) }
+                interruptsInGuest &+= 1
+            }
+            // A host interrupt is still pending at the local APIC: take it, then go on if still chosen. An event
             // the exit interrupted is injected again at the next entry (`VCPU.entryInjection`).
-            interruptsInGuest &+= 1
             x86_sti_nop_cli()
             if vcpu.pointee.takeRecall() { return exit(thread, vcpu, .recall, raw: 0) }
             if System.scheduler.current != thread { return }

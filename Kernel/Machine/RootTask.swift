@@ -72,9 +72,11 @@ enum RootTask {
         let (task, thread) = (loaded.task, loaded.thread)
         let poolPages = memoryPoolPages(sigma0: pager != nil)
         // The pool carries every right, so the root task can hand out code pages to the tasks it starts.
+        let poolStart = x86_rdtsc()
         if pager == nil {
             guard mapPool(into: task, pages: poolPages) else { return .outOfMemory }
         }
+        let poolTicks = x86_rdtsc() &- poolStart
         let frames = factoryQuota(keepingFor: pager != nil ? poolPages : 0)
         guard mapModules(bootInfo, into: task),
               let info = bootInformationPage(bootInfo, timerHz: timerHz, tscKHz: tscKHz, poolPages: poolPages, factoryFrames: frames),
@@ -91,7 +93,7 @@ enum RootTask {
         _ = caps.insert(Capability(type: .interruptController, object: 1, rights: .control), at: RootTaskLayout.interruptControllerSlot)
         guard IOPorts.grantAll(to: task) else { return .outOfMemory }
 
-        log("roottask: \(loaded.size) bytes, entry \(hex: loaded.entry), priority \(priority), \(frames) frames of kernel memory in its factory, a memory pool of up to \(poolPages) pages (\(poolPages >> 8) MiB)")
+        log("roottask: \(loaded.size) bytes, entry \(hex: loaded.entry), priority \(priority), \(frames) frames of kernel memory in its factory, a memory pool of up to \(poolPages) pages (\(poolPages >> 8) MiB; \(poolTicks) TSC ticks mapping it)")
         System.scheduler.start(thread)
         return nil
     }

@@ -46,11 +46,13 @@ enum SVM {
     /// a guest sees what another guest left there but no breakpoint fires in the host, whose DR7 #VMEXIT
     /// clears), RDTSC/RDTSCP (no TSC offset: the guest reads the host's counter), PUSHF/POPF/IRET/INTn,
     /// RSM (raises #UD outside SMM, which a guest never enters), PAUSE (the timer bounds a spinning
-    /// guest), INVLPG (its own translations under its ASID with nested paging), FERR_FREEZE, ICEBP (its
-    /// #DB goes through the guest's own IDT), MWAIT-armed (MWAIT covers it), the SEV-ES write traps.
-    /// Exceptions: only #DF (below). #AC and #DB, which KVM intercepts against the benign-exception
-    /// delivery loops of CVE-2015-5307 and CVE-2015-8104, are not intercepted yet: that needs a reinjection
-    /// path for them in the VMM (an open item).
+    /// guest), INVLPG (its own translations under its ASID with nested paging), FERR_FREEZE,
+    /// MWAIT-armed (MWAIT covers it), the SEV-ES write traps.
+    /// Exceptions: #DF (below), and #DB and #AC as KVM, against the delivery loops of CVE-2015-5307 and
+    /// CVE-2015-8104; the kernel reflects them into the guest (`reflect`, `ReflectedException`). ICEBP is
+    /// intercepted with them (second word): the #DB it raises would reach the #DB intercept with a RIP
+    /// that does not say which instruction boundary it belongs to (Xen intercepts it for that reason); as
+    /// an instruction intercept the kernel steps over it and injects the #DB the CPU would have raised.
     private enum Intercept {
         // First miscellaneous word.
         static let intr: UInt32 = 1 << 0, nmi: UInt32 = 1 << 1, smi: UInt32 = 1 << 2, vintr: UInt32 = 1 << 4
@@ -61,8 +63,10 @@ enum SVM {
         // Second: VMRUN, VMMCALL, VMLOAD, VMSAVE, STGI, CLGI, SKINIT (bits 0-6), then WBINVD, MONITOR, MWAIT,
         // XSETBV, RDPRU.
         static let svmInstructions: UInt32 = 0x7F, wbinvd: UInt32 = 1 << 9, monitor: UInt32 = 1 << 10
-        static let mwait: UInt32 = 1 << 11, xsetbv: UInt32 = 1 << 13, rdpru: UInt32 = 1 << 14
-        static let second = svmInstructions | wbinvd | monitor | mwait | xsetbv | rdpru
+        static let icebp: UInt32 = 1 << 8, mwait: UInt32 = 1 << 11, xsetbv: UInt32 = 1 << 13, rdpru: UInt32 = 1 << 14
+        static let second = svmInstructions | icebp | wbinvd | monitor | mwait | xsetbv | rdpru
+        // Exception intercepts: #DF, and the reflected #DB and #AC.
+        static let exceptions = UInt32(1 << 8) | ReflectedException.interceptBits
     }
 
     static func enable(_ features: VirtualizationFeatures.SVMFeatures) -> Bool {
@@ -97,7 +101,7 @@ enum SVM {
         v.storeBytes(of: Intercept.second, toByteOffset: VMCBLayout.interceptMisc2, as: UInt32.self)
         // #DF: a guest on its way to a triple fault stops here (Bochs panics on a guest's triple fault
         // instead of reporting SHUTDOWN).
-        v.storeBytes(of: UInt32(1 << 8), toByteOffset: VMCBLayout.interceptExceptions, as: UInt32.self)
+        v.storeBytes(of: Intercept.exceptions, toByteOffset: VMCBLayout.interceptExceptions, as: UInt32.self)
         v.storeBytes(of: ioPermissions, toByteOffset: VMCBLayout.ioPermissionMap, as: UInt64.self)
         v.storeBytes(of: msrPermissions, toByteOffset: VMCBLayout.msrPermissionMap, as: UInt64.self)
         v.storeBytes(of: vcpu.pointee.tag, toByteOffset: VMCBLayout.guestASID, as: UInt32.self)
@@ -167,6 +171,41 @@ enum SVM {
             vcpu.pointee.interruptWindowArmed = false
         }
         return (reason, UInt32(truncatingIfNeeded: code))
+    }
+
+    /// An exit the kernel answers itself: #DB, #AC and ICEBP go back into the guest as they would have
+    /// been delivered natively (`ReflectedException`); false for any other exit. The next VMRUN injects it.
+    static func reflect(_ vcpu: VCPUPointer) -> Bool {
+        let v = PhysicalMemory.pointer(vcpu.pointee.control)
+        func word(_ offset: Int) -> UInt64 { v.load(fromByteOffset: offset, as: UInt64.self) }
+        func put(_ offset: Int, _ value: UInt64) { v.storeBytes(of: value, toByteOffset: offset, as: UInt64.self) }
+        let code = word(VMCBLayout.exitCode)
+        let info: UInt64
+        switch code {
+        case 0x40 + ReflectedException.debug, 0x88:      // #DB (DR6 is in the VMCB already), ICEBP
+            info = ReflectedException.debug | ReflectedException.hardwareException << 8 | 1 << 31
+        case 0x40 + ReflectedException.alignmentCheck:
+            info = ReflectedException.alignmentCheck | ReflectedException.hardwareException << 8 | 1 << 31
+        default: return false
+        }
+        guard let event = ReflectedException.event(reflecting: info) else { return false }
+        if code == 0x88 {
+            // ICEBP is a trap: the #DB is delivered after it (one byte; NRIPS knows a prefixed one).
+            let rip = word(VMCBLayout.rip), next = nextRIP ? word(VMCBLayout.nextRIP) : 0
+            put(VMCBLayout.rip, next > rip && next - rip <= 15 ? next : rip &+ 1)
+        }
+        if event & 0xFF == ReflectedException.debug {
+            if code != 0x88 {
+                put(VMCBLayout.dr6, ReflectedException.debugStatus(svmDR6: word(VMCBLayout.dr6), rflags: word(VMCBLayout.rflags)))
+            }
+            put(VMCBLayout.dr7, ReflectedException.debugControlOnEntry(word(VMCBLayout.dr7)))
+        } else {
+            put(VMCBLayout.rflags, ReflectedException.flagsForInjection(word(VMCBLayout.rflags), event: event))
+        }
+        // EXITINFO1 is the error code of an exception that has one (#AC: 0).
+        let errorCode = event & (1 << 11) != 0 ? word(VMCBLayout.exitInfo1) & 0xFFFF_FFFF : 0
+        put(VMCBLayout.eventInjection, event | errorCode << 32)
+        return true
     }
 
     /// The VMCB's state-save area (0x400-0x6FF) and where its copy lives while an entry may fail: the end of

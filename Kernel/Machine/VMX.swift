@@ -40,9 +40,9 @@ enum VMX {
     ///   through the VM-entry interruption fields (`InterruptedEvent`), unless the VMM's reply injects.
     /// Always exit whatever the controls: CPUID, GETSEC, INVD (never executed: it would discard the host's
     ///   dirty cache lines), XSETBV, task switches, the VMX instructions, triple fault, INIT, SIPI.
-    /// Exception bitmap: empty (the guest's faults are its own). #AC and #DB, which KVM intercepts
-    ///   against the benign-exception delivery loops (CVE-2015-5307, CVE-2015-8104), are not intercepted
-    ///   yet: that needs a reinjection path for them in the VMM (an open item).
+    /// Exception bitmap: #DB and #AC only, as KVM, against the delivery loops of CVE-2015-5307 and
+    ///   CVE-2015-8104; the kernel reflects them into the guest (`reflect`, `ReflectedException`). The
+    ///   guest's other faults are its own.
     private enum Control {
         static let interruptWindow: UInt64 = 1 << 2, hlt: UInt64 = 1 << 7, mwait: UInt64 = 1 << 10
         static let rdpmc: UInt64 = 1 << 11, cr8Load: UInt64 = 1 << 19, cr8Store: UInt64 = 1 << 20
@@ -144,7 +144,7 @@ enum VMX {
         write(.exitControls, adjust(Control.hostLongMode | Control.saveEFER | Control.loadHostEFER,
                                     useTrue ? MSR.trueExit : MSR.exit))
         write(.entryControls, entryBase)
-        write(.exceptionBitmap, 0)
+        write(.exceptionBitmap, UInt64(ReflectedException.interceptBits))
         write(.vmcsLinkPointer, UInt64.max)
         write(.eptPointer, vcpu.pointee.machine!.pointee.pageTableRoot | 6 | (3 << 3))   // write-back, 4 levels
         write(.cr0GuestHostMask, cr0Forced)
@@ -251,6 +251,24 @@ enum VMX {
             write(.processorBasedControls, primary)
         }
         return (reason, raw)
+    }
+
+    /// An exception exit the kernel answers itself: a #DB or #AC goes back into the guest as it would have
+    /// been delivered natively (`ReflectedException`); false for any other exit. The next entry injects it.
+    static func reflect(_ vcpu: VCPUPointer) -> Bool {
+        guard let event = ReflectedException.event(reflecting: read(.exitInterruptionInfo)) else { return false }
+        if event & 0xFF == ReflectedException.debug {
+            // The exit left DR6 (the guest's: VMX does not switch it) and DR7.GD as they were.
+            x86_write_dr6(ReflectedException.debugStatus(previous: x86_read_dr6(), pending: read(.exitQualification)))
+            write(.guestDR7, ReflectedException.debugControlOnEntry(read(.guestDR7)))
+        } else {
+            write(.guestRFLAGS, ReflectedException.flagsForInjection(read(.guestRFLAGS), event: event))
+            write(.entryExceptionErrorCode, read(.exitInterruptionErrorCode))
+        }
+        // INT1 (privileged software exception): delivered after the instruction, whose length the entry needs.
+        write(.entryInstructionLength, read(.exitInstructionLength))
+        write(.entryInterruptionInfo, event)
+        return true
     }
 
     /// The guest's SYSCALL MSRs are needed only while it can use them: SYSCALL/SYSRET with EFER.SCE, and

@@ -81,6 +81,16 @@ final class LinuxBoardTests: XCTestCase {
         XCTAssertNil(board.readMSR(0x1234_5678, now: 0), "unknown MSR: #GP")
     }
 
+    /// The board the Linux VMM uses starts in x2APIC mode, as firmware may leave it: IA32_APIC_BASE says so,
+    /// the x2APIC MSRs answer, and the xAPIC page is no device.
+    func testTheBoardCanStartInX2APICMode() {
+        var board = LinuxBoard(tscPerBusTick: 40, x2APIC: true)
+        XCTAssertEqual(board.readMSR(0x1B, now: 0), 0xFEE0_0000 | 1 << 11 | 1 << 10 | 1 << 8)
+        XCTAssertEqual(board.readMSR(0x802, now: 0), 0, "the x2APIC ID")
+        XCTAssertFalse(board.isDevice(0xFEE0_0020))
+        XCTAssertTrue(board.isDevice(0xFEC0_0010))
+    }
+
     /// Every port, device register and APIC MSR written with nonsense, in any order: nothing traps, and
     /// what comes out is a vector the guest can take.
     func testNonsenseFromTheGuestCannotTrap() {

@@ -2,29 +2,8 @@ import SwiftletABI
 import VMMCore
 import XCTest
 
-/// The VMM's pure logic: the MMIO instruction decoder, the guest page walk and the in-place exit message.
-final class MMIOInstructionTests: XCTestCase {
-    func decode(_ bytes: [UInt8]) -> MMIOInstruction? {
-        (bytes + [0, 0, 0]).withUnsafeBytes { MMIOInstruction(decoding: $0.baseAddress!) }
-    }
-
-    func testMovesBetweenARegisterAndMemoryAddressedByARegister() {
-        XCTAssertEqual(decode([0x89, 0x03]), MMIOInstruction(isWrite: true, register: 0, size: 4, length: 2), "mov %eax, (%rbx)")
-        XCTAssertEqual(decode([0x8B, 0x0B]), MMIOInstruction(isWrite: false, register: 1, size: 4, length: 2), "mov (%rbx), %ecx")
-        XCTAssertEqual(decode([0x48, 0x89, 0x03]), MMIOInstruction(isWrite: true, register: 0, size: 8, length: 3), "mov %rax, (%rbx)")
-        XCTAssertEqual(decode([0x4C, 0x8B, 0x07]), MMIOInstruction(isWrite: false, register: 8, size: 8, length: 3), "mov (%rdi), %r8")
-    }
-
-    func testEverythingElseIsLeftToTheCaller() {
-        XCTAssertNil(decode([0x8B, 0x04, 0x0B]), "SIB addressing")
-        XCTAssertNil(decode([0x8B, 0x43, 0x04]), "a displacement")
-        XCTAssertNil(decode([0x8B, 0x05, 0, 0, 0, 0]), "RIP-relative")
-        XCTAssertNil(decode([0x8B, 0xC3]), "register to register")
-        XCTAssertNil(decode([0x0F, 0x0B]), "UD2")
-        XCTAssertNil(decode([0xA4]), "MOVS")
-    }
-}
-
+/// The VMM's pure logic: the guest page walk, control-register exits and the in-place exit message (the MMIO
+/// decoder: MMIOInstructionTests.swift).
 final class GuestPageWalkTests: XCTestCase {
     /// A sparse guest memory of 8-byte words.
     var memory: [UInt64: UInt64] = [:]

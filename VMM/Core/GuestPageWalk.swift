@@ -25,13 +25,21 @@ public enum GuestPageWalk {
     /// guest RAM. `loadByte` reads guest-physical memory (nil: outside guest RAM).
     public static func fetch(_ count: Int, at rip: UInt64, cr3: UInt64, into buffer: UnsafeMutablePointer<UInt8>,
                              load: (UInt64) -> UInt64?, loadByte: (UInt64) -> UInt8?) -> Bool {
+        fetchAvailable(count, at: rip, cr3: cr3, into: buffer, load: load, loadByte: loadByte) >= count
+    }
+
+    /// As `fetch`, but stops at the first byte that is not in guest RAM and returns how many came: an
+    /// instruction may end right before an unmapped page, so a decoder gets what is there (up to its 15
+    /// bytes) and refuses it if it is cut short.
+    public static func fetchAvailable(_ count: Int, at rip: UInt64, cr3: UInt64, into buffer: UnsafeMutablePointer<UInt8>,
+                                      load: (UInt64) -> UInt64?, loadByte: (UInt64) -> UInt8?) -> Int {
         var offset = 0
         while offset < count {
             guard let physical = translate(rip &+ UInt64(truncatingIfNeeded: offset), cr3: cr3, load: load),
-                  let byte = loadByte(physical) else { return false }
+                  let byte = loadByte(physical) else { break }
             buffer[offset] = byte
             offset += 1
         }
-        return true
+        return offset
     }
 }

@@ -22,7 +22,9 @@ extension LinuxMachine {
             forwardConsoleLine()
         case .powerOff:
             flushConsole()
-            log("vmm: \(name): the guest powered off (ACPI S5) after \(statistics.total) exits, \((timestamp() &- bootTSC) / (tscKHz * 1000)) s; VM stopped")
+            // The TSC at the first entry: with the marker's TSC it gives the guest's own share of a boot.
+            let now = timestamp()
+            log("vmm: \(name): the guest powered off (ACPI S5) after \(statistics.total) exits, \((now &- bootTSC) / (tscKHz * 1000)) s (entered at tsc \(bootTSC), off at tsc \(now)); VM stopped")
             return .stop(failures: 0)
         case .reset:
             flushConsole()

@@ -4,10 +4,10 @@ import VMMCore
 
 extension LinuxMachine {
     /// A nested page fault. Inside guest RAM (all of it is mapped before the guest starts): the page was
-    /// taken away, map it again. Elsewhere: MMIO. The instruction is fetched through the guest's page
-    /// tables (up to 15 bytes, stopping where the guest's mapping ends) and decoded (`MMIOAccess`); the
-    /// access goes to the board's device at that address (the IOAPIC), and one nothing backs reads all
-    /// ones. What the decoder does not know: #UD.
+    /// taken away, map it again. Elsewhere: MMIO. Up to 15 bytes of the instruction are fetched through
+    /// the guest's page tables (stopping where its mapping ends) and decoded (`MMIOInstruction`); the
+    /// access goes to the board's device at that address (the IOAPIC; the xAPIC page if the guest left
+    /// x2APIC mode), and one nothing backs reads all ones. What the decoder does not know: #UD.
     mutating func nestedPageFault() -> Action {
         let address = guest.guestPhysical
         if memory.contains(address, 1) {
@@ -19,25 +19,23 @@ extension LinuxMachine {
             return .resume([])
         }
         var bytes: (UInt64, UInt64) = (0, 0)                 // 16 bytes: room for the longest instruction
-        var fetched = 0
-        let access: MMIOAccess? = withUnsafeMutableBytes(of: &bytes) { raw in
+        let instruction = withUnsafeMutableBytes(of: &bytes) { raw -> MMIOInstruction? in
             let buffer = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            while fetched < 15, memory.fetchInstruction(1, at: guest.rip &+ UInt64(fetched), cr3: guest.cr3, into: buffer + fetched) {
-                fetched += 1
-            }
-            return MMIOAccess(decoding: buffer, count: fetched)
+            let fetched = GuestPageWalk.fetchAvailable(15, at: guest.rip, cr3: guest.cr3, into: buffer,
+                                                       load: { memory.load64($0) }, loadByte: { memory.load8($0) })
+            return MMIOInstruction(decoding: buffer, count: fetched)
         }
-        guard let access else {
+        guard let instruction else {
             log("vmm: \(name): MMIO at \(hex: address) by an instruction the VMM does not decode (RIP \(hex: guest.rip), first bytes \(hex: bytes.0.byteSwapped, digits: 16))")
             return unhandled()
         }
         let now = timestamp()
-        if access.isWrite {
-            board.writeMemory(address, size: access.size, value: access.value(in: guest), now: now)
+        if instruction.isWrite {
+            board.writeMemory(address, size: instruction.size, value: instruction.value(from: guest), now: now)
+            instruction.step(over: guest)
         } else {
-            access.complete(guest, read: board.readMemory(address, size: access.size, now: now))
+            instruction.complete(read: board.readMemory(address, size: instruction.size, now: now), into: guest)
         }
-        guest.rip &+= UInt64(access.length)
         guest.setInterruptibility(0, activity: 0)
         return .resume(Self.stepped.union(.generalRegisters))
     }

@@ -6,7 +6,8 @@ import TestGuest
 /// its own memory with ordinary mappings, creates a vCPU whose exits come to this thread as IPC calls,
 /// and answers each exit in a handler of its own (Exits/). It runs three guests one after the other: the
 /// test guest, whose checks it reports, a hostile guest that must not harm anything, and a guest that
-/// spins without exits, which must not keep the VMM (at the same priority) from running.
+/// spins without exits, which must not keep the VMM (at the same priority) from running, and one whose
+/// #DB delivery loops forever.
 enum VMM {
     /// Capability slots this task uses (1-6 come from the root task).
     static let firstSlot: UInt64 = 20
@@ -55,6 +56,16 @@ func vmmMain(tscKHz: UInt64, utcb utcbAddress: UInt64) {
         failures += spinning.run()
     case let error:
         log("vmm: could not start the spinning guest: \(error.name)")
+        failures += 1
+    }
+    // A guest whose #DB delivery loops forever (CVE-2015-8104): the kernel reflects each #DB, stays
+    // preemptible, and the VMM stops the guest. It gets the stopped spinning guest's RAM (zeroed anew).
+    var debugLoop = VirtualMachine(kind: .debugLoop, slots: VMM.firstSlot + 24, ramBase: VMM.guestRAMBase + 2 * VMM.guestRAMBytes, utcb: utcb)
+    switch debugLoop.boot(image: debug_loop_guest_image(), size: debug_loop_guest_size()) {
+    case .ok:
+        failures += debugLoop.run()
+    case let error:
+        log("vmm: could not start the debug-loop guest: \(error.name)")
         failures += 1
     }
     _ = SystemCall.send(Report.reportSlot, MessageTag(label: Report.done, words: 1), (failures, 0, 0, 0))

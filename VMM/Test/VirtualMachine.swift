@@ -6,7 +6,7 @@ import TestGuest
 /// One VM and its vCPU, as the VMM sees them: the capabilities, the guest's RAM, the current exit (in
 /// place in the UTCB), and the devices.
 struct VirtualMachine {
-    enum Kind { case test, hostile, spinning }
+    enum Kind { case test, hostile, spinning, debugLoop }
     /// What an exit handler decided.
     enum Action {
         /// Reply with the parts of the state the mask selects (as the handler left them in the message).
@@ -34,6 +34,7 @@ struct VirtualMachine {
         case .test: return "test guest"
         case .hostile: return "hostile guest"
         case .spinning: return "spinning guest"
+        case .debugLoop: return "debug-loop guest"
         }
     }
 
@@ -72,6 +73,7 @@ struct VirtualMachine {
         while true {
             let arrival = timestamp()
             if kind == .spinning && message.error == .timeout { return stopSpinning(ranFor: arrival &- started) }
+            if kind == .debugLoop && message.error == .timeout { return stopDebugLoop(ranFor: arrival &- started) }
             guard message.succeeded, message.tag.label == KernelMessageLabel.vmExit, message.tag.words >= VCPUMessage.words else {
                 log("vmm: \(name): unexpected message (label \(hex: message.tag.label), \(message.error.name)); stopped")
                 _ = SystemCall.thread(vcpu, .stop)
@@ -85,7 +87,7 @@ struct VirtualMachine {
                 let words = guest.words
                 message = SystemCall.replyWait(exits, MessageTag(label: 0, words: VCPUMessage.words),
                                                (words[0], words[1], words[2], words[3]),
-                                               timeout: kind == .spinning ? VMM.spinWatchdog : .infinite)
+                                               timeout: kind == .spinning || kind == .debugLoop ? VMM.spinWatchdog : .infinite)
             case .stop(let failures):
                 _ = SystemCall.thread(vcpu, .stop)
                 return failures

@@ -50,6 +50,9 @@ SWIFTLET_INLINE struct CPUIDResult x86_cpuid(uint32_t leaf, uint32_t subleaf) {
 SWIFTLET_INLINE uint64_t x86_read_cr0(void) { uint64_t v; __asm__ volatile("mov %%cr0, %0" : "=r"(v)); return v; }
 SWIFTLET_INLINE uint64_t x86_read_cr2(void) { uint64_t v; __asm__ volatile("mov %%cr2, %0" : "=r"(v)); return v; }
 SWIFTLET_INLINE void x86_write_cr2(uint64_t v) { __asm__ volatile("mov %0, %%cr2" :: "r"(v) : "memory"); }
+/// DR6, which VMX does not switch: the guest sees the physical register (a reflected #DB writes it).
+SWIFTLET_INLINE uint64_t x86_read_dr6(void) { uint64_t v; __asm__ volatile("mov %%dr6, %0" : "=r"(v)); return v; }
+SWIFTLET_INLINE void x86_write_dr6(uint64_t v) { __asm__ volatile("mov %0, %%dr6" :: "r"(v) : "memory"); }
 /// Opens an interrupt window of one instruction (an interrupt pending since a VM exit is taken here).
 SWIFTLET_INLINE void x86_sti_nop_cli(void) { __asm__ volatile("sti; nop; cli" ::: "memory"); }
 SWIFTLET_INLINE uint64_t x86_read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3, %0" : "=r"(v)); return v; }

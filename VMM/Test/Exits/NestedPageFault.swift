@@ -4,9 +4,9 @@ import VMMCore
 
 extension VirtualMachine {
     /// A nested page fault. Inside guest RAM: a page not mapped (yet, or any more), mapped now. Elsewhere,
-    /// nothing backs the address: MMIO. The instruction is fetched through the
-    /// guest's page tables and emulated if it is a MOV between a register and memory addressed by a
-    /// register (`MMIOInstruction`); the access goes to the device at that address. Anything else: #UD.
+    /// nothing backs the address: MMIO. The instruction is fetched through the guest's page tables and
+    /// emulated if it is one of the MOV forms `MMIOInstruction` decodes; the access goes to the device at
+    /// that address. Anything else: #UD.
     mutating func nestedPageFault() -> Action {
         // Guest RAM that is not mapped (taken away, or not given yet): map the page and retry.
         if memory.contains(guest.guestPhysical, 1) {
@@ -18,24 +18,27 @@ extension VirtualMachine {
             }
             return .resume([])
         }
-        // The decoder reads at most three bytes; each is fetched through the guest's own page tables.
-        var bytes: (UInt8, UInt8, UInt8) = (0, 0, 0)
-        let fetched = withUnsafeMutableBytes(of: &bytes) { raw in
-            memory.fetchInstruction(3, at: guest.rip, cr3: guest.cr3, into: raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        // Up to the 15 bytes an instruction can have, each through the guest's own page tables; the decoder
+        // refuses an instruction cut short where guest RAM ends.
+        var bytes: (UInt64, UInt64) = (0, 0)
+        let instruction = withUnsafeMutableBytes(of: &bytes) { raw -> MMIOInstruction? in
+            let buffer = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let fetched = GuestPageWalk.fetchAvailable(15, at: guest.rip, cr3: guest.cr3, into: buffer,
+                                                       load: { memory.load64($0) }, loadByte: { memory.load8($0) })
+            return MMIOInstruction(decoding: buffer, count: fetched)
         }
-        guard fetched, let instruction = withUnsafeBytes(of: bytes, { MMIOInstruction(decoding: $0.baseAddress!) }) else {
+        guard let instruction else {
             devices.unbackedAccesses += 1
             inject(exception: 6)
             return .resume([.event])
         }
         let address = guest.guestPhysical
-        let sizeMask: UInt64 = instruction.size == 8 ? UInt64.max : 0xFFFF_FFFF
         if instruction.isWrite {
-            devices.writeMemory(address, value: guest.register(instruction.register) & sizeMask)
+            devices.writeMemory(address, value: instruction.value(from: guest))
+            instruction.step(over: guest)
         } else {
-            guest.setRegister(instruction.register, devices.readMemory(address) & sizeMask)
+            instruction.complete(read: devices.readMemory(address), into: guest)
         }
-        guest.rip &+= UInt64(instruction.length)
         return .resume([.generalRegisters, .ripAndLength])
     }
 }

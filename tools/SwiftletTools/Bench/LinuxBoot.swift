@@ -76,9 +76,9 @@ public struct LinuxBoot: Benchmark {
     }
 
     /// Where the guest-alone boot's instructions go, from the TSCs the kernel (at its entry) and the VMM
-    /// (once the guest is laid out in its RAM) print: firmware and GRUB (`loader`), Swiftlet up to the
-    /// VM (`swiftlet`: kernel, root task, sigma0, the RAM handoff, the VMM's setup) and the guest to its
-    /// marker (`guest`: Linux's own boot and every exit). Missing lines only leave these out.
+    /// (the vCPU's first entry, on its power-off line) print: firmware and GRUB (`loader`), Swiftlet up to
+    /// the VM (`swiftlet`: kernel, root task, sigma0, the RAM handoff, the VMM's setup) and the guest to
+    /// its marker (`guest`: Linux's own boot and every exit). Missing lines only leave these out.
     func phases(of boot: (tsc: Int, result: RunResult)) -> [Metric] {
         guard let phases = Self.phases(in: boot.result.console, marker: boot.tsc) else { return [] }
         return [("loader", phases.loader), ("swiftlet", phases.swiftlet), ("guest", phases.guest)].map {
@@ -88,7 +88,7 @@ public struct LinuxBoot: Benchmark {
 
     static func phases(in console: String, marker: Int) -> (loader: Int, swiftlet: Int, guest: Int)? {
         guard let entry = console.firstMatch(of: /boot: kernel path \d+ instructions .*; entered at tsc (\d+)/).flatMap({ Int($0.1) }),
-              let vm = console.firstMatch(of: /vmm: \/tasks\/vmm\/vm@0: Linux boot protocol .*; tsc (\d+)/).flatMap({ Int($0.1) }),
+              let vm = console.firstMatch(of: /vmm: \/tasks\/vmm\/vm@0: the guest powered off .*\(entered at tsc (\d+),/).flatMap({ Int($0.1) }),
               entry <= vm, vm <= marker else { return nil }
         return (entry, vm - entry, marker - vm)
     }

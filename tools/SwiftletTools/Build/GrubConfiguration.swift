@@ -24,8 +24,9 @@ public enum GrubConfiguration {
         ]
         for module in configuration.modules {
             // The string after the path is the module's multiboot2 command line: the kernel reads the
-            // module's name from it.
-            lines.append("  module2 \(modulePath(module)) \(module.name)")
+            // module's name from it. --nounzip: the module is the file as built (GRUB would otherwise
+            // unpack a gzip file, such as the guest's initramfs, to twice its size).
+            lines.append("  module2 --nounzip \(modulePath(module)) \(module.name)")
         }
         lines += ["  boot", "}"]
         return lines.joined(separator: "\n") + "\n"
