@@ -59,7 +59,7 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
     x86_cli()
     log("timer: local APIC \(LocalAPIC.id) version \(hex: LocalAPIC.version), bus \(calibration.busHz / 1000) kHz, TSC \(calibration.tscHz / 1000) kHz; ticking at \(options.timerHz) Hz (\(LocalAPIC.ticks) ticks seen), timeouts to the TSC by the \(LocalAPIC.mode == .tscDeadline ? "TSC-deadline" as StaticString : "one-shot" as StaticString) timer")
 
-    log("boot: kernel path \(setupEnd - start - uartWaitAtSetupEnd) instructions (TSC ticks; instructions when deterministic; excludes \(uartWaitAtSetupEnd) waiting for the UART)")
+    log("boot: kernel path \(setupEnd - start - uartWaitAtSetupEnd) instructions (TSC ticks; instructions when deterministic; excludes \(uartWaitAtSetupEnd) waiting for the UART); entered at tsc \(start)")
     if let crash = options.crash { triggerCrash(crash) }
 
     guard PerCPU.layoutMatchesAssembly() else { panic("cpu: UserContext layout does not match the entry code") }

@@ -180,4 +180,63 @@ final class ToolingTests: XCTestCase {
         XCTAssertEqual((object as? [String: Any])?.count, 2)
         XCTAssertTrue(MetricsReport.table(metrics).contains("boot.kernel.instructions.bochs  123456  instructions"))
     }
+
+    /// The Linux boot benchmark's readers: the VMM's exit statistics (CR LF lines, as the console has
+    /// them, with a continuation line and the line after left alone), the phase TSCs, the default VM.
+    func testLinuxBootParsing() throws {
+        let console = "[vmm] vmm: /tasks/vmm/vm@0: 2467 exits by reason: interrupt-window 22 cpuid 717 io 825\r\n"
+            + "[vmm] vmm: /tasks/vmm/vm@0: exits by reason (continued): npf 526 cache-control 4\r\n"
+            + "[roottask] roottask: all done; powering off: all 4 tasks passed\r\n"
+        let exits = try XCTUnwrap(LinuxBoot.exitStatistics(in: console))
+        XCTAssertEqual(exits.total, 2467)
+        XCTAssertEqual(exits.byReason.map(\.reason), ["interrupt_window", "cpuid", "io", "npf", "cache_control"])
+        XCTAssertEqual(exits.byReason.map(\.count), [22, 717, 825, 526, 4])
+        XCTAssertNil(LinuxBoot.exitStatistics(in: "vmm: /tasks/vmm/vm@0: the guest powered off\r\n"))
+
+        let timeline = "boot: kernel path 211185 instructions (TSC ticks; excludes 0 waiting for the UART); entered at tsc 418743594\r\n"
+            + "[vmm] vmm: /tasks/vmm/vm@0: the guest powered off (ACPI S5) after 2467 exits, 0 s (entered at tsc 554966826, off at tsc 1134308871); VM stopped\r\n"
+        let phases = try XCTUnwrap(LinuxBoot.phases(in: timeline, marker: 1_104_308_871))
+        XCTAssertEqual(phases.loader, 418_743_594)
+        XCTAssertEqual(phases.swiftlet, 554_966_826 - 418_743_594)
+        XCTAssertEqual(phases.guest, 1_104_308_871 - 554_966_826)
+        XCTAssertNil(LinuxBoot.phases(in: timeline, marker: 5), "a marker before the VM's start is no timeline")
+
+        XCTAssertEqual(DefaultVM.parse("vm@0 {\n kernel = \"linux\";\n bootargs = \"console=ttyS0 quiet\";\n memory-mib = <64>;\n};"),
+                       DefaultVM(bootargs: "console=ttyS0 quiet", memoryMiB: 64))
+        XCTAssertNil(DefaultVM.parse("vm@0 { bootargs = \"x\"; };"))
+    }
+
+    /// Both sides of the boot ratio boot the same command line: the default system's vm@0 and the direct ISO.
+    func testTheDefaultVMBootsTheDirectImagesCommandLine() throws {
+        let repository = try Repository.locate(from: URL(fileURLWithPath: #filePath))
+        let vm = try DefaultVM.read(from: repository.root.appendingPathComponent(ImageConfiguration.standardConfiguration))
+        XCTAssertEqual(vm.bootargs, LinuxDirectImage.commandLine)
+        XCTAssertGreaterThanOrEqual(vm.memoryMiB, 72, "the cloud kernel needs 72 MB")
+    }
+
+    struct Failing: Benchmark {
+        var title: String { "failing on purpose" }
+        func measure(in context: BenchmarkContext) throws -> [Metric] {
+            throw SwiftletError.measurementFailed("the guest recipe could not be fetched")
+        }
+    }
+
+    struct Fixed: Benchmark {
+        var title: String { "fixed" }
+        func measure(in context: BenchmarkContext) throws -> [Metric] { [Metric(name: "a.b", value: 1, unit: "")] }
+    }
+
+    /// A benchmark that fails loses only its own metrics, and says why; `--filter` picks by title.
+    func testAFailedBenchmarkLosesOnlyItsMetrics() throws {
+        let repository = try Repository.locate(from: URL(fileURLWithPath: #filePath))
+        let image = BootImage(iso: URL(fileURLWithPath: "/none.iso"), kernel: URL(fileURLWithPath: "/none.elf"), configuration: .native)
+        let context = BenchmarkContext(image: image, runner: ImageRunner(repository: repository),
+                                       makeImage: { _ in image }, progress: { _ in })
+        let outcome = BenchmarkSuite.run([Failing(), Fixed()], in: context)
+        XCTAssertEqual(outcome.metrics, [Metric(name: "a.b", value: 1, unit: "")])
+        XCTAssertEqual(outcome.failures.count, 1)
+        XCTAssertTrue(outcome.failures[0].contains("the guest recipe could not be fetched"), outcome.failures[0])
+        XCTAssertEqual(BenchmarkSuite.selected("LINUX").map(\.title), LinuxBoot.backends.map(\.title))
+        XCTAssertEqual(BenchmarkSuite.selected(nil).count, BenchmarkSuite.all.count)
+    }
 }

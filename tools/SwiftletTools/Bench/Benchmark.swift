@@ -35,16 +35,34 @@ public enum BenchmarkSuite {
         FPUSwitching(),
         InKernelExits(),
         UserLevelExits(),
-        LinuxDirectBoot(),
-    ]
+    ] + LinuxBoot.backends
 
-    /// Runs `benchmarks` one after another (the machine has two cores and an emulator wants one).
-    public static func run(_ benchmarks: [any Benchmark] = all, in context: BenchmarkContext) throws -> [Metric] {
-        var metrics: [Metric] = []
+    /// The benchmarks whose title contains `filter` (case-insensitive), e.g. "linux"; all of them for nil.
+    public static func selected(_ filter: String?) -> [any Benchmark] {
+        guard let filter, !filter.isEmpty else { return all }
+        return all.filter { $0.title.localizedCaseInsensitiveContains(filter) }
+    }
+
+    /// What a suite run measured, and the benchmarks that could not measure (each with its reason).
+    public struct Outcome: Sendable {
+        public var metrics: [Metric] = []
+        public var failures: [String] = []
+    }
+
+    /// Runs `benchmarks` one after another (the machine has two cores and an emulator wants one). A
+    /// benchmark that fails (a guest that cannot be fetched, a boot that never reaches its marker) loses
+    /// only its own metrics: the reason is kept and the others still run.
+    public static func run(_ benchmarks: [any Benchmark] = all, in context: BenchmarkContext) -> Outcome {
+        var outcome = Outcome()
         for benchmark in benchmarks {
             context.progress("bench: \(benchmark.title)")
-            metrics += try benchmark.measure(in: context)
+            do {
+                outcome.metrics += try benchmark.measure(in: context)
+            } catch {
+                context.progress("bench: FAILED: \(benchmark.title): \(error)")
+                outcome.failures.append("\(benchmark.title): \(error)")
+            }
         }
-        return metrics
+        return outcome
     }
 }
