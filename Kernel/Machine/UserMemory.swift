@@ -61,8 +61,8 @@ enum UserMemory {
         return succeeded
     }
 
-    /// Calls `body` with the database node of every page `task` has mapped in [start, end). The nodes are
-    /// collected page-table page by page-table page before `body` runs, since `body` may unmap.
+    /// Calls `body` with the database node of every page `task` has mapped in [start, end). Each entry is
+    /// read just before its `body` runs; `body` may unmap (entries it cleared meanwhile are skipped).
     static func forEachMapping(in task: TaskPointer, from start: VirtualAddress, to end: VirtualAddress,
                                _ body: (MappingPointer) -> Void) {
         let tables = PageTableBuilder(root: task.pointee.pageTableRoot, memory: DirectMappedPageTables())
