@@ -22,7 +22,7 @@ struct LinuxMachine {
     static let idleLimitMicroseconds: UInt64 = 30_000_000
 
     let description: MachineDescription
-    let machine: UInt64, vcpu: UInt64, exits: UInt64, sleeper: UInt64, kicker: UInt64, kickerSleeper: UInt64
+    let machine: UInt64, vcpu: UInt64, exits: UInt64, sleeper: UInt64, kicker: UInt64, kickerSleeper: UInt64, reader: UInt64
     let memory: GuestMemory
     let tscKHz: UInt64
     var guest: ExitMessage
@@ -45,6 +45,7 @@ struct LinuxMachine {
         sleeper = slots + 3
         kicker = slots + 4
         kickerSleeper = slots + 5
+        reader = slots + 6
         memory = GuestMemory(base: description.ramAddress, bytes: description.ramBytes)
         self.tscKHz = max(tscKHz, 1)
         guest = ExitMessage(words: utcb.words)
@@ -89,8 +90,13 @@ struct LinuxMachine {
         // The vCPU runs below the VMM's threads, so the timer thread preempts it when a deadline passes.
         if error == .ok { error = SystemCall.create(factory, .virtualCPU, into: vcpu, (machine, VMM.priority - 1, 0)) }
         if error == .ok { error = SystemCall.thread(vcpu, .setExceptionHandler, (exits, 0, 0, 0)).error }
+        var spawner = ThreadSpawner()
         if error == .ok {
-            error = TimerKick.start(vcpu: vcpu, sleeper: kickerSleeper, thread: kicker, priority: UInt8(VMM.priority), tscKHz: tscKHz)
+            error = TimerKick.start(vcpu: vcpu, sleeper: kickerSleeper, thread: kicker, priority: UInt8(VMM.priority), tscKHz: tscKHz,
+                                    spawner: &spawner)
+        }
+        if error == .ok {
+            error = ConsoleInput.start(vcpu: vcpu, sleeper: sleeper, thread: reader, priority: UInt8(VMM.priority), spawner: &spawner)
         }
         if error == .ok { error = SystemCall.thread(vcpu, .start).error }
         guard error == .ok else {
@@ -123,10 +129,15 @@ struct LinuxMachine {
             case .stop(let failures):
                 _ = SystemCall.thread(vcpu, .stop)
                 _ = SystemCall.thread(kicker, .stop)
+                _ = SystemCall.thread(reader, .stop)
                 flushConsole()
                 statistics.report(name)
                 if board.msrs.unknownAccesses > 0 || unhandledExits > 0 || board.unbackedPorts > 0 {
                     log("vmm: \(name): \(board.msrs.unknownAccesses) accesses to MSRs not modelled (#GP), \(unhandledExits) exits answered with #UD, \(board.unbackedPorts) port and \(board.unbackedMemory) memory accesses nothing backs, \(TimerKick.recalls) recalls for the timer")
+                }
+                let input = ConsoleInput.queue
+                if input.written > 0 || input.overflowed > 0 {
+                    log("vmm: \(name): \(input.written) bytes of console input passed to the guest's UART, \(input.overflowed) dropped (input ring full)")
                 }
                 return failures
             }
@@ -173,6 +184,7 @@ struct LinuxMachine {
     /// After the handler: the interrupt the board raises enters now if the guest can take it (and no
     /// exception of the handler's takes the one event slot), else the reply asks for the window.
     mutating func deliverInterrupts(handlerInjected: Bool) -> TransferMask {
+        ConsoleInput.queue.feed(&board.uart)
         let pending = board.pendingInterrupt(now: timestamp())
         if handlerInjected { return pending != nil ? .requestInterruptWindow : [] }
         switch InterruptInjection.decide(interrupted: guest.event, errorCode: guest.eventErrorCode, pending: pending,

@@ -19,9 +19,9 @@ enum TimerKick {
     static let idleMicroseconds: UInt64 = 10_000
 
     /// Starts the thread (capability in `thread`) sleeping on endpoint `sleeper` at `priority`.
-    static func start(vcpu: UInt64, sleeper: UInt64, thread: UInt64, priority: UInt8, tscKHz: UInt64) -> SyscallError {
+    static func start(vcpu: UInt64, sleeper: UInt64, thread: UInt64, priority: UInt8, tscKHz: UInt64,
+                      spawner: inout ThreadSpawner) -> SyscallError {
         (self.vcpu, self.sleeper, self.tscKHz) = (vcpu, sleeper, max(tscKHz, 1))
-        var spawner = ThreadSpawner()
         return spawner.spawn(kickLoop, argument: 0, priority: priority, slot: thread)
     }
 

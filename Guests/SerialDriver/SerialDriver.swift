@@ -28,6 +28,9 @@ struct Driver {
     var inputStart = 0, inputCount = 0
     var readerWaiting = false
     var interrupts: UInt64 = 0
+    /// Received bytes dropped because the input buffer was full (no reader kept up), and how many of
+    /// those were already reported.
+    var inputDropped: UInt64 = 0, inputDroppedReported: UInt64 = 0
 
     /// 115200 8N1, FIFO with a one-byte trigger, receive interrupts routed out by OUT2.
     func initialize() {
@@ -135,19 +138,29 @@ struct Driver {
         }
     }
 
-    /// Moves what the UART received into the input buffer.
+    /// Moves what the UART received into the input buffer, unchanged; what does not fit is counted.
     mutating func receive() {
         while user_inb(Serial.lineStatus) & 1 != 0 {
             let byte = user_inb(Serial.data)
             if inputCount < Serial.inputCapacity {
                 input[(inputStart + inputCount) % Serial.inputCapacity] = byte
                 inputCount += 1
+            } else {
+                inputDropped &+= 1
             }
         }
     }
 
+    /// Says (once per loss) how much input was dropped, when the reader catches up.
+    mutating func reportDroppedInput() {
+        guard inputDropped != inputDroppedReported else { return }
+        print(tag: "[serial] ", "\(inputDropped &- inputDroppedReported) input bytes dropped (input buffer full, no reader kept up)")
+        inputDroppedReported = inputDropped
+    }
+
     /// Up to 32 bytes of input as a read reply.
     mutating func takeInput() -> (MessageTag, (UInt64, UInt64, UInt64, UInt64)) {
+        reportDroppedInput()
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         let count = min(inputCount, ConsoleProtocol.chunk)
         for index in 0..<count {

@@ -67,6 +67,19 @@ final class LinuxGuestTests: SystemTestCase {
         try checkRefused("linux-small-memory", "too little guest memory for the kernel's init_size and the initrd (48 MiB given, ")
     }
 
+    /// Input: a line typed on COM1 goes through the serial driver (its receive interrupt) to the VMM's input
+    /// thread, into the guest's UART FIFO with its receive interrupt, and the guest's shell reads it.
+    func testATypedLineReachesTheGuest() throws {
+        let result = try boot(ImageConfiguration(configuration: configuration("linux-echo")),
+                              input: ConsoleInput(after: "[vmm] swiftlet-guest: type a line", type: "hello from the host\r"))
+        assertCleanBoot(result)
+        let read = assertLine(containing: "[vmm] swiftlet-guest: read \"hello from the host\" (19 bytes)", in: result)
+        if let read { print("linux: \(read)") }
+        assertLine(containing: "vmm: /tasks/vmm/vm@0: 20 bytes of console input passed to the guest's UART, 0 dropped", in: result)
+        assertLine(containing: "vmm: /tasks/vmm/vm@0: the guest powered off (ACPI S5) after", in: result)
+        assertLine(containing: "roottask: all done", "all 3 tasks passed", in: result)
+    }
+
     func testLinuxOnQEMUSVM() throws {
         check(try boot(.standard), backend: "svm")
     }

@@ -49,6 +49,52 @@ final class UART16550Tests: XCTestCase {
         XCTAssertEqual(uart.read(2) & 0xC0, 0xC0, "a 16550A's FIFO bits")
     }
 
+    /// Received data outranks THRE in IIR (the 16550's priorities); THRE shows once the FIFO is empty.
+    func testReceiveDataOutranksTHREInIIR() {
+        _ = uart.write(4, 0x08)
+        _ = uart.write(1, 0x03)                       // ERBFI and ETBEI: THRE pending at once
+        XCTAssertTrue(uart.receive(0x41))
+        XCTAssertEqual(uart.read(2) & 0x0F, 0x04, "receive data available first")
+        XCTAssertEqual(uart.read(2) & 0x0F, 0x04, "reading IIR does not acknowledge received data")
+        XCTAssertEqual(uart.read(0), 0x41)
+        XCTAssertEqual(uart.read(2) & 0x0F, 0x02, "then THRE, still pending")
+        XCTAssertEqual(uart.read(2) & 0x0F, 0x01, "acknowledged by the IIR read")
+        XCTAssertFalse(uart.interruptAsserted)
+    }
+
+    /// The receive interrupt follows IER and OUT2; LSR.DR follows the FIFO whatever IER says.
+    func testTheReceiveInterruptNeedsERBFIAndOUT2() {
+        XCTAssertTrue(uart.receive(0x0D))
+        XCTAssertEqual(uart.read(5) & 0x01, 0x01, "DR without interrupts enabled")
+        XCTAssertFalse(uart.interruptAsserted, "IER 0")
+        _ = uart.write(1, 0x01)
+        XCTAssertFalse(uart.interruptAsserted, "OUT2 clear: the line is gated")
+        XCTAssertEqual(uart.read(2) & 0x0F, 0x04, "but IIR says it")
+        _ = uart.write(4, 0x08)
+        XCTAssertTrue(uart.interruptAsserted)
+        XCTAssertEqual(uart.read(0), 0x0D, "a control byte comes through unchanged")
+        XCTAssertFalse(uart.interruptAsserted)
+        XCTAssertEqual(uart.read(0), 0, "an empty FIFO reads 0")
+    }
+
+    /// The VMM's input ring: bytes unchanged and in order into the FIFO, as many as it takes; a full ring
+    /// drops and counts (the serial driver is never held up).
+    func testTheConsoleInputQueueFeedsTheFIFOAndCountsOverflow() {
+        var queue = ConsoleInputQueue()
+        for index in 0..<20 { queue.put(UInt8(index)) }        // control bytes 0-19
+        queue.feed(&uart)
+        XCTAssertEqual(uart.fifoCount, UART16550.fifoSize, "the FIFO is full")
+        XCTAssertEqual(queue.count, 4, "the rest wait in the ring")
+        for index in 0..<16 { XCTAssertEqual(uart.read(0), UInt8(index)) }
+        queue.feed(&uart)
+        XCTAssertEqual(queue.count, 0)
+        for index in 16..<20 { XCTAssertEqual(uart.read(0), UInt8(index)) }
+        for _ in 0..<(ConsoleInputQueue.capacity + 5) { queue.put(0xFF) }
+        XCTAssertEqual(queue.count, ConsoleInputQueue.capacity)
+        XCTAssertEqual(queue.overflowed, 5)
+        XCTAssertEqual(queue.written, UInt64(20 + ConsoleInputQueue.capacity))
+    }
+
     func testLoopbackDivisorAndScratchAsTheAutoconfigProbeUsesThem() {
         _ = uart.write(7, 0xA5)
         XCTAssertEqual(uart.read(7), 0xA5)

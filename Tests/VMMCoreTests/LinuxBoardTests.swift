@@ -65,6 +65,26 @@ final class LinuxBoardTests: XCTestCase {
         XCTAssertEqual(board.readMemory(0xFEC0_0010, size: 4, now: 0), 0x24)
     }
 
+    /// A received byte raises IRQ 4 through the IOAPIC when the guest enabled it; RBR gives the byte back.
+    func testTheUARTReceiveInterruptGoesThroughTheIOAPIC() {
+        var board = LinuxBoard(tscPerBusTick: 40)
+        board.writeMemory(0xFEE0_00F0, size: 4, value: 0x1FF, now: 0)         // SVR: enabled
+        board.writeMemory(0xFEC0_0000, size: 4, value: 0x18, now: 0)          // select entry 4 low
+        board.writeMemory(0xFEC0_0010, size: 4, value: 0x24, now: 0)          // vector 0x24, edge, unmasked
+        _ = board.writePort(0x3FC, size: 1, value: 0x08)                      // OUT2
+        _ = board.writePort(0x3F9, size: 1, value: 0x01)                      // IER: receive data
+        XCTAssertNil(board.pendingInterrupt(now: 0), "nothing received")
+        var queue = ConsoleInputQueue()
+        queue.put(0x03)                                                       // Ctrl-C, as typed
+        queue.feed(&board.uart)
+        XCTAssertEqual(board.pendingInterrupt(now: 0), 0x24)
+        board.acknowledge(0x24)
+        XCTAssertEqual(board.readPort(0x3FA, size: 1, wallClock: 0) & 0x0F, 0x04, "IIR: receive data available")
+        XCTAssertEqual(board.readPort(0x3FD, size: 1, wallClock: 0) & 0x01, 0x01, "LSR: data ready")
+        XCTAssertEqual(board.readPort(0x3F8, size: 1, wallClock: 0), 0x03)
+        XCTAssertEqual(board.readPort(0x3FD, size: 1, wallClock: 0) & 0x01, 0, "LSR: empty")
+    }
+
     func testX2APICAndTheTSCDeadlineTimer() {
         var board = LinuxBoard(tscPerBusTick: 40)
         XCTAssertTrue(board.isDevice(0xFEE0_0030))

@@ -3,8 +3,9 @@ import SwiftletUser
 import VMMCore
 
 extension LinuxMachine {
-    /// HLT: the guest waits for an interrupt. The VMM sleeps until the next timer deadline (on an endpoint
-    /// nobody sends to, with a timeout), then the interrupt decision injects what is due. A guest that
+    /// HLT: the guest waits for an interrupt. The VMM sleeps until the next timer deadline or console input
+    /// (on an endpoint only the input thread sends to, with a timeout), then the interrupt decision
+    /// injects what is due. A guest that
     /// halts with interrupts off can never wake: it is stopped.
     mutating func hlt() -> Action {
         advance()
@@ -13,7 +14,11 @@ extension LinuxMachine {
             return .stop(failures: 1)
         }
         var idle: UInt64 = 0
-        while board.pendingInterrupt(now: timestamp()) == nil {
+        ConsoleInput.halting = true
+        defer { ConsoleInput.halting = false }
+        while true {
+            ConsoleInput.queue.feed(&board.uart)
+            guard board.pendingInterrupt(now: timestamp()) == nil else { break }
             let now = timestamp()
             var microseconds: UInt64 = 10_000
             if let deadline = board.apic.nextDeadline {
