@@ -3,7 +3,10 @@
 /// Every task the root task starts holds a send capability to it in slot `ConsoleProtocol.clientSlot`,
 /// badged with the task's number, so the driver knows who writes: output is line-buffered per client and
 /// printed as `[name] text`. Input arrives by interrupt and goes to the client that asked for it (the
-/// one with focus: the latest reader).
+/// one with focus: the latest reader; in the default system only the VMM reads, for its guest's UART).
+/// Input bytes pass unchanged, control characters included. While no reader waits, the driver keeps up
+/// to 256 bytes and drops (and counts) the rest; it answers a reader through the saved reply capability,
+/// so a slow reader never blocks it. A reader whose focus moves to another gets an empty answer.
 public enum ConsoleProtocol {
     public static let clientSlot: UInt64 = 7
     /// The driver's own slots: the console endpoint (receive) and its serial interrupt.
