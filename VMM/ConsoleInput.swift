@@ -18,6 +18,8 @@ enum ConsoleInput {
     /// Why the thread stopped reading: the read's error (`.ok`: an empty answer, another reader took the
     /// console's focus); nil while it reads.
     nonisolated(unsafe) static var stopped: SyscallError? = nil
+    /// HLT sleeps the input thread's message ended (for the summary).
+    nonisolated(unsafe) static var haltWakeups: UInt64 = 0
     /// How long a wake-up waits for the HLT loop to reach its sleep.
     static let wakeMicroseconds: UInt64 = 2_000
 

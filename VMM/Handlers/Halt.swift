@@ -33,7 +33,8 @@ extension LinuxMachine {
                     return .stop(failures: 1)
                 }
             }
-            _ = SystemCall.wait(sleeper, timeout: .microseconds(microseconds))
+            // A message (not the timeout) is the input thread's wake-up.
+            if SystemCall.wait(sleeper, timeout: .microseconds(microseconds)).succeeded { ConsoleInput.haltWakeups &+= 1 }
         }
         return .resume(Self.stepped)
     }
