@@ -18,8 +18,8 @@ enum ConsoleInput {
     /// Why the thread stopped reading: the read's error (`.ok`: an empty answer, another reader took the
     /// console's focus); nil while it reads.
     nonisolated(unsafe) static var stopped: SyscallError? = nil
-    /// HLT sleeps the input thread's message ended (for the summary).
-    nonisolated(unsafe) static var haltWakeups: UInt64 = 0
+    /// Recalls of the running vCPU and HLT sleeps the input thread's message ended (for the summary).
+    nonisolated(unsafe) static var recalls: UInt64 = 0, haltWakeups: UInt64 = 0
     /// How long a wake-up waits for the HLT loop to reach its sleep.
     static let wakeMicroseconds: UInt64 = 2_000
 
@@ -39,7 +39,10 @@ enum ConsoleInput {
             for index in 0..<min(count, ConsoleProtocol.chunk) {
                 ConsoleInput.queue.put(ConsoleProtocol.byte(words, index))
             }
-            if TimerKick.guestRunning { _ = SystemCall.thread(ConsoleInput.vcpu, .recall) }
+            if TimerKick.guestRunning {
+                _ = SystemCall.thread(ConsoleInput.vcpu, .recall)
+                ConsoleInput.recalls &+= 1
+            }
             _ = SystemCall.send(ConsoleInput.sleeper, MessageTag(label: 0),
                                 timeout: ConsoleInput.halting ? .microseconds(ConsoleInput.wakeMicroseconds) : .zero)
         }

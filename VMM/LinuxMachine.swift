@@ -137,7 +137,7 @@ struct LinuxMachine {
                 }
                 let input = ConsoleInput.queue
                 if input.written > 0 || input.overflowed > 0 {
-                    log("vmm: \(name): \(input.written) bytes of console input passed to the guest's UART, \(input.overflowed) dropped (input ring full), \(ConsoleInput.haltWakeups) halts ended by it")
+                    log("vmm: \(name): \(input.written) bytes of console input passed to the guest's UART, \(input.overflowed) dropped (input ring full); it recalled the vCPU \(ConsoleInput.recalls) times and ended \(ConsoleInput.haltWakeups) halts")
                 }
                 return failures
             }

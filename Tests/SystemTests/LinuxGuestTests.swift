@@ -77,7 +77,10 @@ final class LinuxGuestTests: SystemTestCase {
         // in); the console shows it as '?', since the driver prints no control bytes.
         let read = assertLine(containing: "[vmm] swiftlet-guest: read \"hello?from the host\" (19 bytes)", in: result)
         if let read { print("linux: \(read)") }
+        // The input made the exit loop look: it recalled the running vCPU or ended a halt, at least once.
         if let input = assertLine(containing: "vmm: /tasks/vmm/vm@0: 20 bytes of console input passed to the guest's UART, 0 dropped", in: result) {
+            let woken = input.firstMatch(of: /recalled the vCPU (\d+) times and ended (\d+) halts/).map { (Int($0.1) ?? 0) + (Int($0.2) ?? 0) } ?? 0
+            XCTAssertGreaterThan(woken, 0, "the input never made the exit loop look: \(input)")
             print("linux: \(input)")
         }
         assertLine(containing: "vmm: /tasks/vmm/vm@0: the guest powered off (ACPI S5) after", in: result)
