@@ -216,10 +216,27 @@ probe_x2apic:
     mov $0x80B, %ecx
     mov $1, %eax
     wrmsr
+    /* what must fault as on hardware: WRMSR to the ISR (read-only) and to reserved 0x800, RDMSR of EOI */
+    mov gp_count(%rip), %rbx
+    mov $0x810, %ecx
+    xor %eax, %eax
+    xor %edx, %edx
+    wrmsr
+    mov $0x800, %ecx
+    wrmsr
+    mov $0x80B, %ecx
+    rdmsr
+    lea m_faulted(%rip), %rdi
+    call puts
+    mov gp_count(%rip), %rax
+    sub %rbx, %rax
+    call putdec
+    lea m_of3(%rip), %rdi
+    call puts
     /* sane again: enabled, TPR 0, every LVT masked, timer stopped */
     jmp apic_sane
 
-apic_sane:
+apic_sane:                          /* faults on nothing: no CMCI (0x82F, beyond the 6 LVTs the version names) */
     mov $0x80F, %ecx
     mov $0x1FF, %eax
     xor %edx, %edx
@@ -227,7 +244,7 @@ apic_sane:
     mov $0x808, %ecx
     xor %eax, %eax
     wrmsr
-    mov $0x82F, %ebx
+    mov $0x832, %ebx
 1:  mov %ebx, %ecx
     mov $0x10000, %eax
     xor %edx, %edx
@@ -413,7 +430,6 @@ uart_sane:
 
 /* ---- interrupts with IF=1: a fast periodic timer, self IPIs, the UART through the IOAPIC ---- */
 irq_window:
-    movb $1, in_window(%rip)
     call apic_sane
     mov $0x832, %ecx                /* periodic, vector 0x30, every 2500 bus ticks (not a livelock) */
     mov $(0x30 | (1 << 17)), %eax
@@ -448,18 +464,19 @@ irq_window:
     mov $(COM1 + 1), %dx
     mov $0x02, %al                  /* THRE interrupt: stays asserted */
     out %al, %dx
+    movb $1, in_window(%rip)        /* from here to cli, vectors 0-31 are external interrupts */
     sti
     mov $2000000, %ecx
 1:  pause
     loop 1b
     cli
+    movb $0, in_window(%rip)
     mov $(COM1 + 1), %dx
     xor %al, %al
     out %al, %dx
     movl $0x18, (%rdi)
     movl $0x00010000, 0x10(%rdi)
     call apic_sane
-    movb $0, in_window(%rip)
     ret
 
 /* ---- xAPIC: illegal APIC base transitions, then MMIO at 0xFEE00000 with odd sizes and offsets ---- */
@@ -778,6 +795,8 @@ m_timer:      .asciz " (timer "
 m_uartirq:    .asciz ", uart "
 m_low:        .asciz "), on exception vectors "
 m_nmi:        .asciz ", NMIs "
+m_faulted:    .asciz "hostile-linux: x2APIC ISR write, reserved MSR write and EOI read faulted (#GP): "
+m_of3:        .asciz " of 3\n"
 m_done:       .asciz "hostile-linux: all probes done\n"
 m_alive:      .asciz "hostile-linux: still running after the ACPI power-off\n"
 m_unexpected: .asciz "hostile-linux: unexpected exception "
