@@ -132,8 +132,8 @@ struct LinuxMachine {
                 _ = SystemCall.thread(reader, .stop)
                 flushConsole()
                 statistics.report(name)
-                if board.msrs.unknownAccesses > 0 || unhandledExits > 0 || board.unbackedPorts > 0 {
-                    log("vmm: \(name): \(board.msrs.unknownAccesses) accesses to MSRs not modelled (#GP), \(unhandledExits) exits answered with #UD, \(board.unbackedPorts) port and \(board.unbackedMemory) memory accesses nothing backs, \(TimerKick.recalls) recalls for the timer")
+                if board.msrs.unknownAccesses > 0 || board.refusedAPICAccesses > 0 || unhandledExits > 0 || board.unbackedPorts > 0 {
+                    log("vmm: \(name): \(board.msrs.unknownAccesses) accesses to MSRs not modelled and \(board.refusedAPICAccesses) to x2APIC registers that fault (#GP), \(unhandledExits) exits answered with #UD, \(board.unbackedPorts) port and \(board.unbackedMemory) memory accesses nothing backs, \(TimerKick.recalls) recalls for the timer")
                 }
                 let input = ConsoleInput.queue
                 if input.written > 0 || input.overflowed > 0 {

@@ -244,6 +244,29 @@ final class LocalAPICTests: XCTestCase {
         XCTAssertEqual(apic.deliverableVector, 0x42)
     }
 
+    /// The hostile guest (Guests/HostileLinux) writes every x2APIC MSR: reserved and read-only ones must
+    /// fault as on hardware, not be taken silently (a write to the ISR or IRR words would otherwise land
+    /// nowhere while the guest believes it worked).
+    func testReservedAndReadOnlyX2APICMSRsFault() {
+        apic.setX2APICMode(true)
+        let readOnly: [UInt32] = [0x802, 0x803, 0x80A, 0x80D] + Array(0x810...0x827) + [0x839]
+        let reserved: [UInt32] = [0x800, 0x801, 0x804, 0x805, 0x806, 0x807, 0x809, 0x80C, 0x80E, 0x829, 0x82F, 0x831,
+                                  0x83A, 0x83D, 0x840, 0x8FF]
+        for index in readOnly + reserved {
+            XCTAssertFalse(apic.writeMSR(index, 0, now: 0).accepted, "WRMSR \(String(index, radix: 16)): #GP")
+        }
+        for index in reserved + [0x80B, 0x83F] {
+            XCTAssertNil(apic.readMSR(index, now: 0), "RDMSR \(String(index, radix: 16)): #GP")
+        }
+        XCTAssertFalse(apic.writeMSR(0x80B, 1, now: 0).accepted, "a nonzero EOI: #GP")
+        XCTAssertTrue(apic.writeMSR(0x80B, 0, now: 0).accepted, "EOI")
+        for index: UInt32 in [0x808, 0x80F, 0x828, 0x830, 0x832, 0x833, 0x834, 0x835, 0x836, 0x837, 0x838, 0x83E] {
+            XCTAssertTrue(apic.writeMSR(index, index == 0x80F ? 0x1FF : 0, now: 0).accepted, "WRMSR \(String(index, radix: 16))")
+            XCTAssertNotNil(apic.readMSR(index, now: 0), "RDMSR \(String(index, radix: 16))")
+        }
+        for index in readOnly { XCTAssertNotNil(apic.readMSR(index, now: 0), "RDMSR \(String(index, radix: 16))") }
+    }
+
     func testNonsenseFromTheGuestCannotTrap() {
         for offset in stride(from: 0, to: 0x2000, by: 4) {
             for value: UInt32 in [0, 0xFFFF_FFFF, 0x8000_0000] { _ = apic.write(offset, value, now: UInt64.max) }

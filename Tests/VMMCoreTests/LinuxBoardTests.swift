@@ -32,6 +32,16 @@ final class LinuxBoardTests: XCTestCase {
         XCTAssertEqual(board.readPort(0x3FD, size: 1, wallClock: 0) & 0x60, 0x60, "the UART's LSR: transmitter empty")
     }
 
+    func testRefusedX2APICAccessesAreCounted() {
+        var board = LinuxBoard(tscPerBusTick: 40, x2APIC: true)
+        XCTAssertNil(board.writeMSR(0x810, 0, now: 0), "ISR: read-only")
+        XCTAssertNil(board.writeMSR(0x800, 0, now: 0), "reserved")
+        XCTAssertNil(board.readMSR(0x80B, now: 0), "EOI: write-only")
+        XCTAssertNotNil(board.writeMSR(0x80B, 0, now: 0))
+        XCTAssertNotNil(board.readMSR(0x802, now: 0))
+        XCTAssertEqual(board.refusedAPICAccesses, 3)
+    }
+
     func testACPISleepAndResetRegisters() {
         var board = LinuxBoard(tscPerBusTick: 40)
         XCTAssertEqual(board.writePort(0x600, size: 1, value: 5 << 2), .none, "SLP_TYP without SLP_EN")

@@ -25,6 +25,8 @@ public struct LinuxBoard {
     /// Accesses nothing backs (ports and addresses), counted for the VMM's summary.
     public private(set) var unbackedPorts: UInt64 = 0
     public private(set) var unbackedMemory: UInt64 = 0
+    /// x2APIC MSR accesses the local APIC refused (#GP: read-only, write-only or reserved registers).
+    public private(set) var refusedAPICAccesses: UInt64 = 0
 
     /// `x2APIC`: the local APIC starts in x2APIC mode, as firmware may leave it; Linux keeps it (a KVM
     /// guest may use x2APIC without interrupt remapping) and reaches the APIC only through MSRs, so no
@@ -125,7 +127,11 @@ public struct LinuxBoard {
 
     /// RDMSR of everything but EFER and the SYSCALL MSRs (the vCPU's own state); nil: #GP.
     public mutating func readMSR(_ index: UInt32, now: UInt64) -> UInt64? {
-        if index == LocalAPIC.tscDeadlineMSR || (index >= 0x800 && index <= 0x8FF) { return apic.readMSR(index, now: now) }
+        if index == LocalAPIC.tscDeadlineMSR || (index >= 0x800 && index <= 0x8FF) {
+            let value = apic.readMSR(index, now: now)
+            if value == nil { refusedAPICAccesses &+= 1 }
+            return value
+        }
         return msrs.read(index, tsc: now)
     }
 
@@ -133,7 +139,10 @@ public struct LinuxBoard {
     public mutating func writeMSR(_ index: UInt32, _ value: UInt64, now: UInt64) -> GuestMSRs.Effect? {
         if index == LocalAPIC.tscDeadlineMSR || (index >= 0x800 && index <= 0x8FF) {
             let (accepted, effect) = apic.writeMSR(index, value, now: now)
-            guard accepted else { return nil }
+            guard accepted else {
+                refusedAPICAccesses &+= 1
+                return nil
+            }
             apicEffect(effect)
             return GuestMSRs.Effect.none
         }

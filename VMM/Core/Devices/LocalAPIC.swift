@@ -115,11 +115,38 @@ public struct LocalAPIC {
         guard x2APICMode, index >= 0x800, index <= 0x8FF else { return nil }
         let offset = Int(index - 0x800) << 4
         if offset == Offset.commandLow { return UInt64(interruptCommandHigh) << 32 | UInt64(interruptCommandLow) }
-        guard offset != Offset.endOfInterrupt, offset != Offset.selfIPI, offset != Offset.destinationFormat else { return nil }
+        guard Self.x2APICReadable(offset) else { return nil }
         return UInt64(read(offset, now: now))
     }
 
-    /// false: the write faults (#GP), as on hardware for reserved x2APIC registers.
+    /// The x2APIC register map (Intel SDM vol. 3, "x2APIC Register Address Space"): what RDMSR may read.
+    /// The rest (reserved, write-only EOI and SELF IPI, the xAPIC-only APR, DFR and ICR high) is #GP.
+    static func x2APICReadable(_ offset: Int) -> Bool {
+        switch offset {
+        case Offset.id, Offset.version, Offset.taskPriority, Offset.processorPriority, Offset.logicalDestination,
+             Offset.spurious, Offset.inService..<(Offset.interruptRequest + 0x80), Offset.errorStatus,
+             Offset.timer...Offset.error, Offset.initialCount, Offset.currentCount, Offset.divideConfiguration:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// What WRMSR may write: the read-only registers (ID, version, PPR, LDR, ISR, TMR, IRR, current count)
+    /// and the reserved ones are #GP, as is a nonzero EOI.
+    static func x2APICWritable(_ offset: Int, _ value: UInt64) -> Bool {
+        switch offset {
+        case Offset.endOfInterrupt:
+            return value == 0
+        case Offset.taskPriority, Offset.spurious, Offset.errorStatus, Offset.timer...Offset.error,
+             Offset.initialCount, Offset.divideConfiguration, Offset.selfIPI:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// false: the write faults (#GP), as on hardware for read-only and reserved x2APIC registers.
     public mutating func writeMSR(_ index: UInt32, _ value: UInt64, now: UInt64) -> (accepted: Bool, effect: Effect) {
         if index == Self.tscDeadlineMSR {
             if timerMode == 2 { tscDeadline = value }
@@ -131,13 +158,8 @@ public struct LocalAPIC {
             interruptCommandHigh = UInt32(truncatingIfNeeded: value >> 32)
             return (true, write(Offset.commandLow, UInt32(truncatingIfNeeded: value), now: now))
         }
-        switch offset {
-        case Offset.id, Offset.version, Offset.processorPriority, Offset.logicalDestination, Offset.currentCount,
-             Offset.destinationFormat:
-            return (false, .none)
-        default:
-            return (true, write(offset, UInt32(truncatingIfNeeded: value), now: now))
-        }
+        guard Self.x2APICWritable(offset, value) else { return (false, .none) }
+        return (true, write(offset, UInt32(truncatingIfNeeded: value), now: now))
     }
 
     /// The APIC base MSR's x2APIC enable bit (the MSR handler owns the rest of IA32_APIC_BASE).

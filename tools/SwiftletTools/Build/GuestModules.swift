@@ -2,7 +2,8 @@ import Foundation
 import SwiftletABI
 
 /// The Linux guest's boot modules for a configuration whose VM nodes name them: `linux` (Debian's cloud
-/// kernel) and `initramfs` (the busybox initramfs), from the guest recipe (LinuxGuest). The configuration
+/// kernel) and `initramfs` (the busybox initramfs), from the guest recipe (LinuxGuest), and
+/// `hostile-linux` (the hostile test kernel, HostileLinuxGuest). The configuration
 /// is read with the root task's own reader (SystemConfiguration), so the build adds exactly what the
 /// root task will look for; a configuration the reader refuses gets nothing (the root task refuses it at
 /// boot, naming the node — tests rely on that).
@@ -33,12 +34,16 @@ enum GuestModules {
     /// The guest recipe's outputs for the names among `requested` that it makes and `present` lacks.
     static func modules(requested: Set<String>, present: [BootModule], repository: Repository) throws -> [BootModule] {
         let presentNames = Set(present.map(\.name))
+        var built = [BootModule]()
+        if requested.contains(HostileLinuxGuest.moduleName) && !presentNames.contains(HostileLinuxGuest.moduleName) {
+            built.append(try BootModule(source: HostileLinuxGuest.build(in: repository), name: HostileLinuxGuest.moduleName))
+        }
         let missing = [kernelName, initrdName].filter { requested.contains($0) && !presentNames.contains($0) }
-        guard !missing.isEmpty else { return [] }
+        guard !missing.isEmpty else { return built }
         let guest = try LinuxGuest.prepare(in: repository) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
-        return try missing.map { name in
+        return try built + missing.map { name in
             try BootModule(source: name == kernelName ? guest.kernel : guest.initramfs, name: name)
         }
     }
