@@ -7,6 +7,7 @@
  *   0x514  runs the VMM's bad-reply test                  0x515  the VMM uses its own XMM3 (lazy FPU swap)
  *   0x516  the VMM unmaps guest page 0x60000           0xF4   done: EAX = failures
  *   0x517  IN: the VMM's count of INVD/WBINVD exits (bits 0-15) and MONITOR/MWAIT exits (bits 16-31)
+ *   0x518  the VMM runs the debug-register guest in another VM before it resumes this one
  * Unbacked guest-physical MMIO_BASE is the VMM's MMIO test register. R15 counts failures. The spinning
  * guest counts at guest-physical SPIN_COUNTER, which the VMM reads; so does the debug-loop guest, which
  * also counts its #DB handler's runs at DEBUG_LOOP_HANDLER_RUNS. */
@@ -214,6 +215,44 @@ test_guest_start:
     movq $0x1122334455667788, %rcx
     cmpq %rcx, %rax
     CHECK e, "xmm3 survives a VMM that uses the FPU during the exit"
+
+    /* DR0-3 and DR6 are the guest's own: while the VMM handles port 0x518 it runs the debug-register
+     * guest in another VM, which must not see these values and whose own values this guest must not see. */
+    movq $0x11000, %rax
+    movq %rax, %dr0
+    movq $0x12000, %rax
+    movq %rax, %dr1
+    movq $0x13000, %rax
+    movq %rax, %dr2
+    movq $0x14000, %rax
+    movq %rax, %dr3
+    movq $0xffff0ff1, %rax              /* B0 */
+    movq %rax, %dr6
+    movw $0x518, %dx
+    outb %al, %dx
+    movq %dr0, %rax
+    cmpq $0x11000, %rax
+    jne 1f
+    movq %dr1, %rax
+    cmpq $0x12000, %rax
+    jne 1f
+    movq %dr2, %rax
+    cmpq $0x13000, %rax
+    jne 1f
+    movq %dr3, %rax
+    cmpq $0x14000, %rax
+    jne 1f
+    movq %dr6, %rax
+    movq $0xffff0ff1, %rcx
+    cmpq %rcx, %rax
+1:  CHECK e, "DR0-3 and DR6 still the guest's own after another VM ran and wrote its own"
+    xorl %eax, %eax
+    movq %rax, %dr0
+    movq %rax, %dr1
+    movq %rax, %dr2
+    movq %rax, %dr3
+    movq $0xffff0ff0, %rax
+    movq %rax, %dr6
 
     /* Instructions that act on the host, not just the guest: each must exit to the VMM. INVD would discard
      * the host's dirty cache lines, WBINVD write back its whole cache; the VMM steps over both. */
@@ -797,3 +836,32 @@ dl_debug:
     iretq
     .balign 16
 debug_loop_guest_end:
+
+/* The debug-register guest, run by the VMM in a VM of its own while the test guest waits at port 0x518
+ * with DR0-3 and DR6 set: it must find the reset values (DR0-3 0, DR6 0xFFFF0FF0), not the test guest's.
+ * It reports them at the done port (EAX = DR6, RBX, RCX, RSI, RDI = DR0-3), after writing values of its
+ * own that the test guest, resumed afterwards, must not see. */
+    .global dr_guest_start, dr_guest_end
+    .balign 16
+dr_guest_start:
+    movq %dr0, %rbx
+    movq %dr1, %rcx
+    movq %dr2, %rsi
+    movq %dr3, %rdi
+    movq %dr6, %rax
+    movq $0x21000, %r8
+    movq %r8, %dr0
+    movq $0x22000, %r8
+    movq %r8, %dr1
+    movq $0x23000, %r8
+    movq %r8, %dr2
+    movq $0x24000, %r8
+    movq %r8, %dr3
+    movq $0xffff0ff2, %r8               /* B1 */
+    movq %r8, %dr6
+    movw $0xf4, %dx
+    outl %eax, %dx
+1:  hlt
+    jmp 1b
+    .balign 16
+dr_guest_end:

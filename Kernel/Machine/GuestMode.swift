@@ -84,6 +84,7 @@ enum GuestMode {
         PhysicalMemory.zeroFrame(address)
         let vcpu = PhysicalMemory.object(at: address, as: VCPU.self)
         vcpu.initialize(to: VCPU())
+        DebugRegisters.forget(vcpu)
         vcpu.pointee.machine = machine
         // Neither backend leaves the control block loaded when it fails (VMX fails only at VMCLEAR/VMPTRLD).
         let ready = backend == .vmx ? VMX.create(vcpu, control: control) : SVM.create(vcpu, control: control)

@@ -10,6 +10,7 @@ enum Power {
     static func off(_ reason: PowerOffReason) -> Never {
         if GuestMode.backend != .none {
             log("virt: \(GuestMode.exitsToVMM) VM exits sent to VMMs, \(GuestMode.interruptsInGuest) host interrupts and preemptions taken in guest mode, \(GuestMode.exceptionsReflected) #DB/#AC reflected into guests by the kernel, \(GuestMode.xsetbvRefused) XSETBV refused in the kernel, the host's XCR0 put back after \(SVM.xcr0Restored) exits")
+            log("virt: debug registers (DR0-3, DR6 on VMX) switched between vCPUs at \(DebugRegisters.switches) entries")
         }
         log("kernel: powering off: \(reason.description)")
         SerialPort.flush()

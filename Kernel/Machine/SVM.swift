@@ -48,9 +48,9 @@ enum SVM {
     /// (`InterruptedEvent`), unless the VMM's reply injects; the guest's own INTn/INT3/INTO re-executes.
     /// Left to the guest: INIT (only another CPU or the platform sends one; Swiftlet runs on one CPU), VINTR
     /// (armed only for an interrupt window), CR/DR/descriptor-table reads and writes (the guest's own
-    /// state, checked by VMRUN; the VMCB switches CR0-CR4, DR6/DR7 and the tables; DR0-3 are not switched:
-    /// a guest sees what another guest left there but no breakpoint fires in the host, whose DR7 #VMEXIT
-    /// clears), RDTSC/RDTSCP (no TSC offset: the guest reads the host's counter), PUSHF/POPF/IRET/INTn,
+    /// state, checked by VMRUN; the VMCB switches CR0-CR4, DR6/DR7 and the tables; DR0-3 are each vCPU's own,
+    /// switched lazily between vCPUs by `DebugRegisters`; no breakpoint fires in the host, whose DR7
+    /// #VMEXIT clears), RDTSC/RDTSCP (no TSC offset: the guest reads the host's counter), PUSHF/POPF/IRET/INTn,
     /// RSM (raises #UD outside SMM, which a guest never enters), PAUSE (the timer bounds a spinning
     /// guest), INVLPG (its own translations under its ASID with nested paging), FERR_FREEZE,
     /// MWAIT-armed (MWAIT covers it), the SEV-ES write traps.
@@ -158,6 +158,7 @@ enum SVM {
             armInterruptWindow(v, vcpu.pointee.interruptWindowRequested)
             vcpu.pointee.interruptWindowArmed = vcpu.pointee.interruptWindowRequested
         }
+        DebugRegisters.claim(vcpu, status: false)            // DR6 is in the VMCB
         x86_svm_run_guest(GuestMode.registers(vcpu), vcpu.pointee.control, hostArea)
         if hostXCR0 != 0 && x86_xgetbv(0) != hostXCR0 {
             x86_xsetbv(0, hostXCR0)

@@ -28,8 +28,8 @@ enum VMX {
     ///   keeps the guest's TPR — on SVM, V_INTR_MASKING gives the guest a virtual TPR of its own).
     ///   Not set: INVLPG and CR3-load/store exiting (the guest's own translations with EPT; the TRUE
     ///   controls let them be 0), MOV-DR exiting (every exit sets DR7 to
-    ///   0x400, so no breakpoint a guest arms fires in the host; DR0-3/DR6 are not switched: a guest can
-    ///   see what another left there), RDTSC exiting and TSC offsetting (the guest reads the host's
+    ///   0x400, so no breakpoint a guest arms fires in the host; DR0-3 and DR6 are each vCPU's own,
+    ///   switched lazily between vCPUs by `DebugRegisters`), RDTSC exiting and TSC offsetting (the guest reads the host's
     ///   TSC), PAUSE exiting (the preemption timer bounds a spinning guest), MSR bitmaps (none: every
     ///   RDMSR/WRMSR exits, so the kernel knows the guest's SYSCALL MSRs), monitor trap flag.
     /// Secondary, set: EPT, VPID, unrestricted guest, RDTSCP (else #UD), WBINVD exiting (the host's whole
@@ -223,6 +223,7 @@ enum VMX {
             loadSyscallMSRs(vcpu)
         }
 
+        DebugRegisters.claim(vcpu, status: true)
         GuestMode.hostStateDirty = true
         var failed = x86_vmx_run(GuestMode.registers(vcpu), vcpu.pointee.launched ? 1 : 0) != 0
         if failed && vcpu.pointee.launched && read(.instructionError) == 5 {
@@ -261,7 +262,7 @@ enum VMX {
     static func reflect(_ vcpu: VCPUPointer) -> Bool {
         guard let event = ReflectedException.event(reflecting: read(.exitInterruptionInfo)) else { return false }
         if event & 0xFF == ReflectedException.debug {
-            // The exit left DR6 (the guest's: VMX does not switch it) and DR7.GD as they were.
+            // The exit left DR6 (the guest's: VMX does not switch it, `DebugRegisters` does) and DR7.GD as they were.
             x86_write_dr6(ReflectedException.debugStatus(previous: x86_read_dr6(), pending: read(.exitQualification)))
             write(.guestDR7, ReflectedException.debugControlOnEntry(read(.guestDR7)))
         } else {

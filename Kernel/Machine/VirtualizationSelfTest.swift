@@ -28,6 +28,8 @@ enum VirtualizationSelfTest {
         let created = GuestMode.backend == .vmx ? VMX.create(vcpu, control: controlFrame.adopt())
             : SVM.create(vcpu, control: controlFrame.adopt())
         guard created else { return "virt: \(name) self-test FAIL: the VMCS/VMCB could not be set up" }
+        // Its frame is not a vCPU's after the test: it must not stay the debug registers' owner.
+        defer { DebugRegisters.forget(vcpu) }
         // The reset state is real mode at 0: start at the code instead.
         vcpu.pointee.state.rip = guestCode
         vcpu.pointee.dirty = .ripAndLength

@@ -6,13 +6,15 @@ import TestGuest
 /// One VM and its vCPU, as the VMM sees them: the capabilities, the guest's RAM, the current exit (in
 /// place in the UTCB), and the devices.
 struct VirtualMachine {
-    enum Kind { case test, hostile, spinning, debugLoop }
+    enum Kind { case test, hostile, spinning, debugLoop, debugRegisters }
     /// What an exit handler decided.
     enum Action {
         /// Reply with the parts of the state the mask selects (as the handler left them in the message).
         case resume(TransferMask)
         /// Stop the vCPU; the run is over.
         case stop(failures: UInt64)
+        /// No reply: the vCPU was stopped and started again; wait for its next exit.
+        case restarted
     }
 
     let kind: Kind
@@ -26,6 +28,8 @@ struct VirtualMachine {
     var exitCount: UInt64 = 0
     var ownerCheckFailures: UInt64 = 0
     var reason: ExitReason = .startup
+    /// The debug-register guest ran while this vCPU was stopped at port 0x518 (`runDebugRegisterGuest`).
+    var debugRegisterGuestRan = false
     /// The spinning guest's counter when it started.
     var spinStart: UInt64 = 0
 
@@ -35,6 +39,7 @@ struct VirtualMachine {
         case .hostile: return "hostile guest"
         case .spinning: return "spinning guest"
         case .debugLoop: return "debug-loop guest"
+        case .debugRegisters: return "debug-register guest"
         }
     }
 
@@ -91,6 +96,8 @@ struct VirtualMachine {
             case .stop(let failures):
                 _ = SystemCall.thread(vcpu, .stop)
                 return failures
+            case .restarted:
+                message = SystemCall.wait(exits)
             }
         }
     }

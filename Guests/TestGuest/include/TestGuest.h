@@ -13,6 +13,7 @@ extern const uint8_t hostile_guest_start[], hostile_guest_end[];
 extern const uint8_t spin_guest_start[], spin_guest_end[];
 extern const uint8_t spin_guest_loop[], spin_guest_loop_end[];
 extern const uint8_t debug_loop_guest_start[], debug_loop_guest_end[];
+extern const uint8_t dr_guest_start[], dr_guest_end[];
 
 static inline const uint8_t *test_guest_image(void) { return test_guest_start; }
 static inline uint64_t test_guest_size(void) { return (uint64_t)(test_guest_end - test_guest_start); }
@@ -25,3 +26,5 @@ static inline uint64_t spin_guest_loop_offset(void) { return (uint64_t)(spin_gue
 static inline uint64_t spin_guest_loop_end_offset(void) { return (uint64_t)(spin_guest_loop_end - spin_guest_start); }
 static inline const uint8_t *debug_loop_guest_image(void) { return debug_loop_guest_start; }
 static inline uint64_t debug_loop_guest_size(void) { return (uint64_t)(debug_loop_guest_end - debug_loop_guest_start); }
+static inline const uint8_t *dr_guest_image(void) { return dr_guest_start; }
+static inline uint64_t dr_guest_size(void) { return (uint64_t)(dr_guest_end - dr_guest_start); }

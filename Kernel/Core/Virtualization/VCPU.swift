@@ -30,6 +30,8 @@ public struct VCPU {
     public var masks = InlineArray<32, UInt64>(repeating: VCPU.everything.rawValue)
     /// Set once the startup message went out.
     public var started = false
+    /// DR0-3 and DR6 while another vCPU's are in the CPU (`DebugRegisters`): the guest's own.
+    public var debugRegisters = GuestDebugRegisters()
     /// The VMM asked for the vCPU back (`ThreadOperation.recall`); not delivered yet.
     public var recallPending = false
     /// The event whose delivery the last exit interrupted (`InterruptedEvent`).

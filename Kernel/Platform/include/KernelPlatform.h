@@ -53,6 +53,15 @@ SWIFTLET_INLINE void x86_write_cr2(uint64_t v) { __asm__ volatile("mov %0, %%cr2
 /// DR6, which VMX does not switch: the guest sees the physical register (a reflected #DB writes it).
 SWIFTLET_INLINE uint64_t x86_read_dr6(void) { uint64_t v; __asm__ volatile("mov %%dr6, %0" : "=r"(v)); return v; }
 SWIFTLET_INLINE void x86_write_dr6(uint64_t v) { __asm__ volatile("mov %0, %%dr6" :: "r"(v) : "memory"); }
+/* DR0-3, switched between vCPUs (DebugRegisters.swift). */
+SWIFTLET_INLINE uint64_t x86_read_dr0(void) { uint64_t v; __asm__ volatile("mov %%dr0, %0" : "=r"(v)); return v; }
+SWIFTLET_INLINE uint64_t x86_read_dr1(void) { uint64_t v; __asm__ volatile("mov %%dr1, %0" : "=r"(v)); return v; }
+SWIFTLET_INLINE uint64_t x86_read_dr2(void) { uint64_t v; __asm__ volatile("mov %%dr2, %0" : "=r"(v)); return v; }
+SWIFTLET_INLINE uint64_t x86_read_dr3(void) { uint64_t v; __asm__ volatile("mov %%dr3, %0" : "=r"(v)); return v; }
+SWIFTLET_INLINE void x86_write_dr0(uint64_t v) { __asm__ volatile("mov %0, %%dr0" :: "r"(v) : "memory"); }
+SWIFTLET_INLINE void x86_write_dr1(uint64_t v) { __asm__ volatile("mov %0, %%dr1" :: "r"(v) : "memory"); }
+SWIFTLET_INLINE void x86_write_dr2(uint64_t v) { __asm__ volatile("mov %0, %%dr2" :: "r"(v) : "memory"); }
+SWIFTLET_INLINE void x86_write_dr3(uint64_t v) { __asm__ volatile("mov %0, %%dr3" :: "r"(v) : "memory"); }
 /// Opens an interrupt window of one instruction (an interrupt pending since a VM exit is taken here).
 SWIFTLET_INLINE void x86_sti_nop_cli(void) { __asm__ volatile("sti; nop; cli" ::: "memory"); }
 SWIFTLET_INLINE uint64_t x86_read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3, %0" : "=r"(v)); return v; }

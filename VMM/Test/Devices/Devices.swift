@@ -11,12 +11,14 @@ struct Devices {
     static let benchPort: UInt16 = 0x513, badReplyPort: UInt16 = 0x514, fpuPort: UInt16 = 0x515, unmapPort: UInt16 = 0x516
     /// IN: the host-only-instruction exits so far, cache control in bits 0-15, MONITOR/MWAIT in bits 16-31.
     static let exitCountPort: UInt16 = 0x517
+    /// OUT: the VMM runs the debug-register guest in another VM before it resumes the test guest.
+    static let debugRegisterPort: UInt16 = 0x518
     static let donePort: UInt16 = 0xF4
     static let unmappedPage: UInt64 = 0x6_0000
     static let mmioRegister: UInt64 = 0x3F00_0000
     static let scratchMSR: UInt32 = 0x4000_0100
 
-    enum WriteResult { case done, requestInterruptWindow, badReplyTest, unmapPage, finished(UInt64) }
+    enum WriteResult { case done, requestInterruptWindow, badReplyTest, unmapPage, runDebugRegisterGuest, finished(UInt64) }
 
     var console = DebugConsole()
     var bench = BenchDevice()
@@ -34,6 +36,8 @@ struct Devices {
     /// The unmap test: the page was taken away, and the guest's access to it faulted since.
     var pageUnmapped = false
     var unmappedPageFaulted = false
+    /// Failures of the debug-register guest the VMM ran meanwhile (`runDebugRegisterGuest`).
+    var debugRegisterFailures: UInt64 = 0
 
     mutating func read(port: UInt16, size: Int, kind: VirtualMachine.Kind) -> UInt64 {
         if kind == .test && port == Devices.scratchPort { return ~scratch }
@@ -62,6 +66,7 @@ struct Devices {
         case Devices.benchPort: bench.exitToHandler(cpuid: false, guestStart: registers.rsi, arrival: arrival)
         case Devices.badReplyPort: return .badReplyTest
         case Devices.unmapPort: return .unmapPage
+        case Devices.debugRegisterPort: return .runDebugRegisterGuest
         case Devices.fpuPort:
             // The VMM's own vector state: the kernel must swap the guest's out and back in.
             user_xmm3_set(0x0BAD_0BAD_0BAD_0BAD, 0x0BAD_0BAD_0BAD_0BAD)

@@ -13,6 +13,7 @@ extension VirtualMachine {
         }
         let sizeMask: UInt64 = access.size == 4 ? 0xFFFF_FFFF : access.size == 2 ? 0xFFFF : 0xFF
         advance()
+        if kind == .debugRegisters && !access.isIn && access.port == Devices.donePort { return debugRegisterReport() }
         if access.isIn {
             let value = devices.read(port: access.port, size: access.size, kind: kind) & sizeMask
             guest.rax = (access.size == 4 ? 0 : guest.rax & ~sizeMask) | value
@@ -32,8 +33,10 @@ extension VirtualMachine {
             let page = Flexpage(base: memory.base + Devices.unmappedPage, order: 12, rights: .all)
             devices.pageUnmapped = SystemCall.unmap(page) == .ok
             return .resume([.ripAndLength])
+        case .runDebugRegisterGuest:
+            return runDebugRegisterGuest()
         case .finished(let guestFailures):
-            var failures = guestFailures + devices.badReply.failures + ownerCheckFailures
+            var failures = guestFailures + devices.badReply.failures + ownerCheckFailures + devices.debugRegisterFailures
             if !(devices.pageUnmapped && devices.unmappedPageFaulted) {
                 log("vmm: FAIL the unmapped guest page did not fault (unmapped: \(yesNo: devices.pageUnmapped))")
                 failures += 1
