@@ -63,6 +63,10 @@ final class LinuxGuestTests: SystemTestCase {
         try checkRefused("linux-bad-kernel", "no boot sector signature (0xAA55 at 0x1FE): not a bzImage")
     }
 
+    func testAnInitrdInNoKnownFormatIsRefusedNamingTheNode() throws {
+        try checkRefused("linux-bad-initrd", "the initrd is not a newc cpio archive or one compressed with gzip, xz or zstd")
+    }
+
     func testTooLittleMemoryIsRefusedNamingTheNode() throws {
         try checkRefused("linux-small-memory", "too little guest memory for the kernel's init_size and the initrd (48 MiB given, ")
     }

@@ -8,7 +8,7 @@ final class LinuxGuestSetupTests: XCTestCase {
     static let mib = 1 << 20
 
     /// Runs the setup over `ramMiB` of RAM filled with 0xAA; returns the result (or the failure) and RAM.
-    func prepare(ramMiB: Int = 96, kernel: [UInt8] = LinuxBootTests.bzImage(), initrd: [UInt8] = Array(repeating: 0x5A, count: 5000),
+    func prepare(ramMiB: Int = 96, kernel: [UInt8] = LinuxBootTests.bzImage(), initrd: [UInt8] = [0x1F, 0x8B, 0x08] + Array(repeating: 0x5A, count: 4997),
                  bootargs: String = "console=ttyS0 quiet") -> (Result<LinuxGuestSetup.Result, LinuxGuestSetup.Failure>, [UInt8]) {
         var ram = [UInt8](repeating: 0xAA, count: ramMiB * Self.mib)
         let arguments = Array(bootargs.utf8)
@@ -34,7 +34,7 @@ final class LinuxGuestSetupTests: XCTestCase {
 
     func testEverythingLandsWhereTheBootProtocolWantsIt() throws {
         let kernel = LinuxBootTests.bzImage()
-        let initrd = [UInt8](repeating: 0x5A, count: 5000)
+        let initrd = [0x1F, 0x8B, 0x08] + [UInt8](repeating: 0x5A, count: 4997)      // a gzip magic, then filler
         let (result, ram) = prepare(kernel: kernel, initrd: initrd)
         let setup = try result.get()
         // The 64-bit entry with RSI at the zero page, in long mode on the protocol's selectors.
@@ -92,5 +92,22 @@ final class LinuxGuestSetupTests: XCTestCase {
         XCTAssertEqual(refused(prepare(ramMiB: 4, bootargs: "quiet\u{0}")), .badBootargs(offset: 5))
         XCTAssertEqual(refused(prepare(ramMiB: 4, bootargs: String(repeating: "a", count: 2048))), .layout(.commandLineTooLong(limit: 2047)))
         XCTAssertEqual(refused(prepare(ramMiB: 1)), .badMemorySize)
+        XCTAssertEqual(refused(prepare(ramMiB: 96, initrd: LinuxBootTests.bzImage())), .badInitrd)
+        XCTAssertEqual(refused(prepare(ramMiB: 96, initrd: [0x1F, 0x8B])), .badInitrd)
+    }
+
+    /// The formats Debian's cloud kernel unpacks, by their magic; anything else is none.
+    func testInitrdFormats() {
+        func format(_ bytes: [UInt8]) -> InitrdImage.Format? { bytes.withUnsafeBytes { InitrdImage.format(of: $0) } }
+        XCTAssertEqual(format(Array("070701000000".utf8)), .cpio)
+        XCTAssertEqual(format(Array("070702000000".utf8)), .cpio)
+        XCTAssertNil(format(Array("070707000000".utf8)), "old-format (odc) cpio: the kernel reads only newc")
+        XCTAssertEqual(format([0x1F, 0x8B, 0x08, 0x00]), .gzip)
+        XCTAssertNil(format([0x1F, 0x8B, 0x07, 0x00]), "gzip with a method other than deflate")
+        XCTAssertEqual(format([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00, 0x00]), .xz)
+        XCTAssertEqual(format([0x28, 0xB5, 0x2F, 0xFD, 0x00]), .zstd)
+        XCTAssertNil(format([]))
+        XCTAssertNil(format([0x28, 0xB5, 0x2F]), "a truncated magic")
+        XCTAssertNil(format(Array("MZ".utf8) + [0, 0]))
     }
 }

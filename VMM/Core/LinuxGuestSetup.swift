@@ -23,6 +23,8 @@ public enum LinuxGuestSetup {
         case badBootargs(offset: Int)
         /// RAM too small for the fixed low-memory structures, or not a multiple of 2 MiB.
         case badMemorySize
+        /// An initrd in no format the kernel unpacks (`InitrdImage`).
+        case badInitrd
 
         public var description: StaticString {
             switch self {
@@ -30,6 +32,7 @@ public enum LinuxGuestSetup {
             case .layout(let failure): return failure.description
             case .badBootargs: return "bootargs holds a byte a kernel command line may not (NUL, control or non-ASCII)"
             case .badMemorySize: return "guest memory is not a multiple of 2 MiB of at least 2 MiB"
+            case .badInitrd: return "the initrd is not a newc cpio archive or one compressed with gzip, xz or zstd"
             }
         }
     }
@@ -47,6 +50,7 @@ public enum LinuxGuestSetup {
         guard memorySize >= 2 << 20, memorySize % (2 << 20) == 0 else { throw .badMemorySize }
         let kernel: LinuxKernelImage
         do { kernel = try LinuxKernelImage(validating: image) } catch { throw .kernel(error) }
+        guard initrd.count == 0 || InitrdImage.format(of: initrd) != nil else { throw .badInitrd }
         for index in 0..<bootargs.count {
             let byte = bootargs[index]
             guard byte == 9 || (byte >= 0x20 && byte < 0x7F) else { throw .badBootargs(offset: index) }
