@@ -1,6 +1,6 @@
 import SwiftletABI
 
-/// The VMM's heap: the builders in VMMCore (ACPI tables, kvmclock structures) use arrays, so this task,
+/// The VMM's heap: the boot-time builders in VMMCore (ACPI tables) use arrays, so this task,
 /// unlike the others, has an allocator: a bump allocator over the heap the root task maps up front
 /// (`TaskLayout.heap`, 1 MiB). Nothing on an exit's path allocates, so nothing is ever given back:
 /// `free` keeps the memory, and a request past the heap fails (ENOMEM) instead of faulting.

@@ -384,7 +384,7 @@ final class KVMClockTests: XCTestCase {
         XCTAssertEqual(info[0], 2)
         XCTAssertEqual(info[8], 0x22)
         XCTAssertEqual(info[16], 0x44)
-        XCTAssertEqual(Array(info[24..<28]), [0xDD, 0xCC, 0xBB, 0xAA])
+        XCTAssertEqual([info[24], info[25], info[26], info[27]], [0xDD, 0xCC, 0xBB, 0xAA])
         XCTAssertEqual(info[28], 0xFF, "shift -1")
         XCTAssertEqual(info[29], KVMClock.stableFlag)
         XCTAssertEqual(KVMClock.wallClock(version: 2, seconds: 1, nanoseconds: 2).count, 12)

@@ -48,13 +48,29 @@ public struct GuestMemory {
         return true
     }
 
+    /// As `write`, for a structure built without the heap (an exit's handler allocates nothing).
+    public func write<let count: Int>(_ bytes: InlineArray<count, UInt8>, at physical: UInt64) -> Bool {
+        guard contains(physical, UInt64(count)) else { return false }
+        for index in bytes.indices { pointer(physical).storeBytes(of: bytes[index], toByteOffset: index, as: UInt8.self) }
+        return true
+    }
+
     public func load8(_ physical: UInt64) -> UInt8? {
         guard contains(physical, 1) else { return nil }
         return pointer(physical).load(as: UInt8.self)
     }
 
-    /// The `count` bytes of the guest's instruction at `rip`, fetched through its page tables.
-    public func fetchInstruction(_ count: Int, at rip: UInt64, cr3: UInt64, into buffer: UnsafeMutablePointer<UInt8>) -> Bool {
-        GuestPageWalk.fetch(count, at: rip, cr3: cr3, into: buffer, load: { load64($0) }, loadByte: { load8($0) })
+    /// The MOV-family instruction at guest-virtual `rip` that made an MMIO access: up to the 15 bytes an
+    /// instruction can have, each through the guest's own page tables (`GuestPageWalk.fetchAvailable`), so
+    /// one cut short where guest RAM ends is refused. `firstBytes`: the first 8, for a message.
+    public func mmioInstruction(at rip: UInt64, cr3: UInt64) -> (instruction: MMIOInstruction?, firstBytes: UInt64) {
+        var bytes: (UInt64, UInt64) = (0, 0)
+        let instruction = withUnsafeMutableBytes(of: &bytes) { raw -> MMIOInstruction? in
+            let buffer = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let fetched = GuestPageWalk.fetchAvailable(15, at: rip, cr3: cr3, into: buffer,
+                                                       load: { load64($0) }, loadByte: { load8($0) })
+            return MMIOInstruction(decoding: buffer, count: fetched)
+        }
+        return (instruction, bytes.0)
     }
 }

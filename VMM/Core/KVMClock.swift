@@ -52,21 +52,29 @@ public enum KVMClock {
     }
 
     /// `struct pvclock_vcpu_time_info` (32 bytes): version (even: consistent), TSC and system time of
-    /// the reference point, the scale, flags.
-    public static func timeInfo(version: UInt32, tsc: UInt64, systemTime: UInt64, scale: Scale) -> [UInt8] {
-        var bytes = littleEndian(version) + littleEndian(UInt32(0)) + littleEndian(tsc) + littleEndian(systemTime)
-        bytes += littleEndian(scale.multiplier) + [UInt8(bitPattern: scale.shift), stableFlag, 0, 0]
+    /// the reference point, the scale, flags. Built in place, without the heap: a guest may write its
+    /// kvmclock MSRs as often as it likes.
+    public static func timeInfo(version: UInt32, tsc: UInt64, systemTime: UInt64, scale: Scale) -> InlineArray<32, UInt8> {
+        var bytes = InlineArray<32, UInt8>(repeating: 0)
+        put(version, into: &bytes, at: 0)
+        put(tsc, into: &bytes, at: 8)
+        put(systemTime, into: &bytes, at: 16)
+        put(scale.multiplier, into: &bytes, at: 24)
+        bytes[28] = UInt8(bitPattern: scale.shift)
+        bytes[29] = stableFlag
         return bytes
     }
 
     /// `struct pvclock_wall_clock` (12 bytes): version, seconds and nanoseconds since 1970 at system time 0.
-    public static func wallClock(version: UInt32, seconds: UInt32, nanoseconds: UInt32) -> [UInt8] {
-        littleEndian(version) + littleEndian(seconds) + littleEndian(nanoseconds)
+    public static func wallClock(version: UInt32, seconds: UInt32, nanoseconds: UInt32) -> InlineArray<12, UInt8> {
+        var bytes = InlineArray<12, UInt8>(repeating: 0)
+        put(version, into: &bytes, at: 0)
+        put(seconds, into: &bytes, at: 4)
+        put(nanoseconds, into: &bytes, at: 8)
+        return bytes
     }
 
-    static func littleEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
-        var bytes = [UInt8]()
-        for index in 0..<(T.bitWidth / 8) { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * index))) }
-        return bytes
+    static func put<T: FixedWidthInteger, let count: Int>(_ value: T, into bytes: inout InlineArray<count, UInt8>, at offset: Int) {
+        for index in 0..<(T.bitWidth / 8) { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
     }
 }

@@ -18,15 +18,9 @@ extension LinuxMachine {
             }
             return .resume([])
         }
-        var bytes: (UInt64, UInt64) = (0, 0)                 // 16 bytes: room for the longest instruction
-        let instruction = withUnsafeMutableBytes(of: &bytes) { raw -> MMIOInstruction? in
-            let buffer = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            let fetched = GuestPageWalk.fetchAvailable(15, at: guest.rip, cr3: guest.cr3, into: buffer,
-                                                       load: { memory.load64($0) }, loadByte: { memory.load8($0) })
-            return MMIOInstruction(decoding: buffer, count: fetched)
-        }
+        let (instruction, firstBytes) = memory.mmioInstruction(at: guest.rip, cr3: guest.cr3)
         guard let instruction else {
-            log("vmm: \(name): MMIO at \(hex: address) by an instruction the VMM does not decode (RIP \(hex: guest.rip), first bytes \(hex: bytes.0.byteSwapped, digits: 16))")
+            log("vmm: \(name): MMIO at \(hex: address) by an instruction the VMM does not decode (RIP \(hex: guest.rip), first bytes \(hex: firstBytes.byteSwapped, digits: 16))")
             return unhandled()
         }
         let now = timestamp()

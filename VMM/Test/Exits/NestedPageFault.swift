@@ -18,15 +18,7 @@ extension VirtualMachine {
             }
             return .resume([])
         }
-        // Up to the 15 bytes an instruction can have, each through the guest's own page tables; the decoder
-        // refuses an instruction cut short where guest RAM ends.
-        var bytes: (UInt64, UInt64) = (0, 0)
-        let instruction = withUnsafeMutableBytes(of: &bytes) { raw -> MMIOInstruction? in
-            let buffer = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            let fetched = GuestPageWalk.fetchAvailable(15, at: guest.rip, cr3: guest.cr3, into: buffer,
-                                                       load: { memory.load64($0) }, loadByte: { memory.load8($0) })
-            return MMIOInstruction(decoding: buffer, count: fetched)
-        }
+        let (instruction, _) = memory.mmioInstruction(at: guest.rip, cr3: guest.cr3)
         guard let instruction else {
             devices.unbackedAccesses += 1
             inject(exception: 6)
