@@ -18,8 +18,9 @@ enum ConsoleInput {
     /// Why the thread stopped reading: the read's error (`.ok`: an empty answer, another reader took the
     /// console's focus); nil while it reads.
     nonisolated(unsafe) static var stopped: SyscallError? = nil
-    /// Recalls of the running vCPU and HLT sleeps the input thread's message ended (for the summary).
-    nonisolated(unsafe) static var recalls: UInt64 = 0, haltWakeups: UInt64 = 0
+    /// Recalls of the running vCPU and HLT sleeps the input thread's message ended, and the reads that
+    /// brought input (for the summary: bytes per read shows how well the serial driver batches a burst).
+    nonisolated(unsafe) static var recalls: UInt64 = 0, haltWakeups: UInt64 = 0, reads: UInt64 = 0
     /// How long a wake-up waits for the HLT loop to reach its sleep.
     static let wakeMicroseconds: UInt64 = 2_000
 
@@ -36,6 +37,7 @@ enum ConsoleInput {
                 ConsoleInput.stopped = error
                 return
             }
+            ConsoleInput.reads &+= 1
             for index in 0..<min(count, ConsoleProtocol.chunk) {
                 ConsoleInput.queue.put(ConsoleProtocol.byte(words, index))
             }

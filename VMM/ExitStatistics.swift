@@ -39,9 +39,10 @@ struct ExitStatistics {
         }
     }
 
-    /// `vmm: NAME: N exits by reason: io 123, rdmsr 45, ...` (continued on a further line if long).
-    func report(_ name: LogLine) {
-        var line: LogLine = "vmm: \(name): \(total) exits by reason:"
+    /// `vmm: NAME: N exits by reason: io 123, rdmsr 45, ...` (continued on a further line if long); after
+    /// resets `N exits in B boots by reason:`, the whole run.
+    func report(_ name: LogLine, boots: UInt64) {
+        var line: LogLine = boots > 1 ? "vmm: \(name): \(total) exits in \(boots) boots by reason:" : "vmm: \(name): \(total) exits by reason:"
         for index in 0..<32 where counts[index] > 0 {
             if line.count > 180 {
                 log(line)

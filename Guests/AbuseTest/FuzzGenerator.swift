@@ -157,6 +157,12 @@ func sanitize(_ c: inout RawCall, _ world: FuzzWorld) {
         if Slot.protected.contains(c.rdx) { c.rdx -= 128 }
         if Slot.protected.contains(c.r10) { c.r10 -= 128 }
     case Syscall.create.rawValue, Syscall.capabilityControl.rawValue:
+        // Destroy only where it must fail for want of the right: destroying its own objects would pull
+        // the world from under the model (destroytest checks destroy itself).
+        if c.number == Syscall.capabilityControl.rawValue && c.rsi == CapabilityOperation.destroy.rawValue,
+           case .success(let found) = world.slot(c.rdi), Rights(rawValue: found.rights).contains(.destroy) {
+            c.rsi = CapabilityOperation.identify.rawValue
+        }
         // Destination slots too: the fuzzer keeps copies of its children and workers in protected slots.
         if Slot.protected.contains(c.rdx) { c.rdx -= 128 }
         // And a thread's task or a vCPU's VM (R10 of create; a count elsewhere, where any value will do).

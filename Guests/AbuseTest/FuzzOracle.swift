@@ -143,7 +143,7 @@ extension FuzzWorld {
         var newThread = ThreadModel()
         var utcbPage: Int? = nil
         switch type {
-        case .task: cost = 3
+        case .task: cost = 4
         case .endpoint: cost = 1
         case .factory:
             let (total, overflow) = c.r10.addingReportingOverflow(1)
@@ -163,7 +163,7 @@ extension FuzzWorld {
                 // An address the model does not follow: the generator only names it in tasks it does not model.
                 let registers = perform(c)
                 if registers.rax == 0 {
-                    set(c.rdx, .thread, .control, object: SlotModel.unknown)
+                    set(c.rdx, .thread, [.control, .destroy], object: SlotModel.unknown)
                     chargeMade(factorySlot.object, cost: 1)
                 }
                 // Not followed: a VM's task (wrong type) among them.
@@ -184,7 +184,7 @@ extension FuzzWorld {
             return (perform(c).rax, .only(.invalidArgument))
         case .virtualMachine:
             guard virtualization else { return (perform(c).rax, .only(.notSupported)) }
-            cost = 3
+            cost = 4
             newTask.vm = true
         case .virtualCPU:
             let taskSlot: SlotModel
@@ -199,7 +199,7 @@ extension FuzzWorld {
                 // A task the model does not follow: a VM or not, from a factory with quota or not.
                 let registers = perform(c)
                 if registers.rax == 0 {
-                    set(c.rdx, .thread, .control, object: SlotModel.unknown)
+                    set(c.rdx, .thread, [.control, .destroy], object: SlotModel.unknown)
                     chargeMade(factorySlot.object, cost: 3)
                 }
                 return (registers.rax, Allowed(mask: 1 << 0 | 1 << 4 | 1 << 11, reason: "a task the model does not follow"))
@@ -241,7 +241,7 @@ extension FuzzWorld {
         if stolenFrom != nil, let utcbPage { releasePin(utcbPage) }
         if factory != SlotModel.unknown && factories[Int(factory)].exact { factories[Int(factory)].spent &+= cost }
         var object = SlotModel.unknown
-        var rights: Rights = .control
+        var rights: Rights = [.control, .destroy]
         switch type {
         case .task, .virtualMachine:
             newTask.factory = factory != SlotModel.unknown && factories[Int(factory)].exact ? factory : SlotModel.unknown
@@ -255,7 +255,7 @@ extension FuzzWorld {
             object = addTask(newTask)
         case .endpoint:
             object = addEndpoint()
-            rights = [.send, .receive, .grant]
+            rights = [.send, .receive, .grant, .destroy]
         case .factory:
             object = addFactory(FactoryModel(exact: true, budget: c.r10))
         case .thread, .virtualCPU:
@@ -612,6 +612,11 @@ extension FuzzWorld {
             return (registers.rax, .only(.ok))
         case .saveCaller:
             return (perform(c).rax, .only(.noCaller))
+        case .destroy:
+            // sanitize lets destroy through only on a capability without the right (the fuzzer's own
+            // objects stay alive); destroy itself is checked by destroytest.
+            guard Rights(rawValue: source.rights).contains(.destroy) else { return (perform(c).rax, .only(.missingRight)) }
+            return (SyscallError.ok.rawValue, .only(.ok))
         }
     }
 

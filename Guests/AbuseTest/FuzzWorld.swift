@@ -190,17 +190,18 @@ struct FuzzWorld {
         main.utcbPage = Int16(PageIndex.mainUTCB)
         _ = addThread(main)
         let send = Rights.send, receive = Rights.receive
-        set(Slot.endpoint, .endpoint, [.send, .receive, .grant], object: FuzzWorld.testEndpoint)
+        let made = FuzzWorld.made
+        set(Slot.endpoint, .endpoint, [.send, .receive, .grant, .destroy], object: FuzzWorld.testEndpoint)
         set(Slot.sendOnly, .endpoint, send, object: FuzzWorld.testEndpoint)
         set(Slot.receiveOnly, .endpoint, receive, object: FuzzWorld.testEndpoint)
         set(Slot.factoryNoRights, .factory, [], object: FuzzWorld.taskFactory)
         set(Slot.threadNoRights, .thread, [], object: FuzzWorld.mainThread)
         set(Slot.taskNoRights, .task, [], object: FuzzWorld.ownTask)
-        set(Slot.emptyFactory, .factory, .control, object: FuzzWorld.emptyFactory)
-        set(Slot.childTask, .task, .control, object: 1)
-        set(Slot.inactiveThread, .thread, .control, object: FuzzWorld.template)
-        set(Slot.smallFactory, .factory, .control, object: FuzzWorld.smallFactory)
-        set(Slot.smallTask, .task, .control, object: 2)
+        set(Slot.emptyFactory, .factory, made, object: FuzzWorld.emptyFactory)
+        set(Slot.childTask, .task, made, object: 1)
+        set(Slot.inactiveThread, .thread, made, object: FuzzWorld.template)
+        set(Slot.smallFactory, .factory, made, object: FuzzWorld.smallFactory)
+        set(Slot.smallTask, .task, made, object: 2)
         // The mapping child (see FuzzLayout.child): region 0, its own exact factory.
         var factory = FactoryModel(exact: true, budget: FuzzLayout.childFrames)
         factory.spent = 3
@@ -210,7 +211,7 @@ struct FuzzWorld {
         child.spaceKnown = true
         regionsUsed = 1
         childTask = addTask(child)
-        set(Slot.childCopies, .task, .control, object: childTask)
+        set(Slot.childCopies, .task, made, object: childTask)
         refresh()
         for index in 0..<PageIndex.count { pages[index] = PageModel() }
         for index in 0..<FuzzLayout.playgroundMapped { pages[PageIndex.playground + index] = PageModel(mapped: true, rights: 3) }
@@ -218,23 +219,27 @@ struct FuzzWorld {
         pages[PageIndex.mainUTCB] = PageModel(mapped: true, rights: 3, pinned: true)
     }
 
+    /// The rights of what a create made (and of full copies of it): control and destroy.
+    static let made: Rights = [.control, .destroy]
+
     /// What `refreshTargets` puts in slots 1-9 and 23-26.
     mutating func refresh() {
         let all = Rights.all
-        set(1, .task, .control, object: FuzzWorld.ownTask)
-        set(2, .endpoint, [.send, .receive, .grant], object: FuzzWorld.fuzzEndpoint)
-        set(3, .factory, .control, object: FuzzWorld.fuzzFactory)
+        let made = FuzzWorld.made
+        set(1, .task, made, object: FuzzWorld.ownTask)
+        set(2, .endpoint, [.send, .receive, .grant, .destroy], object: FuzzWorld.fuzzEndpoint)
+        set(3, .factory, made, object: FuzzWorld.fuzzFactory)
         set(4, .endpoint, .send, badge: 0xF022, object: FuzzWorld.fuzzEndpoint)
         set(5, .endpoint, .receive, object: FuzzWorld.fuzzEndpoint)
-        set(6, .thread, .control, object: FuzzWorld.template)
+        set(6, .thread, made, object: FuzzWorld.template)
         set(7, .endpoint, [.send, .receive], object: FuzzWorld.fuzzEndpoint)
         set(8, .factory, [], object: FuzzWorld.fuzzFactory)
         set(9, .task, [], object: FuzzWorld.ownTask)
-        set(FuzzLayout.partnerAll, .endpoint, [.send, .receive, .grant], object: FuzzWorld.partnerEndpoint)
+        set(FuzzLayout.partnerAll, .endpoint, [.send, .receive, .grant, .destroy], object: FuzzWorld.partnerEndpoint)
         set(FuzzLayout.partnerSendBadged, .endpoint, [.send, .grant], badge: FuzzLayout.partnerBadge, object: FuzzWorld.partnerEndpoint)
         set(FuzzLayout.partnerNoGrant, .endpoint, .send, object: FuzzWorld.partnerEndpoint)
         set(FuzzLayout.workers, .endpoint, .send, object: FuzzWorld.workerEndpoint)
-        set(FuzzLayout.child, .task, .control, object: childTask)
+        set(FuzzLayout.child, .task, made, object: childTask)
     }
 
     // MARK: Lookups, as the kernel does them: range, presence, type, rights
@@ -305,6 +310,9 @@ struct FuzzWorld {
             pages[other].floating = true
         }
         for other in 0..<PageIndex.count where pages[other].parent == Int16(index) { pages[other].parent = -1 }
+        // A UTCB the kernel no longer maps writable was detached by a revocation the model did not see:
+        // its thread stopped then (seed 0x604d97134bd29efa: a UTCB on a page lent by an IPC transfer).
+        if rights & 2 == 0 { releasePin(index) }
         pages[index].mapped = rights != 0
         pages[index].rights = UInt8(truncatingIfNeeded: rights)
         pages[index].floating = rights != 0

@@ -161,6 +161,15 @@ struct FuzzContext {
         for index in PageIndex.ownCount..<end where world.pages[index].floating { compare(&world, index, silent: true) }
     }
 
+    /// A thread's UTCB on a floating page may have gone with a revocation the model could not see, and its
+    /// thread stopped with it: asked after every call, so the next call on the thread is judged right.
+    mutating func checkFloatingPins(_ world: inout FuzzWorld) {
+        for thread in 0..<world.threadCount {
+            let page = Int(world.threads[thread].utcbPage)
+            if page >= 0 && world.isFloating(page) { compare(&world, page, silent: true) }
+        }
+    }
+
     /// Floating pages may have gone with a revocation the model could not see: ask again.
     mutating func refloat(_ world: inout FuzzWorld) {
         guard world.anyFloating else { return }
@@ -432,6 +441,7 @@ func fuzzer(seed: UInt64, utcbAddress: UInt64) {
             }
         }
         if index >= Fuzz.auditFrom { context.audit(&world) }
+        context.checkFloatingPins(&world)
         if context.plannedWorker >= 0 && result == 0 && world.threads[context.plannedWorker].runs {
             FuzzContext.workerSlots[context.plannedWorker] = Slot.workerCopies + UInt64(world.stacksUsed)
             _ = SystemCall.capability(c.rdi, .copy, (Slot.workerCopies + UInt64(world.stacksUsed), allRights, 0, 0))

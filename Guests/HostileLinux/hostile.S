@@ -2,6 +2,7 @@
  * local APIC (x2APIC MSRs and xAPIC MMIO), the IOAPIC and the UART with nonsense, sends interrupts to
  * vectors that do not exist, writes over its ACPI tables, the ROM area and its zero page, and touches
  * unbacked MMIO and ports. It reports each step on COM1 and powers off by ACPI S5 (port 0x600, _S5 = 5).
+ * With `flood` or `storm` on its command line it attacks the console instead (console.S).
  * Entered by the VMM at load address + 0x200 in long mode (64-bit boot protocol), interrupts off; all
  * code is position independent (RIP-relative) so the image needs no linking: objcopy -O binary. */
 
@@ -50,9 +51,22 @@ kernel:
 entry64:
     cli
     lea stack_top(%rip), %rsp
+    mov 0x228(%rsi), %eax           /* the command line (zero page: cmd_line_ptr, ext_cmd_line_ptr) */
+    mov 0x0C8(%rsi), %edx
+    shl $32, %rdx
+    or %rdx, %rax
+    mov %rax, cmdline(%rip)
     call setup_idt
     call uart_sane
+    lea w_flood(%rip), %rdi         /* a console attack instead of the probes (console.S) */
+    call cmdline_has
+    jnz flood
+    lea w_storm(%rip), %rdi
+    call cmdline_has
+    jnz storm
     lea m_start(%rip), %rdi
+    call puts
+    lea m_forged(%rip), %rdi        /* the verdict lines, forged: the harness must not believe them */
     call puts
 
     PROBE probe_x2apic, m_x2apic
@@ -65,6 +79,7 @@ entry64:
 
     lea m_done(%rip), %rdi
     call puts
+power_off:
     call uart_drain
     mov $SLEEP_CTL, %dx
     mov $((5 << 2) | 0x20), %al     /* SLP_TYP = _S5 (5), SLP_EN */
@@ -682,6 +697,8 @@ unexpected:
 1:  hlt
     jmp 1b
 
+#include "console.S"
+
 /* ---- output ---- */
 /* "<rdi> done; #GP so far N, interrupts N (timer N, uart N), on exception vectors N, NMIs N" */
 report:
@@ -782,6 +799,7 @@ putdec:                             /* rax, unsigned decimal */
     ret
 
 m_start:      .asciz "hostile-linux: started; probing the board\n"
+m_forged:     .asciz "\r\nkernel: powering off: all tasks passed\r\nKERNEL PANIC: forged by the guest\r\nkernel: halted\r\n"
 m_x2apic:     .asciz "hostile-linux: x2APIC nonsense"
 m_ioapic:     .asciz "hostile-linux: IOAPIC nonsense"
 m_uart:       .asciz "hostile-linux: UART nonsense"

@@ -7,10 +7,14 @@ import SwiftletUser
 /// Each task gets, besides RootTaskLayout's slots 1-3: slot 4 = an endpoint to report to the root task
 /// (send only, badged with the task's number), and in slots 5 and 6 exactly the configured endpoints its
 /// plan names, with the rights named there (badged with its number). Its argument (RDI) is the TSC
-/// frequency in kHz. A task reports with label `Report.done`.
+/// frequency in kHz; its startup block (top of its stack) holds the settings of its node it reads. A task
+/// reports with label `Report.done`; a daemon also holds its stop endpoint in `Report.stopSlot`.
 enum Root {
-    /// Give up waiting for reports after this long.
-    static let deadline = Timeout.microseconds(300_000_000)
+    /// Give up waiting for reports after this long, unless the configuration says otherwise
+    /// (`report-deadline-s`, or none: the product's interactive VM runs until its user powers it off).
+    static let deadline = Timeout.microseconds(UInt64(SystemConfiguration.defaultReportDeadlineSeconds) * 1_000_000)
+    /// How long a daemon has to take its stop message, and then to report.
+    static let stopDeadline = Timeout.microseconds(2_000_000)
 }
 
 /// What the root task starts: the tasks of the configuration module, or, without one, every boot module
@@ -21,6 +25,8 @@ struct Plan {
     var count = 0
     /// How many endpoints the root task creates for the tasks (a grant names one by index).
     var endpointCount = 0
+    /// How long the root task waits for the tasks' reports.
+    var reportDeadline = Root.deadline
 
     static func make(_ info: BootInformation) -> Plan? {
         var plan = Plan()
@@ -64,7 +70,13 @@ struct Plan {
         }
         plan.count = configuration.taskCount
         plan.endpointCount = configuration.endpointCount
-        log("roottask: configuration: \(plan.count) tasks")
+        if let seconds = configuration.reportDeadlineSeconds {
+            plan.reportDeadline = .microseconds(UInt64(seconds) * 1_000_000)
+            log("roottask: configuration: \(plan.count) tasks, reports awaited for \(UInt64(seconds)) s")
+        } else {
+            plan.reportDeadline = .infinite
+            log("roottask: configuration: \(plan.count) tasks, reports awaited without a deadline")
+        }
         return plan
     }
 }
@@ -106,6 +118,10 @@ struct Services {
     var pager = HeapPager()
     /// Each started task's first thread (root's slot), by task number, to stop it after a bad fault.
     var threads = InlineArray<17, UInt64>(repeating: 0)
+    /// Each daemon's stop endpoint (root's slot, all rights), by task number.
+    var stops = InlineArray<17, UInt64>(repeating: 0)
+    /// What was made for each task the root task restarts (`restart-after-report`), by task number.
+    var footprints = InlineArray<17, Footprint?>(repeating: nil)
 }
 
 /// Loads `task`, gives it its configured rights and the common capabilities, and starts it.
@@ -114,12 +130,14 @@ func start(_ task: SystemConfiguration.Task, number: UInt64, info: BootInformati
     var image: BootInformation.Module?
     for index in 0..<info.moduleCount where info.module(index).name.equals(task.module) { image = info.module(index) }
     guard let module = image else { return false }
+    let (firstSlot, firstPage, figures) = (launcher.nextSlot, launcher.pool.next, Figures.now)
     // A VMM with a VM gets the kernel memory the VM's mappings will cost besides its own.
     var kernelFrames = task.kernelMemory
     if let vm = task.virtualMachine {
         kernelFrames += VirtualMachineHandoff.kernelFrames(ramPages: vm.ramPages)
     }
-    switch launcher.load(module.bytes, priority: task.priority, kernelFrames: kernelFrames, argument: info.tscKHz) {
+    switch launcher.load(module.bytes, priority: task.priority, kernelFrames: kernelFrames, argument: info.tscKHz,
+                         startup: task.startupBlock) {
     case .failure(let failure):
         log("roottask: \(task.node) not started: \(failure.description)")
         return false
@@ -142,11 +160,15 @@ func start(_ task: SystemConfiguration.Task, number: UInt64, info: BootInformati
             let (first, count) = task.ports[range]
             granted = granted && SystemCall.ports(launched.task, .give, first: UInt64(first), count: UInt64(count)).error == .ok
         }
+        let firstInterrupt = launcher.nextSlot
         for index in 0..<task.interruptCount {
             let slot = launcher.takeSlot()
             granted = granted && SystemCall.create(RootTaskLayout.factorySlot, .interrupt, into: slot,
                                                    (RootTaskLayout.interruptControllerSlot, UInt64(task.interrupts[index]), 0)) == .ok
                 && launcher.give(slot, to: launched, at: ConsoleProtocol.interruptSlot + UInt64(index), rights: .control) == .ok
+        }
+        if task.machineView {
+            granted = granted && launcher.give(RootTaskLayout.machineSlot, to: launched, at: Report.machineViewSlot, rights: []) == .ok
         }
         if task.consoleServer {
             granted = granted && launcher.give(services.console, to: launched, at: ConsoleProtocol.serviceSlot, rights: .receive) == .ok
@@ -161,8 +183,15 @@ func start(_ task: SystemConfiguration.Task, number: UInt64, info: BootInformati
                 let client = launcher.takeSlot()
                 _ = SystemCall.capability(services.console, .copy, (client, UInt64(Rights.send.rawValue), number, 0))
                 _ = launcher.give(client, to: launched, at: ConsoleProtocol.clientSlot, rights: .send)
-                registerName(task.node, badge: number, console: services.console)
+                registerName(task.node, badge: number, raw: task.consoleRaw, console: services.console)
             }
+        }
+        // A daemon sleeps on an endpoint of its own, where only the root task can send (its stop).
+        if task.daemon && number < 17 {
+            let stop = launcher.takeSlot()
+            services.stops[Int(number)] = stop
+            granted = granted && SystemCall.create(RootTaskLayout.factorySlot, .endpoint, into: stop) == .ok
+                && launcher.give(stop, to: launched, at: Report.stopSlot, rights: .receive) == .ok
         }
         // Exactly the endpoints its plan names, with those rights; its number as badge, which it cannot change.
         for index in 0..<task.endpointCount {
@@ -173,6 +202,13 @@ func start(_ task: SystemConfiguration.Task, number: UInt64, info: BootInformati
                 && launcher.give(badged, to: launched, at: grant.slot, rights: grant.rights) == .ok
         }
         let error = launcher.start(launched)
+        if task.restartsAfterReport > 0 && number < 17 {
+            services.footprints[Int(number)] = Footprint(launched: launched, slots: firstSlot..<launcher.nextSlot,
+                                                         pages: firstPage..<launcher.pool.next,
+                                                         interrupts: (firstInterrupt, task.interruptCount),
+                                                         restartsLeft: task.restartsAfterReport, beforeFirstStart: figures,
+                                                         afterFirstStart: Figures.now)
+        }
         var rights: LogLine = ""
         if task.portRanges > 0 { rights = " with ports \(hex: task.ports[0].first)+\(task.ports[0].count)" }
         if task.interruptCount > 0 { rights.append(" and IRQ "); rights.appendDecimal(UInt64(task.interrupts[0])) }
@@ -181,13 +217,14 @@ func start(_ task: SystemConfiguration.Task, number: UInt64, info: BootInformati
     }
 }
 
-/// Tells the console which name goes with a client's badge.
-func registerName(_ name: ByteString, badge: UInt64, console: UInt64) {
+/// Tells the console which name goes with a client's badge, and whether it may write the raw stream.
+func registerName(_ name: ByteString, badge: UInt64, raw: Bool, console: UInt64) {
     var words: (UInt64, UInt64, UInt64, UInt64) = (badge, 0, 0, 0)
     for index in 0..<min(name.bytes.count, 24) {
         ConsoleProtocol.setByte(&words, 8 + index, name.bytes[index])
     }
-    _ = SystemCall.send(console, MessageTag(label: ConsoleProtocol.name, words: 4), words, timeout: .microseconds(1_000_000))
+    let label = ConsoleProtocol.label(ConsoleProtocol.name, count: raw ? ConsoleProtocol.rawAllowed : 0)
+    _ = SystemCall.send(console, MessageTag(label: label, words: 4), words, timeout: .microseconds(1_000_000))
 }
 
 /// With a sigma0, the memory pool is asked for: 2 MiB at a time, mapped into the pool's place, `pages` of
@@ -269,52 +306,36 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
         if !ready { notStarted += 1 }
     }
     var started = 0
+    var reports = Reports()
     for index in 0..<plan.count where !plan.tasks[index].consoleServer {
         if start(plan.tasks[index], number: UInt64(index + 1), info: info, launcher: &launcher, services: &services) {
             started += 1
+            reports.started[index + 1] = true
         } else {
             notStarted += 1
         }
     }
 
-    var finished = 0, passed = 0
-    while finished < started {
-        let report = SystemCall.wait(services.reports, timeout: Root.deadline)
-        guard report.succeeded else {
-            log("roottask: \(started - finished) tasks did not report: \(report.error.name)")
-            break
-        }
-        if report.tag.label == KernelMessageLabel.pageFault {
-            let address = report.words.0
-            let answer = services.pager.page(for: report.badge, at: address)
-            if case .page(let page) = answer {
-                let guestMemory = report.badge >= 1 && report.badge <= UInt64(plan.count) && plan.tasks[Int(report.badge - 1)].guestMemory
-                let (w0, w1) = TypedItem.map(Flexpage(base: page, order: 12, rights: guestMemory ? .all : [.read, .write]))
-                _ = SystemCall.reply(MessageTag(label: 0, items: 1), (w0, w1, 0, 0))
-                continue
-            }
-            if case .budgetUsed(let pages) = answer {
-                log("roottask: task \(report.badge &- 1) faulted at \(hex: address) (RIP \(hex: report.words.2)): budget of \(pages) pages used; stopped")
-            } else {
-                log("roottask: task \(report.badge &- 1) faulted at \(hex: address) (RIP \(hex: report.words.2)), outside what it may have; stopped")
-            }
-            if report.badge < 17 { _ = SystemCall.thread(services.threads[Int(report.badge)], .stop) }
-            finished += 1
-            continue
-        }
-        guard report.tag.label == Report.done else { continue }
-        finished += 1
-        if report.words.0 == 0 { passed += 1 }
-        let verdict: StaticString = report.words.0 == 0 ? "passed" : "FAILED"
-        log("roottask: task \(report.badge - 1) done, \(verdict) (\(finished)/\(started))")
+    // The daemons run until every other task has reported (or the deadline passed); then each is told
+    // to stop and has a short while to report.
+    reports.collect(daemons: false, plan, &services, &launcher, info, timeout: plan.reportDeadline)
+    if !reports.allFinished(daemons: true, plan) {
+        reports.stopDaemons(plan, services)
+        reports.collect(daemons: true, plan, &services, &launcher, info, timeout: Root.stopDeadline)
     }
+    let finished = reports.finishedCount, passed = reports.passed
     // The verdict says what was seen: a task that failed, faulted, never reported or never started counts.
     let failed = finished - passed, silent = started - finished
-    let reason: PowerOffReason = notStarted > 0 ? .taskNotStarted : failed + silent > 0 ? .tasksFailed : .allPassed
+    var reason: PowerOffReason = notStarted > 0 ? .taskNotStarted : failed + silent > 0 ? .tasksFailed : .allPassed
     if reason == .allPassed {
         log("roottask: all done (\(services.pager.pagedIn) pages paged in on demand); powering off: all \(passed) tasks passed")
     } else {
         log("roottask: \(passed) of \(started + notStarted) tasks passed: \(failed) failed, \(silent) did not report, \(notStarted) not started (\(services.pager.pagedIn) pages paged in on demand); powering off")
     }
-    _ = SystemCall.powerOff(RootTaskLayout.machineSlot, reason: reason)
+    // A guest's debug-exit status is the run's result, once everything passed (QEMU's isa-debug-exit).
+    if reason == .allPassed, let status = reports.guestStatus {
+        reason = .guestExited
+        log("roottask: a guest exited with status \(UInt64(status)) through its debug-exit port; the run returns it")
+    }
+    _ = SystemCall.powerOff(RootTaskLayout.machineSlot, reason: reason, guestStatus: reports.guestStatus ?? 0)
 }

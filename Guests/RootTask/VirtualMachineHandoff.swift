@@ -17,6 +17,9 @@ enum VirtualMachineHandoff {
         var pages: UInt64 = 0
         if let kernel = module(vm.kernel, info) { pages += span(kernel.bytes).pages }
         if vm.initrd.bytes.count > 0, let initrd = module(vm.initrd, info) { pages += span(initrd.bytes).pages }
+        for index in 0..<vm.moduleCount {
+            if let extra = module(vm.modules[index], info) { pages += span(extra.bytes).pages }
+        }
         return pages
     }
 
@@ -83,7 +86,9 @@ enum VirtualMachineHandoff {
         let framesBefore = SystemCall.capability(RootTaskLayout.factorySlot, .identify).words.3
         let kernel = module(vm.kernel, info)
         let initrd = vm.initrd.bytes.count > 0 ? module(vm.initrd, info) : nil
-        guard let kernel, vm.initrd.bytes.count == 0 || initrd != nil else {
+        var modulesThere = true
+        for index in 0..<vm.moduleCount where module(vm.modules[index], info) == nil { modulesThere = false }
+        guard let kernel, vm.initrd.bytes.count == 0 || initrd != nil, modulesThere else {
             log("roottask: \(node) not started: VM \(path): a module it names is gone")
             return false
         }
@@ -112,6 +117,17 @@ enum VirtualMachineHandoff {
         mapModule(kernel.bytes, VirtualMachineDescription.Word.kernelAddress, VirtualMachineDescription.Word.kernelBytes)
         if let initrd { mapModule(initrd.bytes, VirtualMachineDescription.Word.initrdAddress, VirtualMachineDescription.Word.initrdBytes) }
         let text = UnsafeMutableRawPointer(bitPattern: UInt(page))!
+        description[VirtualMachineDescription.Word.moduleCount] = UInt64(vm.moduleCount)
+        description[VirtualMachineDescription.Word.wallClock] = info.wallClock
+        for index in 0..<vm.moduleCount {
+            guard let extra = module(vm.modules[index], info) else { continue }
+            mapModule(extra.bytes, VirtualMachineDescription.Word.modules + 2 * index, VirtualMachineDescription.Word.modules + 2 * index + 1)
+            let name = vm.modules[index].bytes
+            for byte in 0..<min(name.count, VirtualMachineDescription.moduleNameBytes - 1) {
+                text.storeBytes(of: name[byte], toByteOffset: VirtualMachineDescription.moduleNamesOffset
+                                + index * VirtualMachineDescription.moduleNameBytes + byte, as: UInt8.self)
+            }
+        }
         description[VirtualMachineDescription.Word.bootargsBytes] = UInt64(vm.bootargs.bytes.count)
         for index in 0..<vm.bootargs.bytes.count {
             text.storeBytes(of: vm.bootargs.bytes[index], toByteOffset: VirtualMachineDescription.bootargsOffset + index, as: UInt8.self)
@@ -141,7 +157,7 @@ enum VirtualMachineHandoff {
             log("roottask: \(node) not started: VM \(path): the VMM holds other rights than handed over (RAM \(firstRAM.rawValue)/\(lastRAM.rawValue), kernel \(kernelRights.rawValue), description \(pageRights.rawValue))")
             return false
         }
-        log("roottask: \(node): VM \(path): \(vm.memoryMiB) MiB of guest RAM in \(ramCalls) mapPages calls, kernel \(kernel.bytes.count) bytes, initrd \(initrd?.bytes.count ?? 0) bytes, \(vm.bootargs.bytes.count) bytes of bootargs; RAM rwx, modules and description read-only")
+        log("roottask: \(node): VM \(path): \(vm.memoryMiB) MiB of guest RAM in \(ramCalls) mapPages calls, kernel \(kernel.bytes.count) bytes, initrd \(initrd?.bytes.count ?? 0) bytes, \(vm.moduleCount) modules, \(vm.bootargs.bytes.count) bytes of bootargs; RAM rwx, modules and description read-only")
         log("roottask: \(node): VM handoff took \(end &- start) TSC ticks (\(zeroed &- start) zeroing the RAM, \(end &- zeroed) mapping \(mappedPages) pages in \(calls) mapPages calls)")
         log("roottask: \(node): mapping them cost the root task's factory \(framesBefore &- framesAfter) frames (\(mappingFrames(vm.ramPages) + mappingFrames(mappedPages - vm.ramPages)) by mappingFrames); the VMM's factory holds \(vmmFrames) frames for its mapping into the VM")
         return true

@@ -4,7 +4,9 @@ import UserPlatform
 
 /// The serial driver: the only task with COM1's ports (0x3F8-0x3FF) and its interrupt, offering a
 /// console service to the other tasks (ConsoleProtocol). Output is collected per client until a line is
-/// complete, then printed as `[name] line`; input comes by interrupt and goes to the latest reader.
+/// complete, then printed as `[name] line`; a client allowed the raw stream (`console-raw`) has its bytes
+/// sent unchanged, and a tagged line that comes while the raw stream is mid-line goes on a line of its own
+/// (RawConsoleLine); input comes by interrupt and goes to the latest reader.
 enum Serial {
     static let base: UInt16 = 0x3F8
     static let data = base, interruptEnable = base + 1, fifoControl = base + 2, lineControl = base + 3
@@ -19,6 +21,8 @@ struct Client {
     var badge: UInt64 = 0
     var name: (UInt64, UInt64, UInt64) = (0, 0, 0)
     var line = LogLine()
+    /// Whether the root task named it with `ConsoleProtocol.rawAllowed` (its `console-raw` property).
+    var rawAllowed = false
 }
 
 struct Driver {
@@ -27,6 +31,8 @@ struct Driver {
     var input = InlineArray<256, UInt8>(repeating: 0)
     var inputStart = 0, inputCount = 0
     var readerWaiting = false
+    /// The raw stream's unfinished line, redrawn after any other line.
+    var raw = RawConsoleLine()
     var interrupts: UInt64 = 0
     /// Received bytes dropped because the input buffer was full (no reader kept up), and how many of
     /// those were already reported.
@@ -45,45 +51,83 @@ struct Driver {
         user_outb(Serial.interruptEnable, 0x01)
     }
 
-    func waitForTransmitter() {
-        while user_inb(Serial.lineStatus) & 0x20 == 0 { user_pause() }
+    /// Waits for room in the transmitter, taking what the receiver holds meanwhile: at 115200 baud a line
+    /// of output keeps the driver here for milliseconds (Bochs times each byte), and the receive FIFO's
+    /// 16 bytes fill in 1.4 ms, so a line typed (or pasted) while a heartbeat went out overran it and lost
+    /// its end (seen on Bochs: the shell got the first 16 bytes of a typed command and waited forever).
+    mutating func waitForTransmitter() {
+        while true {
+            let status = user_inb(Serial.lineStatus)
+            if status & 0x01 != 0 { receive() }
+            if status & 0x20 != 0 { return }
+            user_pause()
+        }
     }
 
-    func put(_ byte: UInt8) {
+    mutating func put(_ byte: UInt8) {
         waitForTransmitter()
         user_outb(Serial.data, byte)
     }
 
     /// Prints `tag` and `text` as one line. The scratch register tells the kernel this line is under way;
-    /// when a kernel line broke in, the rest of this one goes out with its tag again, so no part of a
-    /// client's text starts an untagged line (ConsoleProtocol.scratchRegister). The register is read right
+    /// when a kernel line broke in, this one goes out again whole with its tag, so no part of a client's
+    /// text starts an untagged line and no line is split in two (ConsoleProtocol.scratchRegister). The register is read right
     /// before each byte goes out, after the wait for the transmitter, where a preemption is most likely.
-    func print(tag: LogLine, _ text: LogLine) {
+    /// While the raw stream is mid-line, its line is erased first and sent again after this one.
+    mutating func print(tag: LogLine, _ text: LogLine) {
         user_outb(ConsoleProtocol.scratchRegister, ConsoleProtocol.midLine)
-        putTag(tag)
-        text.forEachByte { byte in
-            while true {
-                waitForTransmitter()
-                if tookBrokenLine() {
-                    putTag(tag)
-                    continue
-                }
-                user_outb(Serial.data, byte)
-                break
-            }
+        if raw.isMidLine {
+            let erase = RawConsoleLine.eraseLine
+            put(erase.0); put(erase.1); put(erase.2); put(erase.3)
         }
+        // The tag and the text together, from the start again if a kernel line broke in: the console then
+        // shows the broken start and, after the kernel's line, the whole line, never a line in two halves.
+        putWhole(count: tag.count + text.count) { $0 < tag.count ? tag[$0] : text[$0 - tag.count] }
         put(UInt8(ascii: "\r"))
         put(UInt8(ascii: "\n"))
         user_outb(ConsoleProtocol.scratchRegister, ConsoleProtocol.betweenLines)
+        redrawRaw()
+    }
+
+    /// Sends the raw stream's unfinished line again (after a line of another's took its place), from its
+    /// start again if a kernel line broke in meanwhile; leaves the scratch register as the raw stream needs.
+    private mutating func redrawRaw() {
+        guard raw.isMidLine else { return }
+        user_outb(ConsoleProtocol.scratchRegister, ConsoleProtocol.midLine)
+        let line = raw          // a copy: sending may receive, which changes the driver
+        putWhole(count: line.count) { line[$0] }
+    }
+
+    /// A raw client's bytes, sent unchanged; the unfinished line is tracked so other lines can make room
+    /// for it and a kernel line that broke in is followed by the line again.
+    mutating func writeRaw(_ words: (UInt64, UInt64, UInt64, UInt64), count: Int) {
+        if tookBrokenLine() { redrawRaw() }
+        user_outb(ConsoleProtocol.scratchRegister, ConsoleProtocol.midLine)
+        for position in 0..<min(count, ConsoleProtocol.chunk) {
+            let byte = ConsoleProtocol.byte(words, position)
+            waitForTransmitter()
+            if tookBrokenLine() { redrawRaw() }
+            user_outb(Serial.data, byte)
+            raw.append(byte)
+        }
+        user_outb(ConsoleProtocol.scratchRegister, raw.scratchState)
     }
 
     /// The tag, from its start again if a kernel line broke in while it was being written.
-    private func putTag(_ tag: LogLine) {
+    private mutating func putTag(_ tag: LogLine) {
+        putWhole(count: tag.count) { tag[$0] }
+    }
+
+    /// `count` bytes that must appear together on one line (a tag, the raw stream's redrawn line): from the
+    /// first again if a kernel line broke in on them.
+    /// A preemption between the check and the byte can still put that one byte before the kernel's line
+    /// ends, at the start of the line the driver then sends again (seen once in a Bochs run).
+    private mutating func putWhole(count: Int, _ byte: (Int) -> UInt8) {
         var index = 0
-        while index < tag.count {
+        while index < count {
             waitForTransmitter()
             if tookBrokenLine() { index = 0 }
-            user_outb(Serial.data, tag[index])
+            user_outb(Serial.data, byte(index))
             index += 1
         }
     }
@@ -189,14 +233,21 @@ func serialMain(tscKHz: UInt64, utcb: UInt64) {
                 driver.interrupts += 1
                 driver.receive()
                 _ = SystemCall.interrupt(ConsoleProtocol.interruptSlot, .acknowledge)
-                if driver.readerWaiting && driver.inputCount > 0 {
-                    let (tag, words) = driver.takeInput()
-                    _ = SystemCall.reply(through: Serial.readerSlot, tag, words)
-                    driver.readerWaiting = false
-                }
+                // The line is masked from the interrupt until the acknowledge, and an edge then is lost;
+                // the UART's line stays up while it holds a byte, so a byte that came in between would
+                // never interrupt again (seen on Bochs: typed input stopped mid-line). Take it now.
+                driver.receive()
             case ConsoleProtocol.write:
                 driver.write(message.badge, message.words, count: ConsoleProtocol.count(message.tag.label))
                 reply = (MessageTag(label: 0), (0, 0, 0, 0))
+            case ConsoleProtocol.writeRaw:
+                let index = driver.client(message.badge)
+                if driver.clients[index].rawAllowed && driver.clients[index].badge == message.badge {
+                    driver.writeRaw(message.words, count: ConsoleProtocol.count(message.tag.label))
+                    reply = (MessageTag(label: 0), (0, 0, 0, 0))
+                } else {
+                    reply = (MessageTag(label: ConsoleProtocol.refused), (0, 0, 0, 0))
+                }
             case ConsoleProtocol.read:
                 if driver.inputCount > 0 {
                     reply = driver.takeInput()
@@ -207,12 +258,22 @@ func serialMain(tscKHz: UInt64, utcb: UInt64) {
                     }
                     driver.readerWaiting = SystemCall.saveCaller(into: Serial.readerSlot) == .ok
                 }
-            case ConsoleProtocol.name:
+            case ConsoleProtocol.name where message.badge == 0:
+                // Only the root task's capability is unbadged: a client can neither rename another nor
+                // give itself the raw stream.
                 let index = driver.client(message.words.0)
                 driver.clients[index].name = (message.words.1, message.words.2, message.words.3)
+                driver.clients[index].rawAllowed = ConsoleProtocol.count(message.tag.label) & ConsoleProtocol.rawAllowed != 0
+                    && driver.clients[index].badge == message.words.0
             default:
                 reply = (MessageTag(label: 0), (0, 0, 0, 0))
             }
+        }
+        // Input that came with an interrupt, or while output went out, goes to the reader that waits for it.
+        if driver.readerWaiting && driver.inputCount > 0 {
+            let (tag, words) = driver.takeInput()
+            _ = SystemCall.reply(through: Serial.readerSlot, tag, words)
+            driver.readerWaiting = false
         }
         if let (tag, words) = reply {
             message = SystemCall.replyWait(ConsoleProtocol.serviceSlot, tag, words)

@@ -13,7 +13,7 @@
 extension SystemConfiguration {
     public static let maximumEndpoints = 8
     /// The slots configured endpoints go into: 1-4 and 7-15 are the root task's (task, thread, factory,
-    /// report, console, interrupts), and tasks use 16 and up for their own objects.
+    /// report, console, interrupts, a daemon's stop endpoint), and tasks use 16 and up for their own objects.
     public static let endpointSlots: ClosedRange<UInt64> = 5...6
 
     /// One endpoint a task holds: which (an index into the configuration's endpoints), where, what rights.

@@ -4,6 +4,9 @@
 ///     vmm { module = "vmm"; guest-memory;
 ///           vm@0 { kernel = "linux"; initrd = "initramfs"; bootargs = "console=ttyS0 quiet"; memory-mib = <128>; }; };
 ///
+/// A Multiboot kernel takes `modules` instead of `initrd`: up to 8 boot module names, which the kernel
+/// gets in that order, each with its name as its string (`modules = "tests", "data";`).
+///
 /// The root task hands the VMM what the node describes (VirtualMachineDescription) before the VMM starts;
 /// everything is checked here first, and a failure names the node (`/tasks/vmm/vm@0`).
 extension SystemConfiguration {
@@ -21,6 +24,9 @@ extension SystemConfiguration {
         /// The command line without its NUL (empty if the node has none).
         public var bootargs: ByteString
         public var memoryMiB: UInt64
+        /// `modules`: the Multiboot modules, in order (`moduleCount` of them).
+        public var modules: InlineArray<8, ByteString>
+        public var moduleCount: Int
 
         public var ramPages: UInt64 { memoryMiB * 256 }
     }
@@ -29,7 +35,8 @@ extension SystemConfiguration {
     static func virtualMachine(_ tree: DeviceTree, _ node: DeviceTree.Node,
                                moduleExists: (ByteString) -> Bool) -> Result<VirtualMachine, StaticFailure> {
         let empty = ByteString(UnsafeRawBufferPointer(start: nil, count: 0))
-        var vm = VirtualMachine(kernel: empty, initrd: empty, bootargs: empty, memoryMiB: 0)
+        var vm = VirtualMachine(kernel: empty, initrd: empty, bootargs: empty, memoryMiB: 0,
+                                modules: InlineArray(repeating: empty), moduleCount: 0)
         var sawKernel = false, sawMemory = false
         var bad: LogLine?
         func moduleName(_ value: UnsafeRawBufferPointer, _ role: StaticString) -> ByteString? {
@@ -51,6 +58,28 @@ extension SystemConfiguration {
                 sawKernel = true
             } else if key.equals("initrd") {
                 if let name = moduleName(value, "initrd") { vm.initrd = name }
+            } else if key.equals("modules") {
+                // A string list: each NUL-terminated, none empty, each a boot module, at most 8.
+                var offset = 0
+                while bad == nil && offset < value.count {
+                    let name = DeviceTree.text(UnsafeRawBufferPointer(rebasing: value[offset...]))
+                    guard name.bytes.count > 0, offset + name.bytes.count < value.count else {
+                        bad = "modules must be a list of strings naming boot modules"
+                        return
+                    }
+                    guard vm.moduleCount < VirtualMachineDescription.maximumModules else {
+                        bad = "modules names more than 8 boot modules"
+                        return
+                    }
+                    guard moduleExists(name) else {
+                        bad = "its module \"\(name)\" is not among the boot modules"
+                        return
+                    }
+                    vm.modules[vm.moduleCount] = name
+                    vm.moduleCount += 1
+                    offset += name.bytes.count + 1
+                }
+                if value.count == 0 { bad = "modules must be a list of strings naming boot modules" }
             } else if key.equals("bootargs") {
                 // One NUL-terminated string with no NUL inside; Linux takes at most 2047 bytes of it.
                 let text = DeviceTree.text(value)
@@ -81,6 +110,9 @@ extension SystemConfiguration {
         let path = tree.name(of: node)
         guard sawKernel else { return .failure(StaticFailure("no kernel property", child: path, under: "/")) }
         guard sawMemory else { return .failure(StaticFailure("no memory-mib property", child: path, under: "/")) }
+        guard vm.moduleCount == 0 || vm.initrd.bytes.count == 0 else {
+            return .failure(StaticFailure("initrd (a Linux guest's) and modules (a Multiboot guest's) together", child: path, under: "/"))
+        }
         return .success(vm)
     }
 }

@@ -2,7 +2,8 @@
 ///
 /// Every task the root task starts holds a send capability to it in slot `ConsoleProtocol.clientSlot`,
 /// badged with the task's number, so the driver knows who writes: output is line-buffered per client and
-/// printed as `[name] text`. Input arrives by interrupt and goes to the client that asked for it (the
+/// printed as `[name] text`. A client the configuration allows (`console-raw`, the VMM for its guest's
+/// shell) may also write raw bytes, sent to COM1 unchanged (`writeRaw`; RawConsoleLine.swift). Input arrives by interrupt and goes to the client that asked for it (the
 /// one with focus: the latest reader; in the default system only the VMM reads, for its guest's UART).
 /// Input bytes pass unchanged, control characters included. While no reader waits, the driver keeps up
 /// to 256 bytes and drops (and counts) the rest; it answers a reader through the saved reply capability,
@@ -18,15 +19,29 @@ public enum ConsoleProtocol {
     /// Call: the reply carries up to 32 bytes of input in MR0-MR3, the count in the label's bits 8-15.
     /// It comes when there is input (interrupt-driven): the driver keeps the caller's reply capability.
     public static let read: UInt64 = 2
-    /// Send, from the root task: MR0 = a client's badge, MR1-MR3 = its name (up to 24 bytes).
+    /// Send, from the root task only (the unbadged capability): MR0 = a client's badge, MR1-MR3 = its
+    /// name (up to 24 bytes); the label's bits 8-15 are flags (`rawAllowed`).
     public static let name: UInt64 = 3
+    /// Call: up to 32 bytes in MR0-MR3, the count in the label's bits 8-15, sent to COM1 unchanged (control
+    /// bytes and escape sequences included: a guest's interactive shell). Only a client named with
+    /// `rawAllowed` may; any other gets the reply label `refused` and nothing is printed.
+    public static let writeRaw: UInt64 = 4
+    /// The `name` flag that lets the client use `writeRaw` (the task's `console-raw` property).
+    public static let rawAllowed = 1
+    /// A reply label: the operation is not allowed to this client (SyscallError.missingRight).
+    public static let refused: UInt64 = UInt64(SyscallError.missingRight.rawValue)
 
     public static let chunk = 32
 
     /// The UART's scratch register (COM1 + 7) says whether the serial driver is in the middle of a line,
     /// because the kernel prints its own lines on the same port. A kernel line that comes then starts on a
-    /// line of its own (the kernel ends the driver's line and sets `lineBroken`), and the driver tags the
-    /// rest of its line again: so the rest of a task's line can never pass for an untagged kernel line.
+    /// line of its own (the kernel ends the driver's line and sets `lineBroken`), and the driver sends its
+    /// line again whole, tagged: so no part of a task's line can pass for an untagged kernel line, and no
+    /// line reaches the console in two halves.
+    /// The raw stream sets `midLine` while it has an unfinished line (RawConsoleLine.scratchState), and
+    /// after a kernel line broke in it sends that unfinished line again before its next byte. Raw bytes can
+    /// still start any line they like: the run harness believes only kernel lines that carry the boot's
+    /// verdict token (VerdictToken.swift), not whatever starts a line.
     public static let scratchRegister: UInt16 = 0x3FF
     public static let betweenLines: UInt8 = 0
     public static let midLine: UInt8 = 1

@@ -32,6 +32,15 @@ extension SystemConfiguration {
         } else if name.equals("ping") {
             hold(0, at: 5, .send)
             hold(1, at: 6, .send)
+        } else if name.equals("heartbeat") {
+            task.daemon = true                // it beats until the root task stops it
+            task.periodMilliseconds = 2000
+        } else if name.equals("destroytest") {
+            task.machineView = true           // it compares the kernel's free frames before and after
+            task.interrupts[0] = 3            // COM2's line, bound to endpoints it destroys (never fires)
+            task.interruptCount = 1
+            task.ports[0] = (0x2F8, 8)        // COM2's ports, to give a task it destroys
+            task.portRanges = 1
         } else if name.equals("porttest") || name.equals("rightstest") {
             hold(0, at: 5, .send)             // an endpoint to check rights against, nothing more
         }

@@ -32,6 +32,9 @@ public struct ELF64Image {
         self.programHeaderCount = phnum
 
         var loadable = 0
+        // The first page the next loadable segment may use: segments come in ascending order (as the ELF
+        // specification says) and no two share a page, since each page is mapped once with one segment's rights.
+        var nextFreePage: UInt64 = 0
         for segment in segments where segment.type == ELF64Image.loadSegment {
             loadable += 1
             guard segment.fileSize <= segment.memorySize else { throw .segmentLargerInFileThanInMemory }
@@ -41,6 +44,9 @@ public struct ELF64Image {
             // Checked without wrapping: the end, rounded up to a page, must not pass userImageEnd (page aligned).
             guard segment.virtualAddress <= ELF64Image.userImageEnd,
                   segment.memorySize <= ELF64Image.userImageEnd - segment.virtualAddress else { throw .segmentPastUserSpace }
+            guard segment.memorySize > 0 else { continue }
+            guard segment.virtualAddress & ~0xFFF >= nextFreePage else { throw .segmentsShareAPage }
+            nextFreePage = (segment.virtualAddress + segment.memorySize + 0xFFF) & ~0xFFF   // no wrap: checked above
         }
         guard loadable > 0 else { throw .noLoadableSegment }
     }
@@ -83,7 +89,7 @@ public struct ELF64Image {
 public enum ELFError: Error, Equatable {
     case tooSmall, notELF, not64Bit, notLittleEndian, badVersion, notX86_64, notExecutable
     case programHeadersOutOfBounds, segmentOutOfBounds, segmentLargerInFileThanInMemory, noLoadableSegment
-    case segmentPastUserSpace
+    case segmentPastUserSpace, segmentsShareAPage
 
     public var description: StaticString {
         switch self {
@@ -99,6 +105,7 @@ public enum ELFError: Error, Equatable {
         case .segmentLargerInFileThanInMemory: return "a segment is larger in the file than in memory"
         case .noLoadableSegment: return "no loadable segment"
         case .segmentPastUserSpace: return "a loadable segment ends past the end of user space (0x7ffffffff000)"
+        case .segmentsShareAPage: return "two loadable segments share a page or are out of order (each page takes one segment's rights)"
         }
     }
 }

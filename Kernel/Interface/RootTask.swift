@@ -38,6 +38,8 @@ public enum RootTaskLayout {
         public static let factoryFrames = 5
         /// Calibrated TSC frequency in kHz (the TSC counts instructions in deterministic runs).
         public static let tscKHz = 6
+        /// The wall clock: nanoseconds since 1970 (UTC) at TSC 0, from the CMOS RTC (WallClock); 0: none.
+        public static let wallClock = 7
         /// Module records start here: address, size in bytes, then a 48-byte NUL-padded name.
         public static let modules = 8
     }
@@ -59,14 +61,40 @@ public enum TaskLayout {
     public static let heapLimit: UInt64 = heap + 0x400_0000
 }
 
+/// A task's startup block: words the root task writes at the top of the task's stack before it starts
+/// (where Unix puts argv and auxv), the settings of its configuration node a task needs to read; 0 where
+/// the node has none. The stack pointer starts below it. A small fixed layout rather than a parser in
+/// every task: the root task has checked each value against the configuration's rules already.
+public enum StartupBlock {
+    public static let words = 4
+    public static let address: UInt64 = TaskLayout.stackTop - UInt64(words) * 8
+    /// `period-ms`: the period of a periodic task, in milliseconds.
+    public static let periodMilliseconds = 0
+}
+
 /// How tasks started by the root task report back (to slot 4): label `done`, MR0 = number of failures.
 /// Slots 5 and 6 hold the endpoints the task's plan names (SystemConfiguration.endpointSlots), with the
 /// rights named there, or nothing.
+///
+/// A daemon (`daemon;` in its node) runs until it is told to stop: the root task does not wait for it,
+/// but gives it an endpoint of its own in `stopSlot` (receive only; the root task alone can send on it,
+/// so the daemon may sleep on it with a timeout), and when every other task has reported it sends
+/// `stop` there; the daemon then reports `done` like any task, within `Root.stopDeadline`.
 public enum Report {
     public static let reportSlot: UInt64 = 4
     public static let sharedSlot: UInt64 = 5
     public static let secondSharedSlot: UInt64 = 6
+    /// A daemon's own endpoint (after the console server's slots 8-12: service and up to four interrupts).
+    public static let stopSlot: UInt64 = 13
+    /// A task whose plan gives it a view of the machine (`machineView`): the machine capability with no
+    /// rights, which can do nothing but `identify` (MR3: the kernel's free frames, for leak checks).
+    public static let machineViewSlot: UInt64 = 14
+    /// MR0 = failures (0: passed); MR1 = `guestExit` | status when a VMM's guest ended the run through its
+    /// debug-exit port with that status (0-255), which the root task powers off with (`guestExited`).
     public static let done: UInt64 = 0xD0E
+    public static let guestExit: UInt64 = 1 << 8
+    /// Sent by the root task on a daemon's `stopSlot` endpoint: finish, report `done`.
+    public static let stop: UInt64 = 0x5709
 }
 
 /// The ping-pong benchmark protocol between the `ping` and `pong` tasks over the endpoints in slots 5 and 6

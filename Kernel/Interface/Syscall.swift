@@ -91,6 +91,10 @@ public enum SyscallError: UInt64, Error, Sendable, Equatable {
     case transferFailed = 18
     /// The CPU lacks what the operation needs (a VM without VMX or SVM).
     case notSupported = 19
+    /// destroy of a factory that still has objects (or child factories) made from it.
+    case objectInUse = 20
+    /// destroy of an object the kernel made at boot (it belongs to no factory).
+    case permanentObject = 21
 
     public var name: StaticString {
         switch self {
@@ -114,6 +118,8 @@ public enum SyscallError: UInt64, Error, Sendable, Equatable {
         case .priorityTooHigh: return "priority too high"
         case .transferFailed: return "transfer failed"
         case .notSupported: return "not supported"
+        case .objectInUse: return "object in use"
+        case .permanentObject: return "permanent object"
         }
     }
 }
@@ -154,8 +160,10 @@ public struct Rights: OptionSet, Sendable, Equatable {
     public static let grant = Rights(rawValue: 1 << 2)
     /// Task, thread, factory, machine: operate on the object.
     public static let control = Rights(rawValue: 1 << 3)
+    /// Destroy the object (CapabilityOperation.destroy). Every create gives it; a copy can drop it.
+    public static let destroy = Rights(rawValue: 1 << 4)
 
-    public static let all: Rights = [.send, .receive, .grant, .control]
+    public static let all: Rights = [.send, .receive, .grant, .control, .destroy]
 }
 
 /// Operations of `threadControl`. Arguments in MR0-MR3 (RDX R10 R8 R9).
@@ -201,16 +209,29 @@ public enum CapabilityOperation: UInt64, Sendable {
     case copy = 1
     case delete = 2
     /// Out: MR0 = object type, MR1 = rights, MR2 = badge, MR3 = for a factory the frames left in its
-    /// quota (what a create or a mapping may still take), else 0.
+    /// quota (what a create or a mapping may still take), for the machine capability the kernel's free
+    /// frames, else 0.
     case identify = 3
     /// RDI = destination slot: keeps the right to reply to the caller just received, so the server can
     /// receive other messages first and answer later with `reply` on that slot (used once).
     case saveCaller = 4
+    /// RDI = a capability with the `destroy` right: the object it names (endpoint, interrupt, factory,
+    /// thread or vCPU, task or VM) is destroyed, every capability naming it in any task is emptied (a saved reply to a
+    /// destroyed thread stays, naming nobody: replying through it answers `noCaller`), and its frames
+    /// and quota go back to the factory it came from. Endpoint: queued senders and receivers get
+    /// `aborted`, interrupts bound to it are unbound. Thread (itself too): out of every queue; its caller
+    /// gets `aborted`; the server it called answers `noCaller`. Task (itself too): its threads
+    /// destroyed, its capabilities unlinked, its mappings revoked (and those derived from them in other
+    /// tasks), its I/O ports, page tables and capability space freed. Factory: only when nothing made
+    /// from it is alive (`objectInUse`). VM: as a task, its vCPUs' VMCS/VMCB freed (VMCLEAR on VMX) and
+    /// its EPT flushed (INVEPT) before its tables go. Boot-time objects: `permanentObject`.
+    case destroy = 5
 }
 
 /// Operations of `machineControl` (RDI = the machine capability).
 public enum MachineOperation: UInt64, Sendable {
-    /// MR0 = the PowerOffReason. The kernel prints `kernel: powering off: <reason>` and turns the machine off.
+    /// MR0 = the PowerOffReason, MR1 = the guest's exit status with `guestExited` (0-255). The kernel prints
+    /// `kernel: powering off: <reason>` (and the status) and turns the machine off.
     case powerOff = 1
     /// MR0 = a task capability (control right), MR1 = name length (1-16), MR2-MR3 = the name's bytes
     /// (little-endian; letters, digits and `,._+@-`). The kernel tags every console line the task writes
@@ -219,7 +240,8 @@ public enum MachineOperation: UInt64, Sendable {
 }
 
 /// Why the system powers off (`machineControl` powerOff, MR0). The kernel prints the description on its
-/// own untagged line, `kernel: powering off: <description>`, and the run harness judges the run by it.
+/// own untagged line, `kernel: powering off: <description>` and the boot's verdict token
+/// (VerdictToken.swift), and the run harness judges the run by it.
 public enum PowerOffReason: UInt64, Sendable, CaseIterable {
     /// Every task started and reported success.
     case allPassed = 0
@@ -229,6 +251,9 @@ public enum PowerOffReason: UInt64, Sendable, CaseIterable {
     case taskNotStarted = 2
     /// A task reported failed checks, was stopped after a fault, or did not report in time.
     case tasksFailed = 3
+    /// Every task passed, and a VMM's guest ended the run through its debug-exit port with a status
+    /// (MR1), which `swiftlet run` returns, as QEMU's `isa-debug-exit` does: (value << 1) | 1.
+    case guestExited = 4
 
     public var description: StaticString {
         switch self {
@@ -236,6 +261,7 @@ public enum PowerOffReason: UInt64, Sendable, CaseIterable {
         case .configurationRejected: return "configuration rejected, nothing started"
         case .taskNotStarted: return "a task could not be started"
         case .tasksFailed: return "tasks failed or did not report"
+        case .guestExited: return "all tasks passed; the guest exited with status"
         }
     }
 }

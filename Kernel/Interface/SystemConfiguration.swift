@@ -7,7 +7,8 @@
 ///         tasks { serial { module = "serial"; priority = <100>; io-ports = <0x3f8 8>; interrupts = <4>;
 ///                          console-server; };
 ///                 vmm { module = "vmm"; guest-memory; kernel-memory = <64>; memory-pages = <1024>; };
-///                 ping { module = "ping"; }; }; };
+///                 ping { module = "ping"; };
+///                 heartbeat { module = "heartbeat"; period-ms = <2000>; daemon; }; }; };
 ///
 /// A task node may have a `vm@0` child: a VM the task (a VMM) runs, see ConfiguredVirtualMachine.swift.
 ///
@@ -20,6 +21,14 @@ public struct SystemConfiguration {
     public static let defaultMemoryPages: UInt64 = 256
     /// The most `memory-pages` can be: the part of the heap window above the heap mapped up front.
     public static let maximumMemoryPages: UInt64 = (TaskLayout.heapLimit - TaskLayout.heap) / 4096 - TaskLayout.heapPages
+    /// `period-ms` bounds: at least the timer's tick, at most an hour.
+    public static let periodMilliseconds: ClosedRange<UInt32> = 1...3_600_000
+    /// `report-deadline-s` bounds: a second to a day.
+    public static let reportDeadlineSeconds: ClosedRange<UInt32> = 1...86_400
+    /// How long the root task waits for reports without a configuration module (DefaultPlan).
+    public static let defaultReportDeadlineSeconds: UInt32 = 300
+    /// What `restart-after-report` may be: enough for a test, bounded so that the run ends.
+    public static let restartsAfterReport: ClosedRange<UInt32> = 1...1000
 
     public struct Task {
         public var node: ByteString
@@ -31,6 +40,9 @@ public struct SystemConfiguration {
         public var interrupts = InlineArray<4, UInt8>(repeating: 0)
         public var interruptCount = 0
         public var consoleServer = false
+        /// `console-raw`: the task may write the console's raw stream (ConsoleProtocol.writeRaw), bytes the
+        /// serial driver sends unchanged: the VMM, for its guest's interactive shell.
+        public var consoleRaw = false
         /// `guest-memory`: the task runs VMs, so the heap pages it is paged are executable too (guest RAM).
         public var guestMemory = false
         /// `memory-pages`: its paging budget, the pages the root task sets aside for it when it starts and
@@ -41,6 +53,19 @@ public struct SystemConfiguration {
         public var endpointCount = 0
         /// Its `vm@0` node: the VM the root task hands it (modules, guest RAM, a description page).
         public var virtualMachine: VirtualMachine?
+        /// `period-ms`: a periodic task's period (0: none), passed in its startup block.
+        public var periodMilliseconds: UInt32 = 0
+        /// `daemon`: it runs until the root task stops it (Report.stopSlot) after the other tasks reported.
+        public var daemon = false
+        /// `restart-after-report`: how many times the root task removes the task after its report (or a fault) and
+        /// starts it again from its module (a test of restartable tasks; 0: it runs once).
+        public var restartsAfterReport: UInt32 = 0
+        /// It gets the machine capability without rights in `Report.machineViewSlot` (identify only: the
+        /// kernel's free frames). Default plan only (destroytest, which checks that nothing leaks).
+        public var machineView = false
+
+        /// The words of its startup block (StartupBlock), from its node.
+        public var startupBlock: (UInt64, UInt64, UInt64, UInt64) { (UInt64(periodMilliseconds), 0, 0, 0) }
 
         public init(node: ByteString, module: ByteString) {
             self.node = node
@@ -59,6 +84,10 @@ public struct SystemConfiguration {
     /// The endpoints the root task creates (`/endpoints`), by the index a grant names.
     public private(set) var endpointNames = InlineArray<8, ByteString>(repeating: ByteString(UnsafeRawBufferPointer(start: nil, count: 0)))
     public private(set) var endpointCount = 0
+    /// `report-deadline-s` of the root node: how long the root task waits for the tasks' reports before
+    /// it gives up on them (the test systems, native.dts); nil without it: it waits for as long as the
+    /// tasks run (the product, system.dts, whose interactive VM runs until the user powers it off).
+    public private(set) var reportDeadlineSeconds: UInt32?
 
     /// Reads and checks `tree`; `moduleExists` says whether a boot module of a name was loaded.
     public init(_ tree: DeviceTree, moduleExists: (ByteString) -> Bool) throws(Failure) {
@@ -68,6 +97,13 @@ public struct SystemConfiguration {
             throw fail("/", "compatible must be \"swiftlet,system\"")
         }
         guard let list = tree.child("tasks", of: tree.root) else { throw fail("/", "no tasks node") }
+        if let value = tree.property("report-deadline-s", of: tree.root) {
+            guard value.count == 4, let seconds = DeviceTree.cell(value, 0),
+                  SystemConfiguration.reportDeadlineSeconds.contains(seconds) else {
+                throw fail("/", "report-deadline-s must be one cell, 1 to 86400 seconds")
+            }
+            reportDeadlineSeconds = seconds
+        }
         let names: InlineArray<8, ByteString>, endpoints: Int
         switch SystemConfiguration.endpointNames(tree) {
         case .success(let found): (names, endpoints) = found
@@ -164,8 +200,32 @@ public struct SystemConfiguration {
                 task.interruptCount = value.count / 4
             } else if key.equals("console-server") {
                 task.consoleServer = true
+            } else if key.equals("console-raw") {
+                guard value.count == 0 else {
+                    bad = "console-raw takes no value"
+                    return
+                }
+                task.consoleRaw = true
             } else if key.equals("guest-memory") {
                 task.guestMemory = true
+            } else if key.equals("period-ms") {
+                guard value.count == 4, let period = DeviceTree.cell(value, 0), periodMilliseconds.contains(period) else {
+                    bad = "period-ms must be one cell, 1 to 3600000 milliseconds"
+                    return
+                }
+                task.periodMilliseconds = period
+            } else if key.equals("restart-after-report") {
+                guard value.count == 4, let count = DeviceTree.cell(value, 0), restartsAfterReport.contains(count) else {
+                    bad = "restart-after-report must be one cell, 1 to 1000 restarts"
+                    return
+                }
+                task.restartsAfterReport = count
+            } else if key.equals("daemon") {
+                guard value.count == 0 else {
+                    bad = "daemon takes no value"
+                    return
+                }
+                task.daemon = true
             } else {
                 unknown = true
             }
@@ -186,6 +246,12 @@ public struct SystemConfiguration {
             endpointFailure = endpointGrants(tree, child, into: &task, names: endpoints, count: count)
         })
         if let bad { return .failure(StaticFailure(bad)) }
+        // The console server is never told to stop: it serves until power-off.
+        if task.daemon && task.consoleServer { return .failure(StaticFailure("a console server cannot be a daemon")) }
+        // A restarted task is one the root task waits for (not a daemon), whose whole state it made (no VM).
+        if task.restartsAfterReport > 0 && (task.daemon || task.consoleServer || task.virtualMachine != nil) {
+            return .failure(StaticFailure("restart-after-report is for a task that reports: not a daemon, console server or VMM"))
+        }
         if let endpointFailure { return .failure(endpointFailure) }
         if let vmFailure { return .failure(vmFailure) }
         if unknown { return .failure(StaticFailure("unknown property or child node")) }

@@ -1,6 +1,7 @@
 /// A task's console name. The kernel prefixes every line a task writes with `[name] ` (and the serial
-/// driver its clients' lines the same way), while the kernel's own lines never start with `[`: so no task
-/// can print a line that passes for the kernel's (`kernel: powering off`, `KERNEL PANIC`). Names are set by
+/// driver its clients' lines the same way), while the kernel's own lines never start with `[`: so a task's
+/// lines stay apart from the kernel's. (The console's raw stream, for a guest's shell, is untagged: the
+/// run harness trusts only verdict lines with the boot's token, VerdictToken.swift.) Names are set by
 /// the holder of the machine capability (`MachineOperation.nameTask`); an unnamed task prints as `[task]`.
 public struct TaskName {
     public static let capacity = 16

@@ -2,8 +2,8 @@
 /// the VMM's task node: `vm@0 { kernel = "linux"; initrd = "initramfs"; bootargs = "console=ttyS0 ...";
 /// memory-mib = <128>; };`). The VMM finds, at fixed places in its own address space:
 /// - one read-only page, the description (words below),
-/// - the kernel and initrd modules, read-only, one after the other from `modules`, each starting on a page
-///   boundary (the address words say exactly where; GRUB loads modules page-aligned),
+/// - the kernel and initrd modules (or the Multiboot modules), read-only, one after the other from `modules`,
+///   each starting on a page boundary (the address words say exactly where; GRUB loads modules page-aligned),
 /// - the guest's RAM, readable, writable and executable, mapped in bulk before the VMM starts.
 /// The VMM never learns a host-physical address; it maps `guestRAM` into the VM at guest-physical 0.
 ///
@@ -34,9 +34,19 @@ public enum VirtualMachineDescription {
         public static let initrdBytes = 6
         /// Length of the command line (bytes at `bootargsOffset`, without the NUL that follows them).
         public static let bootargsBytes = 7
+        /// How many Multiboot modules follow (`modules` in the node; 0 for a Linux guest).
+        public static let moduleCount = 8
+        /// The wall clock the kernel read at boot, nanoseconds since 1970 (UTC) at TSC 0 (WallClock); 0: none.
+        public static let wallClock = 9
         /// The node's path (e.g. "/tasks/vmm/vm@0"), NUL-padded, for the VMM's messages.
         public static let name = 16
+        /// Module i's address and size: words `modules + 2i` and `modules + 2i + 1`.
+        public static let modules = 24
     }
+    public static let maximumModules = 8
+    /// Module i's name (the string the guest gets with it), NUL-padded, at `moduleNamesOffset + 64i`.
+    public static let moduleNamesOffset = 2560
+    public static let moduleNameBytes = 64
     public static let nameBytes = 64
     public static let bootargsOffset = 512
     /// The most command-line bytes (without the NUL): the cloud kernel's `cmdline_size` is 2047.

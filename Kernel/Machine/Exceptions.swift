@@ -100,7 +100,7 @@ private func exceptionName(_ vector: UInt64) -> StaticString {
 /// Prints everything needed to find the bug, then stops this CPU for good.
 func panic(exception f: InterruptFrame) -> Never {
     let mode: StaticString = f.cs & 3 == 3 ? "user" : "kernel"
-    log("KERNEL PANIC: \(exceptionName(f.vector)) (vector \(f.vector)) in \(mode) mode")
+    VerdictLine.log("KERNEL PANIC: \(exceptionName(f.vector)) (vector \(f.vector)) in \(mode) mode")
     if f.vector == 6 && isSwiftTrap(at: f.rip) {
         log("  a Swift runtime check failed (overflow, bounds or precondition): ud2 in kernel code")
     }
@@ -129,12 +129,12 @@ func panic(exception f: InterruptFrame) -> Never {
 
 /// A fatal condition the kernel detected itself (bad boot information, no memory, …).
 func panic(_ message: LogLine) -> Never {
-    log("KERNEL PANIC: \(message)")
+    VerdictLine.log("KERNEL PANIC: \(message)")
     halt()
 }
 
 func halt() -> Never {
-    log("kernel: halted")
+    VerdictLine.log("kernel: halted")
     SerialPort.flush()
     while true {
         x86_cli()

@@ -80,6 +80,11 @@ enum FPU {
         if owner != thread { swap(to: thread) }
     }
 
+    /// `thread` is being destroyed: its state is never saved again (the next owner loads over it).
+    static func forget(_ thread: ThreadPointer) {
+        if owner == thread { owner = nil }
+    }
+
     /// #NM from `thread`: save the owner's state, load this thread's.
     static func deviceNotAvailable(_ thread: ThreadPointer) {
         x86_clts()

@@ -98,6 +98,24 @@ enum GuestMode {
         return .success(thread)
     }
 
+    /// Destroy of a vCPU thread: the backend lets go of its control block (VMCLEAR on VMX, so the CPU
+    /// holds no cached copy of a frame about to be reused; SVM forgets it ran last, so an ASID it shared
+    /// is flushed before the next vCPU uses it), the debug registers forget it, and its VCPU and control
+    /// frames go back. The caller destroys the thread itself and refunds the rest of the charge.
+    static func retire(_ vcpu: VCPUPointer) {
+        if backend == .vmx { VMX.retire(vcpu) } else { SVM.retire(vcpu) }
+        DebugRegisters.forget(vcpu)
+        KernelMemory.releaseFrame(vcpu.pointee.control)
+        KernelMemory.releaseFrame(PhysicalMemory.physicalAddress(of: vcpu))
+    }
+
+    /// Destroy of a VM task (its vCPUs are gone): translations tagged with its EPT/NPT root go before
+    /// the root's frame can be reused by another VM.
+    static func retire(machine: TaskPointer) {
+        if backend == .vmx { VMX.retire(machine: machine) }
+        // SVM: every vCPU of the VM had its own ASID (or a shared one flushed at every switch).
+    }
+
     // MARK: Running
 
     /// Runs the current thread, a vCPU, until an exit goes to its VMM or the scheduler picks another thread.

@@ -44,6 +44,18 @@ enum IOPorts {
         }
     }
 
+    /// `task` is being destroyed: its bitmap frames go back (and the charge to its factory), and the TSS
+    /// copy is forgotten, so a new task at the same address cannot inherit its ports.
+    static func release(_ task: TaskPointer) {
+        if loaded == task { loaded = nil }
+        guard task.pointee.ioBitmapLow != 0 else { return }
+        KernelMemory.releaseFrame(task.pointee.ioBitmapLow)
+        KernelMemory.releaseFrame(task.pointee.ioBitmapHigh)
+        task.pointee.ioBitmapLow = 0
+        task.pointee.ioBitmapHigh = 0
+        task.pointee.factory?.pointee.refund(2)
+    }
+
     /// Gives `task` a bitmap denying everything (charged to its factory), if it has none.
     private static func ensureBitmap(_ task: TaskPointer) -> Bool {
         if task.pointee.ioBitmapLow != 0 { return true }

@@ -95,13 +95,14 @@ enum Interrupts {
     static func issue(line: Int, factory: UnsafeMutablePointer<Factory>) -> Result<InterruptPointer, SyscallError> {
         guard line >= 0 && line < lines else { return .failure(.invalidArgument) }
         guard objects[line] == 0 else { return .failure(.slotOccupied) }
-        guard factory.pointee.charge(Factory.cost(of: .interrupt)) else { return .failure(.quotaExceeded) }
+        guard factory.pointee.chargeObject(Factory.cost(of: .interrupt)) else { return .failure(.quotaExceeded) }
         guard let frame = KernelMemory.allocateFrame() else {
-            factory.pointee.refund(Factory.cost(of: .interrupt))
+            factory.pointee.refundObject(Factory.cost(of: .interrupt))
             return .failure(.quotaExceeded)
         }
         let object = PhysicalMemory.object(at: frame.adopt(), as: Interrupt.self)
         object.initialize(to: Interrupt(line: UInt32(line)))
+        object.pointee.header.factory = factory
         objects[line] = UInt64(UInt(bitPattern: object))
         return .success(object)
     }
@@ -125,5 +126,29 @@ enum Interrupts {
         interrupt.pointee.endpoint = endpoint
         interrupt.pointee.badge = badge
         program(Int(interrupt.pointee.line), masked: endpoint == nil)
+    }
+
+    /// Destroy: the line is masked and given back (another interrupt object may be issued for it), and
+    /// a pending delivery is taken off its endpoint. The caller frees the frame and refunds the charge.
+    static func retire(_ interrupt: InterruptPointer) {
+        let line = Int(interrupt.pointee.line)
+        if let endpoint = interrupt.pointee.endpoint, interrupt.pointee.pending {
+            endpoint.pointee.removePending(interrupt)
+        }
+        interrupt.pointee.pending = false
+        bind(interrupt, to: nil, badge: 0)
+        if line < lines { objects[line] = 0 }
+    }
+
+    /// Destroy of `endpoint`: every interrupt bound to it is unbound (its line masked), as if its driver
+    /// had called unbind. The table has one entry per line, so this is bounded by the line count.
+    static func unbindAll(from endpoint: EndpointPointer) {
+        for line in 0..<lines where objects[line] != 0 {
+            let interrupt = InterruptPointer(bitPattern: UInt(objects[line]))!
+            guard interrupt.pointee.endpoint == endpoint else { continue }
+            if interrupt.pointee.pending { endpoint.pointee.removePending(interrupt) }
+            interrupt.pointee.pending = false
+            bind(interrupt, to: nil, badge: 0)
+        }
     }
 }

@@ -20,11 +20,12 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
     let options = KernelOptions.parse(commandLine) { issue in
         switch issue {
         case .unknownOption(let name):
-            log("cmdline: unknown option '\(name)' ignored (known: crash=, timer_hz=, fpu=, virt_selftest)")
+            log("cmdline: unknown option '\(name)' ignored (known: crash=, timer_hz=, fpu=, virt_selftest, verdict=)")
         case .badValue(let option, let value, let expected):
             log("cmdline: bad value '\(value)' for \(option)= ignored (expected \(expected))")
         }
     }
+    VerdictLine.token = options.verdictToken
 
     reportMemoryMap(bootInfo)
     if let error = KernelMemory.initialize(bootInfo: bootInfo, bootInfoAddress: bootInfoAddress) {
@@ -59,6 +60,8 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
     x86_cli()
     log("timer: local APIC \(LocalAPIC.id) version \(hex: LocalAPIC.version), bus \(calibration.busHz / 1000) kHz, TSC \(calibration.tscHz / 1000) kHz; ticking at \(options.timerHz) Hz (\(LocalAPIC.ticks) ticks seen), timeouts to the TSC by the \(LocalAPIC.mode == .tscDeadline ? "TSC-deadline" as StaticString : "one-shot" as StaticString) timer")
 
+    let wallClock = readWallClock(tscKHz: calibration.tscHz / 1000)
+
     log("boot: kernel path \(setupEnd - start - uartWaitAtSetupEnd) instructions (TSC ticks; instructions when deterministic; excludes \(uartWaitAtSetupEnd) waiting for the UART); entered at tsc \(start)")
     if let crash = options.crash { triggerCrash(crash) }
 
@@ -69,6 +72,7 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
     guard GuestMode.layoutMatchesAssembly() else { panic("virt: VCPU layout does not match the entry stubs") }
     log(GuestMode.initialize(CPU.probeVirtualization(), tscHz: calibration.tscHz, timerHz: UInt64(options.timerHz)))
     if options.virtualizationSelfTest { log(VirtualizationSelfTest.run()) }
+    ObjectHeader.locate = ObjectHeader.header(of:)      // before the first capability is placed
     IPC.transferMemory = { kind, placement, rights, sender, receiver in
         UserMemory.transfer(kind: kind, placement: placement, rights: rights, sender: sender, receiver: receiver)
     }
@@ -76,11 +80,26 @@ func kmain(magic: UInt32, bootInfoAddress: UInt64) -> Never {
         IOPorts.give(from: sender.pointee.task!, to: receiver.pointee.task!, first: first, count: count) == .ok
     }
     let sigma0 = Sigma0Task.load(bootInfo)
-    if let error = RootTask.load(bootInfo, timerHz: UInt64(options.timerHz), tscKHz: calibration.tscHz / 1000, pager: sigma0) {
+    if let error = RootTask.load(bootInfo, timerHz: UInt64(options.timerHz), tscKHz: calibration.tscHz / 1000,
+                                     wallClock: wallClock, pager: sigma0) {
         log("roottask: not started: \(error.description)")
         Power.off(.taskNotStarted)
     }
     System.start()
+}
+
+/// The wall clock at TSC 0 (WallClock) from the CMOS RTC, or 0 (none) when it cannot be read.
+private func readWallClock(tscKHz: UInt64) -> UInt64 {
+    guard let reading = RealTimeClock.read() else {
+        log("clock: the CMOS RTC gave no valid time; no wall clock is handed on")
+        return 0
+    }
+    guard let base = WallClock.atTSCZero(seconds: reading.seconds, tsc: reading.tsc, tscKHz: tscKHz) else {
+        log("clock: the CMOS RTC reads \(reading.seconds) s since 1970, before the TSC's start; no wall clock is handed on")
+        return 0
+    }
+    log("clock: the CMOS RTC reads \(reading.seconds) s since 1970 (UTC) at tsc \(reading.tsc); handed on as the wall clock")
+    return base
 }
 
 /// Validates the Multiboot2 information in place (it is below 4 GiB, inside the boot direct map).

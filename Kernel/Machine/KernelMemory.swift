@@ -23,6 +23,11 @@ enum KernelMemory {
 
     static var freeFrames: UInt64 { frames.freeFrames }
 
+    /// Two physically adjacent frames (a capability space), adopted, or nil.
+    static func allocatePair() -> PhysicalAddress? {
+        frames.allocatePair()
+    }
+
     /// `count` physically contiguous frames (boot time: the SVM permission maps), or nil.
     static func allocateContiguous(_ count: UInt64) -> PhysicalAddress? {
         var start: PhysicalAddress = 0, run: UInt64 = 0

@@ -1,18 +1,20 @@
 import SwiftletABI
 
-/// Creation of kernel objects. Each object takes whole frames from the frame allocator, charged to the
-/// factory that creates it; objects are not reclaimed yet (deleting a capability only empties its slot).
+/// Creation and destruction of kernel objects. Each object takes whole frames from the frame allocator,
+/// charged to the factory that creates it (recorded in its ObjectHeader, and counted in the factory's
+/// `liveObjects`); `destroy` gives the frames back to the allocator and the charge back to that factory,
+/// so the quota is exactly where it was before the create.
 enum KernelObjects {
     // Every create charges first and, if anything after that fails, gives back the frames it took and
     // refunds the charge: a failed create leaves the quota and the frame allocator as they were.
 
     static func charge(_ factory: UnsafeMutablePointer<Factory>?, _ type: ObjectType) -> Bool {
         guard let factory else { return true }       // boot-time objects
-        return factory.pointee.charge(Factory.cost(of: type))
+        return factory.pointee.chargeObject(Factory.cost(of: type))
     }
 
     static func refund(_ factory: UnsafeMutablePointer<Factory>?, _ type: ObjectType) {
-        factory?.pointee.refund(Factory.cost(of: type))
+        factory?.pointee.refundObject(Factory.cost(of: type))
     }
 
     /// A zeroed frame holding `value`, or nil when the kernel's frames are exhausted.
@@ -45,13 +47,14 @@ enum KernelObjects {
         thread.pointee.context.ss = UInt64(Selector.userData)
         thread.pointee.context.rflags = UserContext.userFlags
         FPU.prepare(thread)
-        task.pointee.threads += 1
+        thread.pointee.header.factory = factory
+        Task.attach(thread, to: task)
         return .success(thread)
     }
 
     /// Undoes `newThread` for a create that failed later (the thread never ran and nothing names it).
     static func discardNewThread(_ thread: ThreadPointer, factory: UnsafeMutablePointer<Factory>?) {
-        thread.pointee.task!.pointee.threads -= 1
+        Task.detach(thread, from: thread.pointee.task!)
         KernelMemory.releaseFrame(PhysicalMemory.physicalAddress(of: thread))
         refund(factory, .thread)
     }
@@ -60,18 +63,19 @@ enum KernelObjects {
     static func newTask(factory: UnsafeMutablePointer<Factory>?, guestPhysical: Bool = false) -> Result<TaskPointer, SyscallError> {
         guard charge(factory, .task) else { return .failure(.quotaExceeded) }
         let root = guestPhysical ? AddressSpace.createEmpty() : AddressSpace.create()
-        let slots = KernelMemory.allocateFrame()?.adopt()
+        let slots = KernelMemory.allocatePair()
         let record = KernelMemory.allocateFrame()?.adopt()
         guard let root, let slots, let record else {
             release(root)
-            release(slots)
+            if let slots { releasePair(slots) }
             release(record)
             refund(factory, .task)
             return .failure(.quotaExceeded)
         }
-        let storage = PhysicalMemory.object(at: slots, as: Capability.self)
+        let storage = PhysicalMemory.object(at: slots, as: CapabilityNode.self)
         let task = place(Task(pageTableRoot: root, capabilities: CapabilitySpace(storage: storage)), in: record)
         task.pointee.factory = factory
+        task.pointee.header.factory = factory
         task.pointee.isVirtualMachine = guestPhysical
         return .success(task)
     }
@@ -82,6 +86,7 @@ enum KernelObjects {
             refund(factory, .endpoint)
             return .failure(.quotaExceeded)
         }
+        endpoint.pointee.header.factory = factory
         return .success(endpoint)
     }
 
@@ -89,12 +94,18 @@ enum KernelObjects {
     static func newFactory(frames: UInt64, from parent: UnsafeMutablePointer<Factory>?) -> Result<UnsafeMutablePointer<Factory>, SyscallError> {
         let (total, overflow) = frames.addingReportingOverflow(Factory.cost(of: .factory))
         guard !overflow else { return .failure(.quotaExceeded) }
-        if let parent, !parent.pointee.charge(total) { return .failure(.quotaExceeded) }
+        if let parent, !parent.pointee.chargeObject(total) { return .failure(.quotaExceeded) }
         guard let factory = frameFor(Factory(framesLeft: frames)) else {
-            parent?.pointee.refund(total)
+            parent?.pointee.refundObject(total)
             return .failure(.quotaExceeded)
         }
+        factory.pointee.header.factory = parent
         return .success(factory)
+    }
+
+    static func releasePair(_ address: PhysicalAddress) {
+        KernelMemory.releaseFrame(address)
+        KernelMemory.releaseFrame(address + 4096)
     }
 
     static func capability<T>(_ type: ObjectType, _ object: UnsafeMutablePointer<T>, rights: Rights) -> Capability {

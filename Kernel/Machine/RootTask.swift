@@ -63,7 +63,8 @@ enum RootTask {
 
     /// The root task. With a sigma0 (`pager` set) its memory pool comes from sigma0 on request;
     /// without one the kernel maps the pool itself.
-    static func load(_ bootInfo: Multiboot2Info, timerHz: UInt64, tscKHz: UInt64, pager: Capability? = nil) -> LoadError? {
+    static func load(_ bootInfo: Multiboot2Info, timerHz: UInt64, tscKHz: UInt64, wallClock: UInt64 = 0,
+                     pager: Capability? = nil) -> LoadError? {
         let loaded: (task: TaskPointer, thread: ThreadPointer, size: UInt64, entry: UInt64)
         switch loadBootTask(bootInfo, named: moduleName, priority: priority) {
         case .success(let result): loaded = result
@@ -79,10 +80,11 @@ enum RootTask {
         let poolTicks = x86_rdtsc() &- poolStart
         let frames = factoryQuota(keepingFor: pager != nil ? poolPages : 0)
         guard mapModules(bootInfo, into: task),
-              let info = bootInformationPage(bootInfo, timerHz: timerHz, tscKHz: tscKHz, poolPages: poolPages, factoryFrames: frames),
+              let info = bootInformationPage(bootInfo, timerHz: timerHz, tscKHz: tscKHz, wallClock: wallClock,
+                                                     poolPages: poolPages, factoryFrames: frames),
               UserMemory.mapOwned(info, into: task, at: RootTaskLayout.bootInfo, rights: .read) else { return .outOfMemory }
         if let pager {
-            thread.pointee.pager = pager
+            Thread.setPager(thread, pager)
             _ = task.pointee.capabilities.insert(pager, at: RootTaskLayout.sigma0Slot)
         }
 
@@ -187,7 +189,8 @@ enum RootTask {
         return true
     }
 
-    private static func bootInformationPage(_ bootInfo: Multiboot2Info, timerHz: UInt64, tscKHz: UInt64, poolPages: UInt64,
+    private static func bootInformationPage(_ bootInfo: Multiboot2Info, timerHz: UInt64, tscKHz: UInt64, wallClock: UInt64,
+                                            poolPages: UInt64,
                                             factoryFrames: UInt64) -> PhysicalAddress? {
         guard let frame = KernelMemory.allocateFrame() else { return nil }
         let page = frame.adopt()
@@ -199,6 +202,7 @@ enum RootTask {
         words[RootTaskLayout.Word.timerHz] = timerHz
         words[RootTaskLayout.Word.factoryFrames] = factoryFrames
         words[RootTaskLayout.Word.tscKHz] = tscKHz
+        words[RootTaskLayout.Word.wallClock] = wallClock
         var count = 0
         var virtual = RootTaskLayout.modules
         for module in bootInfo.modules where count < RootTaskLayout.maximumModules {

@@ -93,6 +93,12 @@ enum SVM {
         return true
     }
 
+    /// `vcpu` is being destroyed: it is not the one that ran last (a new vCPU in its frame would skip
+    /// the flush its shared ASID needs).
+    static func retire(_ vcpu: VCPUPointer) {
+        if lastRun == vcpu { lastRun = nil }
+    }
+
     static func create(_ vcpu: VCPUPointer, control frame: PhysicalAddress) -> Bool {
         PhysicalMemory.zeroFrame(frame)
         vcpu.pointee.control = frame

@@ -141,6 +141,7 @@ enum Syscalls {
         case .failure(let error): return error
         }
         _ = space(thread).delete(selector)
+        guard capability.object != 0 else { return .noCaller }      // its caller was destroyed
         thread.pointee.context.rax = SyscallError.ok.rawValue
         let result = IPC.replySaved(thread, to: object(capability, as: Thread.self), callNumber: capability.badge,
                                     scheduler: &System.scheduler)
@@ -166,19 +167,21 @@ enum Syscalls {
         let created: Result<Capability, SyscallError>
         switch type {
         case .task:
-            created = KernelObjects.newTask(factory: factory).map { KernelObjects.capability(.task, $0, rights: .control) }
+            created = KernelObjects.newTask(factory: factory).map { KernelObjects.capability(.task, $0, rights: [.control, .destroy]) }
         case .endpoint:
             created = KernelObjects.newEndpoint(factory: factory).map {
-                KernelObjects.capability(.endpoint, $0, rights: [.send, .receive, .grant])
+                KernelObjects.capability(.endpoint, $0, rights: [.send, .receive, .grant, .destroy])
             }
         case .factory:
-            created = KernelObjects.newFactory(frames: c.r10, from: factory).map { KernelObjects.capability(.factory, $0, rights: .control) }
+            created = KernelObjects.newFactory(frames: c.r10, from: factory).map {
+                KernelObjects.capability(.factory, $0, rights: [.control, .destroy])
+            }
         case .thread:
             created = createThread(thread, factory: factory)
         case .interrupt:
             created = createInterrupt(thread, factory: factory)
         case .virtualMachine:
-            created = GuestMode.newMachine(factory: factory).map { KernelObjects.capability(.task, $0, rights: .control) }
+            created = GuestMode.newMachine(factory: factory).map { KernelObjects.capability(.task, $0, rights: [.control, .destroy]) }
         case .virtualCPU:
             created = createVCPU(thread, factory: factory)
         case .empty, .machine, .interruptController, .reply, .physicalMemory:
@@ -213,7 +216,7 @@ enum Syscalls {
             KernelObjects.discardNewThread(created, factory: factory)
             return .failure(.slotOccupied)
         }
-        return .success(KernelObjects.capability(.thread, created, rights: .control))
+        return .success(KernelObjects.capability(.thread, created, rights: [.control, .destroy]))
     }
 
     /// R10 = the VM (a task capability of a VM task), R8 = priority.
@@ -227,7 +230,7 @@ enum Syscalls {
         guard c.r8 <= 255 else { return .failure(.invalidArgument) }
         guard c.r8 <= UInt64(creator.pointee.priority) else { return .failure(.priorityTooHigh) }
         return GuestMode.newVCPU(in: machine, priority: UInt8(c.r8), factory: factory).map {
-            KernelObjects.capability(.thread, $0, rights: .control)
+            KernelObjects.capability(.thread, $0, rights: [.control, .destroy])
         }
     }
 
@@ -246,7 +249,9 @@ enum Syscalls {
             guard let routed = Interrupts.line(forISA: c.r8) else { return .failure(.invalidArgument) }
             line = routed
         }
-        return Interrupts.issue(line: line, factory: factory).map { KernelObjects.capability(.interrupt, $0, rights: .control) }
+        return Interrupts.issue(line: line, factory: factory).map {
+            KernelObjects.capability(.interrupt, $0, rights: [.control, .destroy])
+        }
     }
 
     /// The frame behind the page-aligned user address `address` in `task`.
@@ -294,21 +299,21 @@ enum Syscalls {
             return .ok
         case .setExceptionHandler:
             if c.rdx == 0 {
-                target.pointee.exceptionHandler = .empty
+                Thread.setExceptionHandler(target, .empty)
                 return .ok
             }
             switch space(caller).lookup(c.rdx, type: .endpoint, rights: .send) {
-            case .success(let capability): target.pointee.exceptionHandler = capability
+            case .success(let capability): Thread.setExceptionHandler(target, capability)
             case .failure(let error): return error
             }
             return .ok
         case .setPager:
             if c.rdx == 0 {
-                target.pointee.pager = .empty
+                Thread.setPager(target, .empty)
                 return .ok
             }
             switch space(caller).lookup(c.rdx, type: .endpoint, rights: .send) {
-            case .success(let capability): target.pointee.pager = capability
+            case .success(let capability): Thread.setPager(target, capability)
             case .failure(let error): return error
             }
             return .ok
@@ -478,7 +483,7 @@ enum Syscalls {
             let error = caps.insert(Capability(type: .reply, object: UInt64(UInt(bitPattern: caller)), rights: .send,
                                                badge: caller.pointee.callCount & Capability.maximumBadge), at: c.rdi)
             guard error == .ok else { return error }
-            thread.pointee.caller = nil        // the caller stays waiting for a reply through the capability
+            IPC.saveCaller(thread)             // the caller stays waiting for a reply through the capability
             return .ok
         }
         let capability: Capability
@@ -495,13 +500,16 @@ enum Syscalls {
             }
         case .delete:
             return caps.delete(c.rdi)
+        case .destroy:
+            return KernelObjects.destroy(capability, by: thread)
         case .saveCaller:
             return .invalidArgument
         case .identify:
             thread.pointee.context.rdx = UInt64(capability.type.rawValue)
             thread.pointee.context.r10 = UInt64(capability.rights.rawValue)
             thread.pointee.context.r8 = capability.badge
-            thread.pointee.context.r9 = capability.type == .factory ? object(capability, as: Factory.self).pointee.framesLeft : 0
+            thread.pointee.context.r9 = capability.type == .factory ? object(capability, as: Factory.self).pointee.framesLeft
+                : capability.type == .machine ? KernelMemory.freeFrames : 0
             return .ok
         }
     }
@@ -517,8 +525,8 @@ enum Syscalls {
         guard let operation = MachineOperation(rawValue: c.rsi) else { return .invalidArgument }
         switch operation {
         case .powerOff:
-            guard let reason = PowerOffReason(rawValue: c.rdx) else { return .invalidArgument }
-            Power.off(reason)
+            guard let reason = PowerOffReason(rawValue: c.rdx), c.r10 <= 0xFF else { return .invalidArgument }
+            Power.off(reason, guestStatus: UInt8(c.r10))
         case .nameTask: return TaskConsole.name(thread)
         }
     }

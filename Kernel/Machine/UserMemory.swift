@@ -137,6 +137,14 @@ enum UserMemory {
         }
     }
 
+    /// `task` is being destroyed: every page it holds is unmapped, and everything derived from its pages
+    /// in other tasks too (the mapping database's subtrees); the nodes go back to their payers.
+    static func revokeAll(in task: TaskPointer) {
+        forEachMapping(in: task, from: 0, to: KernelAddressSpace.userSpaceEnd) { node in
+            revoke(node, includingSelf: true)
+        }
+    }
+
     /// Takes `rights` from the mappings derived from `node`. A UTCB that loses write is detached.
     static func restrict(_ node: MappingPointer, removing rights: PageRights) {
         database.restrict(node, removing: rights) { mapping in
@@ -168,6 +176,14 @@ enum UserMemory {
         thread.pointee.utcb = PhysicalMemory.object(at: node.pointee.frame, as: UInt64.self)
         thread.pointee.utcbAddress = address
         return true
+    }
+
+    /// `thread` is being destroyed: its UTCB page is no longer pinned by it.
+    static func unpinUTCB(_ thread: ThreadPointer) {
+        guard thread.pointee.utcb != nil, let task = thread.pointee.task,
+              let node = mapping(in: task, at: thread.pointee.utcbAddress),
+              node.pointee.pinnedBy == UInt64(UInt(bitPattern: thread)) else { return }
+        node.pointee.pinnedBy = 0
     }
 
     /// The page of a thread's UTCB is being revoked (or made read-only): the kernel must never write its

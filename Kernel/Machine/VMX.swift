@@ -309,6 +309,18 @@ enum VMX {
 
     nonisolated(unsafe) private static var guestUsesCSTARAndGS = false
 
+    /// `vcpu` is being destroyed: its VMCS is cleared (written back, not current) and forgotten.
+    static func retire(_ vcpu: VCPUPointer) {
+        if syscallMSRsOf == vcpu { restoreSyscallMSRs() }
+        _ = x86_vmclear(vcpu.pointee.control)
+        if loaded == vcpu.pointee.control { loaded = 0 }
+    }
+
+    /// A VM is being destroyed: the guest-physical and combined translations of its EPT go (all VPIDs).
+    static func retire(machine: TaskPointer) {
+        x86_invept(1, machine.pointee.pageTableRoot | 6 | (3 << 3))
+    }
+
     private static func restoreSyscallMSRs() {
         guard syscallMSRsOf != nil else { return }
         PerCPU.loadSyscallMSRs(all: guestUsesCSTARAndGS)

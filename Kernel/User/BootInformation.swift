@@ -18,6 +18,8 @@ public struct BootInformation {
     public var timerHz: UInt64 { words[RootTaskLayout.Word.timerHz] }
     public var factoryFrames: UInt64 { words[RootTaskLayout.Word.factoryFrames] }
     public var tscKHz: UInt64 { words[RootTaskLayout.Word.tscKHz] }
+    /// Nanoseconds since 1970 at TSC 0 (WallClock), 0 when the kernel read no clock.
+    public var wallClock: UInt64 { words[RootTaskLayout.Word.wallClock] }
 
     public struct Module {
         public var bytes: UnsafeRawBufferPointer

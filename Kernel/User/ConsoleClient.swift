@@ -24,6 +24,15 @@ public enum ConsoleClient {
         return .ok
     }
 
+    /// Sends up to 32 bytes (`count`, in four message words) to the console unchanged: the raw stream
+    /// (ConsoleProtocol.writeRaw), for a client the configuration allows; others get `.missingRight`.
+    public static func writeRaw(_ words: (UInt64, UInt64, UInt64, UInt64), count: Int) -> SyscallError {
+        let answer = SystemCall.call(ConsoleProtocol.clientSlot,
+                                     MessageTag(label: ConsoleProtocol.label(ConsoleProtocol.writeRaw, count: min(max(count, 0), ConsoleProtocol.chunk)), words: 4), words)
+        guard answer.error == .ok else { return answer.error }
+        return answer.tag.label == 0 ? .ok : SyscallError(rawValue: answer.tag.label) ?? .invalidArgument
+    }
+
     /// Waits for input typed on the console (while this client has focus) and returns up to 32 bytes.
     public static func read(timeout: Timeout = .infinite) -> (error: SyscallError, bytes: (UInt64, UInt64, UInt64, UInt64), count: Int) {
         let answer = SystemCall.call(ConsoleProtocol.clientSlot, MessageTag(label: ConsoleProtocol.read), timeout: timeout)

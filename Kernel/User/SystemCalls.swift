@@ -128,8 +128,8 @@ public enum SystemCall {
     }
 
     /// Turns the machine off; the kernel's power-off line names `reason`, by which the run is judged.
-    public static func powerOff(_ machine: UInt64, reason: PowerOffReason) -> SyscallError {
-        error(invoke(.machineControl, machine, MachineOperation.powerOff.rawValue, (reason.rawValue, 0, 0, 0)))
+    public static func powerOff(_ machine: UInt64, reason: PowerOffReason, guestStatus: UInt8 = 0) -> SyscallError {
+        error(invoke(.machineControl, machine, MachineOperation.powerOff.rawValue, (reason.rawValue, UInt64(guestStatus), 0, 0)))
     }
 
     /// Names `task` (a task capability) for the console: its lines are tagged `[name] `. The name is 1-16

@@ -45,9 +45,10 @@ public struct TaskLauncher {
         return nextSlot - 1
     }
 
-    /// Loads `image` into a new task and creates (but does not start) its thread.
+    /// Loads `image` into a new task and creates (but does not start) its thread, with `startup` as the
+    /// startup block at the top of its stack (StartupBlock).
     public mutating func load(_ image: UnsafeRawBufferPointer, priority: UInt8, kernelFrames: UInt64,
-                              argument: UInt64) -> Result<Launched, Failure> {
+                              argument: UInt64, startup: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)) -> Result<Launched, Failure> {
         let elf: ELF64Image
         do throws(ELFError) {
             elf = try ELF64Image(validating: image)
@@ -76,6 +77,9 @@ public struct TaskLauncher {
               let heap = pool.allocate(pages: TaskLayout.heapPages) else {
             return .failure(.noMemory)
         }
+        // The pool's pages are mapped here at their own address: the block goes into the stack's last bytes.
+        let block = UnsafeMutablePointer<UInt64>(bitPattern: UInt(stack + TaskLayout.stackPages * 4096 - UInt64(StartupBlock.words) * 8))!
+        (block[0], block[1], block[2], block[3]) = startup
         error = SystemCall.task(task, .mapPages, (heap, TaskLayout.heap, TaskLayout.heapPages, 1))
         guard error == .ok else { return .failure(.syscall(error)) }
         error = SystemCall.task(task, .mapPages, (stack, TaskLayout.stackTop - TaskLayout.stackPages * 4096, TaskLayout.stackPages, 1))
@@ -85,7 +89,7 @@ public struct TaskLauncher {
 
         error = SystemCall.createThread(factory, into: thread, task: task, priority: priority, utcb: TaskLayout.utcb)
         guard error == .ok else { return .failure(.syscall(error)) }
-        error = SystemCall.thread(thread, .setEntry, (elf.entry, TaskLayout.stackTop, argument, 0)).error
+        error = SystemCall.thread(thread, .setEntry, (elf.entry, StartupBlock.address, argument, 0)).error
         guard error == .ok else { return .failure(.syscall(error)) }
         error = SystemCall.create(factory, .factory, into: childFactory, (kernelFrames, 0, 0))
         guard error == .ok else { return .failure(.syscall(error)) }

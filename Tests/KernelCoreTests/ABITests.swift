@@ -49,8 +49,9 @@ final class SyscallABITests: XCTestCase {
         XCTAssertEqual(Rights.receive.rawValue, 2)
         XCTAssertEqual(Rights.grant.rawValue, 4)
         XCTAssertEqual(Rights.control.rawValue, 8)
-        XCTAssertEqual(Rights.all.rawValue, 0xF)
-        XCTAssertEqual(Rights.all, [.send, .receive, .grant, .control])
+        XCTAssertEqual(Rights.destroy.rawValue, 0x10)
+        XCTAssertEqual(Rights.all.rawValue, 0x1F)
+        XCTAssertEqual(Rights.all, [.send, .receive, .grant, .control, .destroy])
         let endpointRights: Rights = [.send, .grant]
         XCTAssertTrue(endpointRights.contains(.grant))
         XCTAssertFalse(endpointRights.contains(.receive))

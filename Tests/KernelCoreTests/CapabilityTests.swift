@@ -112,9 +112,12 @@ final class CapabilitySpaceTests: XCTestCase {
 
     func testInitClearsEverySlot() {
         let storage = fixture.capabilityStorage()
-        XCTAssertFalse(storage[17].isEmpty, "the fixture hands out dirty storage")
+        XCTAssertFalse(storage[17].capability.isEmpty, "the fixture hands out dirty storage")
         let space = CapabilitySpace(storage: storage)
-        for slot in 0..<CapabilitySpace.slots { XCTAssertEqual(storage[slot], .empty) }
+        for slot in 0..<CapabilitySpace.slots {
+            XCTAssertEqual(storage[slot].capability, .empty)
+            XCTAssertNil(storage[slot].next)
+        }
         for selector: UInt64 in [0, 1, 128, 255] {
             XCTAssertEqual(space.canInsert(at: selector), selector == 0 ? .selectorOutOfRange : .ok)
         }
@@ -160,17 +163,17 @@ final class CapabilitySpaceTests: XCTestCase {
         let space = CapabilitySpace(storage: storage)
         XCTAssertEqual(space.insert(endpoint, at: 0), .selectorOutOfRange)
         XCTAssertEqual(space.canInsert(at: 0), .selectorOutOfRange)
-        XCTAssertEqual(storage[0], .empty)
+        XCTAssertEqual(storage[0].capability, .empty)
         XCTAssertEqual(space.slot(0), .failure(.emptySlot))
         XCTAssertEqual(space.lookup(0, type: .endpoint), .failure(.emptySlot))
         XCTAssertEqual(space.delete(0), .emptySlot)
 
         // Even if slot 0 held something, selector 0 would still mean "none".
-        storage[0] = endpoint
+        storage[0].capability = endpoint
         XCTAssertEqual(space.slot(0), .failure(.emptySlot))
         XCTAssertEqual(space.lookup(0, type: .endpoint), .failure(.emptySlot))
         XCTAssertEqual(space.delete(0), .emptySlot)
-        XCTAssertEqual(storage[0], endpoint, "a failed delete changes nothing")
+        XCTAssertEqual(storage[0].capability, endpoint, "a failed delete changes nothing")
     }
 
     func testInsertFillsOnlyEmptySlots() {

@@ -1,4 +1,5 @@
 import XCTest
+import SwiftletABI
 @testable import KernelCore
 @testable import SwiftletABI
 
@@ -57,6 +58,17 @@ final class KernelOptionsTests: XCTestCase {
         XCTAssertEqual(parse("crash=stack timer_hz=250").0.timerHz, 250)
         XCTAssertEqual(parse("/boot/swiftlet.elf crash=ud").1, [])
         XCTAssertEqual(parse("crash=gp").0.crash?.name.description, "gp")
+        XCTAssertEqual(parse("verdict=0123456789abcdef timer_hz=100").0.verdictToken, 0x0123_4567_89AB_CDEF)
+    }
+
+    /// The verdict token must be exactly what the build writes: a short, long or uppercase one is refused.
+    func testTheVerdictTokenIsSixteenLowercaseHexDigits() {
+        let (options, issues) = parse("verdict=0123 verdict=0123456789ABCDEF verdict=0123456789abcdef0 verdict=")
+        XCTAssertNil(options.verdictToken)
+        XCTAssertEqual(issues, ["bad verdict 0123", "bad verdict 0123456789ABCDEF", "bad verdict 0123456789abcdef0", "bad verdict "])
+        var suffix: [UInt8] = []
+        VerdictToken.forEachSuffixByte(0x00AB_0000_0000_0001) { suffix.append($0) }
+        XCTAssertEqual(String(decoding: suffix, as: UTF8.self), " (verdict 00ab000000000001)")
     }
 
     func testBadInputIsReportedAndIgnored() {

@@ -159,7 +159,7 @@ final class SystemConfigurationTests: XCTestCase {
     func testAGoodConfiguration() throws {
         let config = try configuration("""
             serial { module = "serial"; priority = <120>; io-ports = <0x3f8 8 0x2f8 8>; interrupts = <4 3>; console-server; kernel-memory = <64>; };
-            ping { module = "ping"; memory-pages = <16>; };
+            ping { module = "ping"; memory-pages = <16>; console-raw; };
             """).get()
         XCTAssertEqual(config.taskCount, 2)
         let serial = config.tasks[0]
@@ -173,11 +173,58 @@ final class SystemConfigurationTests: XCTestCase {
         XCTAssertTrue(serial.consoleServer)
         XCTAssertEqual(config.tasks[1].priority, 100, "the default")
         XCTAssertFalse(config.tasks[1].consoleServer)
+        XCTAssertTrue(config.tasks[1].consoleRaw, "console-raw: the raw console stream")
+        XCTAssertFalse(serial.consoleRaw, "no raw stream unless the node says so")
         XCTAssertEqual(serial.memoryPages, SystemConfiguration.defaultMemoryPages, "the default budget")
         XCTAssertEqual(config.tasks[1].memoryPages, 16)
         XCTAssertEqual(SystemConfiguration.maximumMemoryPages, 16128)
+        XCTAssertEqual(config.tasks[1].restartsAfterReport, 0, "runs once unless the node says otherwise")
+        let restarted = try configuration("ping { module = \"ping\"; restart-after-report = <3>; };").get()
+        XCTAssertEqual(restarted.tasks[0].restartsAfterReport, 3)
         let whole = try configuration("ping { module = \"ping\"; memory-pages = <16128>; };").get()
         XCTAssertEqual(whole.tasks[0].memoryPages, 16128, "the whole on-demand window")
+    }
+
+    /// `period-ms` goes into the task's startup block; `daemon` makes a task the root task stops at the end.
+    func testAPeriodicDaemon() throws {
+        let config = try configuration("""
+            beat { module = "ping"; period-ms = <2000>; daemon; };
+            other { module = "pong"; };
+            """).get()
+        let beat = config.tasks[0], other = config.tasks[1]
+        XCTAssertEqual(beat.periodMilliseconds, 2000)
+        XCTAssertTrue(beat.daemon)
+        XCTAssertEqual(beat.startupBlock.0, 2000, "word StartupBlock.periodMilliseconds")
+        XCTAssertEqual(StartupBlock.periodMilliseconds, 0)
+        XCTAssertEqual(StartupBlock.address + UInt64(StartupBlock.words) * 8, TaskLayout.stackTop, "at the top of the stack")
+        XCTAssertFalse(other.daemon, "the default")
+        XCTAssertEqual(other.periodMilliseconds, 0)
+        XCTAssertEqual(other.startupBlock.0, 0)
+        for period in [1, 3_600_000] {
+            let task = try configuration("a { module = \"ping\"; period-ms = <\(period)>; };").get().tasks[0]
+            XCTAssertEqual(task.periodMilliseconds, UInt32(period))
+        }
+        XCTAssertGreaterThan(Report.stopSlot, ConsoleProtocol.interruptSlot + 3, "past the console server's interrupts")
+        XCTAssertLessThan(Report.stopSlot, 16, "among the root task's slots")
+    }
+
+    /// `report-deadline-s` of the root node: how long the root task waits for reports; none without it
+    /// (the product's interactive VM); anything but one cell of 1-86400 is refused naming the root.
+    func testTheReportDeadline() throws {
+        XCTAssertNil(try configuration("a { module = \"ping\"; };").get().reportDeadlineSeconds, "no property: no deadline")
+        for seconds in [1, 300, 86_400] {
+            let config = try configuration("a { module = \"ping\"; };", endpoints: "report-deadline-s = <\(seconds)>;").get()
+            XCTAssertEqual(config.reportDeadlineSeconds, UInt32(seconds))
+        }
+        for bad in ["<0>", "<86401>", "<1 2>", "\"300\""] {
+            guard case .failure(let failure) = try configuration("a { module = \"ping\"; };", endpoints: "report-deadline-s = \(bad);") else {
+                XCTFail("accepted report-deadline-s = \(bad)")
+                continue
+            }
+            XCTAssertEqual(text(failure.path), "/")
+            XCTAssertEqual(text(failure.reason), "report-deadline-s must be one cell, 1 to 86400 seconds")
+        }
+        XCTAssertEqual(SystemConfiguration.defaultReportDeadlineSeconds, 300)
     }
 
     func testEveryMistakeNamesItsNode() throws {
@@ -192,6 +239,21 @@ final class SystemConfigurationTests: XCTestCase {
             ("h { module = \"ping\"; memory-pages = <16129>; };", "/tasks/h", "memory-pages must be one cell, 0 to 16128 pages (the on-demand heap window)"),
             ("i { module = \"ping\"; memory-pages = <1 2>; };", "/tasks/i", "memory-pages must be one cell, 0 to 16128 pages (the on-demand heap window)"),
             ("j { module = \"ping\"; memory-pages; };", "/tasks/j", "memory-pages must be one cell, 0 to 16128 pages (the on-demand heap window)"),
+            ("k { module = \"ping\"; period-ms = <0>; };", "/tasks/k", "period-ms must be one cell, 1 to 3600000 milliseconds"),
+            ("l { module = \"ping\"; period-ms = <3600001>; };", "/tasks/l", "period-ms must be one cell, 1 to 3600000 milliseconds"),
+            ("m { module = \"ping\"; period-ms = <1 2>; };", "/tasks/m", "period-ms must be one cell, 1 to 3600000 milliseconds"),
+            ("n { module = \"ping\"; period-ms = \"2s\"; };", "/tasks/n", "period-ms must be one cell, 1 to 3600000 milliseconds"),
+            ("o { module = \"ping\"; daemon = <1>; };", "/tasks/o", "daemon takes no value"),
+            ("p { module = \"serial\"; console-server; daemon; };", "/tasks/p", "a console server cannot be a daemon"),
+            ("q { module = \"ping\"; console-raw = <1>; };", "/tasks/q", "console-raw takes no value"),
+            ("r { module = \"ping\"; restart-after-report = <0>; };", "/tasks/r", "restart-after-report must be one cell, 1 to 1000 restarts"),
+            ("s { module = \"ping\"; restart-after-report = <1001>; };", "/tasks/s", "restart-after-report must be one cell, 1 to 1000 restarts"),
+            ("t { module = \"ping\"; restart-after-report = <0xffffffff>; };", "/tasks/t", "restart-after-report must be one cell, 1 to 1000 restarts"),
+            ("u { module = \"ping\"; restart-after-report; };", "/tasks/u", "restart-after-report must be one cell, 1 to 1000 restarts"),
+            ("v { module = \"ping\"; restart-after-report = <2>; daemon; };", "/tasks/v",
+             "restart-after-report is for a task that reports: not a daemon, console server or VMM"),
+            ("w { module = \"serial\"; console-server; restart-after-report = <2>; };", "/tasks/w",
+             "restart-after-report is for a task that reports: not a daemon, console server or VMM"),
         ]
         for (tasks, path, reason) in cases {
             guard case .failure(let failure) = try configuration(tasks) else {
@@ -289,6 +351,14 @@ final class SystemConfigurationTests: XCTestCase {
                                      modules: modules).get()
         XCTAssertEqual(full.tasks[0].virtualMachine?.bootargs.bytes.count, 2047, "2047 bytes of command line are Linux's limit")
         XCTAssertEqual(full.tasks[0].virtualMachine?.memoryMiB, 1_048_576, "the whole guest-RAM window")
+        // A Multiboot kernel's modules, in order.
+        let multiboot = try configuration("vmm { module = \"vmm\"; vm@0 { kernel = \"linux\"; modules = \"initramfs\", \"vmm\"; memory-mib = <16>; }; };",
+                                          modules: modules).get()
+        let listed = try XCTUnwrap(multiboot.tasks[0].virtualMachine)
+        XCTAssertEqual(listed.moduleCount, 2)
+        XCTAssertEqual(String(decoding: listed.modules[0].bytes, as: UTF8.self), "initramfs")
+        XCTAssertEqual(String(decoding: listed.modules[1].bytes, as: UTF8.self), "vmm")
+        XCTAssertEqual(minimal.moduleCount, 0)
     }
 
     func testEveryVirtualMachineMistakeNamesItsNode() throws {
@@ -313,6 +383,14 @@ final class SystemConfigurationTests: XCTestCase {
             (vm("kernel = \"linux\"; memory-mib = <128>; bootargs = \"quiet\", \"nokaslr\";"), "bootargs must be one NUL-terminated string"),
             (vm("kernel = \"linux\"; memory-mib = <128>; bootargs = [71 72];"), "bootargs must be one NUL-terminated string"),
             (vm("kernel = \"linux\"; memory-mib = <128>; vcpus = <2>;"), "unknown property or child node"),
+            (vm("kernel = \"linux\"; memory-mib = <16>; modules = \"tests\";"), "its module \"tests\" is not among the boot modules"),
+            (vm("kernel = \"linux\"; memory-mib = <16>; modules = \"vmm\", \"\";"), "modules must be a list of strings naming boot modules"),
+            (vm("kernel = \"linux\"; memory-mib = <16>; modules = <1>;"), "modules must be a list of strings naming boot modules"),
+            (vm("kernel = \"linux\"; memory-mib = <16>; modules;"), "modules must be a list of strings naming boot modules"),
+            (vm("kernel = \"linux\"; memory-mib = <16>; modules = \(Array(repeating: "\"vmm\"", count: 9).joined(separator: ", "));"),
+             "modules names more than 8 boot modules"),
+            (vm("kernel = \"linux\"; memory-mib = <16>; initrd = \"initramfs\"; modules = \"vmm\";"),
+             "initrd (a Linux guest's) and modules (a Multiboot guest's) together"),
             (vm("kernel = \"linux\"; memory-mib = <128>; disk { };"), "unknown property or child node"),
         ]
         for (tasks, reason) in cases {
@@ -349,5 +427,8 @@ final class SystemConfigurationTests: XCTestCase {
         XCTAssertTrue(task("serial").consoleServer)
         XCTAssertEqual(task("vmm").memoryPages, 1024)
         XCTAssertEqual(fpuTest.memoryPages, SystemConfiguration.defaultMemoryPages)
+        XCTAssertTrue(task("heartbeat").daemon, "it beats until stopped")
+        XCTAssertEqual(task("heartbeat").periodMilliseconds, 2000)
+        XCTAssertFalse(fpuTest.daemon)
     }
 }

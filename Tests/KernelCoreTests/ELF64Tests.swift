@@ -60,6 +60,23 @@ final class ELF64Tests: XCTestCase {
         expect(makeELF(segments: [(4, 0, 0, 0, 0)]), .noLoadableSegment)
     }
 
+    /// Each page is mapped once with one segment's rights, so two loadable segments may not share one (the
+    /// finding: a task whose 8-byte .bss followed .rodata in the same page failed to start with "slot
+    /// occupied"), nor come out of order. Segments on pages of their own, and empty ones, are fine.
+    func testRejectsSegmentsThatShareAPage() throws {
+        func expectShared(_ segments: [(type: UInt32, offset: UInt64, vaddr: UInt64, filesz: UInt64, memsz: UInt64)], line: UInt = #line) {
+            XCTAssertThrowsError(try validate(makeELF(segments: segments)), line: line) {
+                XCTAssertEqual($0 as? ELFError, .segmentsShareAPage, line: line)
+            }
+        }
+        expectShared([(1, 0x1000, 0x40_3000, 0x80, 0x48d), (1, 0x1000, 0x40_3490, 0, 8)])
+        expectShared([(1, 0x1000, 0x40_0000, 0x80, 0x1001), (1, 0x1000, 0x40_1000, 0, 8)])
+        expectShared([(1, 0x1000, 0x40_5000, 0x80, 0x100), (1, 0x1000, 0x40_0000, 0x80, 0x100)])
+        let apart = try validate(makeELF(segments: [(1, 0x1000, 0x40_0000, 0x80, 0x1000), (1, 0x1000, 0x40_1000, 0, 8),
+                                                    (1, 0x1000, 0x40_1004, 0, 0)]))
+        XCTAssertEqual(Array(apart.segments).count, 3)
+    }
+
     /// A segment whose page-rounded end passes user space is refused by the checker, so no loader's
     /// `vaddr + memsz + 0xFFF` can wrap (the finding: vaddr 0xFFFFFFFFFFFF0000, memsz 0xFFFF).
     func testRejectsSegmentsPastTheEndOfUserSpace() throws {

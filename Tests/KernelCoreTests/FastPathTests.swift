@@ -4,24 +4,6 @@ import SwiftletABI
 
 /// The IPC fast path: taken exactly when its preconditions hold, and then with the general path's result.
 final class FastPathTests: IPCTestCase {
-    let slot: UInt64 = 9
-
-    /// Puts an endpoint capability with `rights` and `badge` into `thread`'s slot 9.
-    func give(_ thread: ThreadPointer, rights: Rights, badge: UInt64 = 0) {
-        let capability = Capability(type: .endpoint, object: UInt64(UInt(bitPattern: endpoint)), rights: rights, badge: badge)
-        XCTAssertEqual(thread.pointee.task!.pointee.capabilities.insert(capability, at: slot), .ok)
-    }
-
-    /// Loads a system call into `thread`'s saved registers as the entry code would.
-    func enter(_ thread: ThreadPointer, _ number: Syscall, tag: MessageTag, words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0),
-               timeout: Timeout = .infinite) {
-        thread.pointee.context.rax = number.rawValue
-        thread.pointee.context.rdi = slot
-        thread.pointee.context.rsi = tag.raw
-        thread.pointee.context.registerMessage = words
-        thread.pointee.context.r12 = timeout.raw
-    }
-
     func testCallToAWaitingServerTakesTheFastPath() {
         let (client, server) = (thread(), thread())
         give(client, rights: .send, badge: 0x77)

@@ -47,6 +47,25 @@ class IPCTestCase: XCTestCase {
         for _ in 0..<count { scheduler.tick(expire: IPC.expire) }
     }
 
+    /// The slot the fast-path tests put the endpoint capability in.
+    let slot: UInt64 = 9
+
+    /// Puts an endpoint capability with `rights` and `badge` into `thread`'s slot 9.
+    func give(_ thread: ThreadPointer, rights: Rights, badge: UInt64 = 0) {
+        let capability = Capability(type: .endpoint, object: UInt64(UInt(bitPattern: endpoint)), rights: rights, badge: badge)
+        XCTAssertEqual(thread.pointee.task!.pointee.capabilities.insert(capability, at: slot), .ok)
+    }
+
+    /// Loads a system call into `thread`'s saved registers as the entry code would.
+    func enter(_ thread: ThreadPointer, _ number: Syscall, tag: MessageTag, words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0),
+               timeout: Timeout = .infinite) {
+        thread.pointee.context.rax = number.rawValue
+        thread.pointee.context.rdi = slot
+        thread.pointee.context.rsi = tag.raw
+        thread.pointee.context.registerMessage = words
+        thread.pointee.context.r12 = timeout.raw
+    }
+
     func isQueued(_ thread: ThreadPointer) -> Bool {
         thread.pointee.next != nil || thread.pointee.previous != nil || thread.pointee.queuedOn != nil
     }
@@ -505,6 +524,32 @@ final class IPCTimeoutTests: IPCTestCase {
         XCTAssertEqual(client.pointee.context.rax, SyscallError.timeout.rawValue)
         XCTAssertEqual(scheduler.now, 5, "no tick was needed")
         XCTAssertNil(scheduler.nextTimeout)
+    }
+
+    /// A periodic task's sleep (the heartbeat: a wait that only its timeout ends) preempts a lower-priority
+    /// thread that runs when the timeout expires between ticks — the vCPU of a guest at 89 under a task at
+    /// 100 — rather than waiting for that thread's timeslice to end; at equal priority it only queues.
+    func testATimeoutBetweenTicksPreemptsARunningLowerPriorityThread() {
+        scheduler = Scheduler(hz: 1000, clockHz: 3_000_000_000)
+        let heartbeat = thread(priority: 100), guest = thread(priority: 89), peer = thread(priority: 100)
+        tick(5)
+        let start = scheduler.clock
+        waiting(heartbeat, timeout: .microseconds(2_000))
+        scheduler.start(guest)
+        XCTAssertEqual(scheduler.current, guest)
+        scheduler.expire(at: start + 6_000_000, expire: IPC.expire)
+        XCTAssertEqual(scheduler.current, heartbeat, "the woken thread runs at once")
+        XCTAssertEqual(heartbeat.pointee.context.rax, SyscallError.timeout.rawValue)
+        XCTAssertEqual(guest.pointee.state, .ready, "the guest's vCPU is preempted, still ready")
+        XCTAssertEqual(scheduler.now, 5, "between ticks")
+
+        IPC.wait(heartbeat, on: endpoint, timeout: .microseconds(2_000), scheduler: &scheduler)
+        XCTAssertEqual(scheduler.current, guest)
+        scheduler.start(peer)
+        XCTAssertEqual(scheduler.current, peer)
+        scheduler.expire(at: start + 12_000_001, expire: IPC.expire)
+        XCTAssertEqual(scheduler.current, peer, "equal priority: no preemption")
+        XCTAssertEqual(heartbeat.pointee.state, .ready)
     }
 
     func testTheLongestTimeoutOnTheFastestClockNeverTraps() {

@@ -10,7 +10,7 @@ final class KernelObjectFixture {
     private var threads: [ThreadPointer] = []
     private var tasks: [TaskPointer] = []
     private var endpoints: [EndpointPointer] = []
-    private var slotStorage: [UnsafeMutablePointer<Capability>] = []
+    private var slotStorage: [CapabilityNodePointer] = []
     private var utcbs: [UnsafeMutablePointer<UInt64>] = []
 
     deinit {
@@ -47,10 +47,12 @@ final class KernelObjectFixture {
     }
 
     /// Storage for a capability space, filled with junk so tests can see that `CapabilitySpace.init` clears it.
-    func capabilityStorage() -> UnsafeMutablePointer<Capability> {
-        let storage = UnsafeMutablePointer<Capability>.allocate(capacity: CapabilitySpace.slots)
-        storage.initialize(repeating: Capability(type: .thread, object: 0xBAD0, rights: .all, badge: 0xBAD),
-                           count: CapabilitySpace.slots)
+    func capabilityStorage() -> CapabilityNodePointer {
+        let storage = CapabilityNodePointer.allocate(capacity: CapabilitySpace.slots)
+        var junk = CapabilityNode()
+        junk.capability = Capability(type: .thread, object: 0xBAD0, rights: .all, badge: 0xBAD)
+        junk.next = CapabilityNodePointer(bitPattern: 0xBAD0)
+        storage.initialize(repeating: junk, count: CapabilitySpace.slots)
         slotStorage.append(storage)
         return storage
     }

@@ -52,6 +52,17 @@ final class AbuseTaskTests: SystemTestCase {
         }
     }
 
+    /// Seeds a fresh run once failed with, kept as regressions: 0x604d97134bd29efa made a thread on a UTCB
+    /// page an IPC transfer had lent (its lineage unknown to the model), and a later unmap of the lender's
+    /// pages stopped the thread, which the model had to learn from the kernel.
+    func testFuzzSeedsThatOnceFailed() throws {
+        for seed: UInt64 in [0x604d97134bd29efa] {
+            let result = try boot(ImageConfiguration(tasks: ["roottask", "abusetest"], seeds: ["abusetest": seed]))
+            assertLine(containing: "fuzz: start, seed 0x\(String(seed, radix: 16)),", in: result)
+            checkAbuseTest(result)
+        }
+    }
+
     func testInvalidArgumentsAndFuzzOnQEMU() throws {
         let result = try bootTasks(["abusetest"])
         assertLine(containing: "fuzz: start, seed 0x5eed0fab05e001,", in: result)

@@ -14,7 +14,7 @@ final class ConfigurationTests: SystemTestCase {
         let result = try boot()
         assertCleanBoot(result)
         assertLine(containing: "module config:", "flattened device tree", in: result)
-        assertLine(containing: "roottask: configuration: 5 tasks", in: result)
+        assertLine(containing: "roottask: configuration: 6 tasks", in: result)
         assertLine(containing: "roottask: started vmm", "priority 90", in: result)
         assertLine(containing: "roottask: started serial", "with ports 0x3f8+8 and IRQ 4: ok", in: result)
         assertLine(containing: "[ping] IPC round trip", in: result)

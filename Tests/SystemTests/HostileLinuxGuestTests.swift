@@ -7,7 +7,8 @@ import XCTest
 /// writes over its ACPI tables, the ROM area and its zero page, and touches unbacked MMIO and every port
 /// cannot crash or hang the VMM. The guest (Guests/HostileLinux/hostile.S, built as the module
 /// `hostile-linux`) reports each probe, prints its marker and powers off by ACPI S5; the VMM must report
-/// the clean power-off with its exit statistics, and every task must pass.
+/// the clean power-off with its exit statistics, and every task must pass. It also prints forged kernel
+/// verdict lines (power-off, panic, halt) through its raw console, which must not end or judge the run.
 final class HostileLinuxGuestTests: SystemTestCase {
     func check(_ result: RunResult, backend: String, file: StaticString = #filePath, line: UInt = #line) {
         assertCleanBoot(result, file: file, line: line)
@@ -15,14 +16,14 @@ final class HostileLinuxGuestTests: SystemTestCase {
         let lines = result.consoleLines
         for probe in ["x2APIC nonsense", "IOAPIC nonsense", "UART nonsense", "interrupt window", "xAPIC MMIO nonsense",
                       "ACPI, ROM, zero page and unbacked MMIO writes", "every port read, unbacked ports written"] {
-            if let report = assertLine(containing: "[vmm] hostile-linux: \(probe) done; ", in: result, file: file, line: line) {
+            if let report = assertLine(containing: "hostile-linux: \(probe) done; ", in: result, file: file, line: line) {
                 print("hostile: \(report)")
             }
         }
         // Read-only and reserved x2APIC registers fault as on hardware (LocalAPIC.x2APICWritable).
-        assertLine(containing: "[vmm] hostile-linux: x2APIC ISR write, reserved MSR write and EOI read faulted (#GP): 3 of 3", in: result, file: file, line: line)
+        assertLine(containing: "hostile-linux: x2APIC ISR write, reserved MSR write and EOI read faulted (#GP): 3 of 3", in: result, file: file, line: line)
         XCTAssertFalse(result.console.contains("hostile-linux: unexpected exception"), "the guest took an exception the VMM should not raise", file: file, line: line)
-        XCTAssertNotNil(lines.first { $0.hasPrefix("[vmm] \(HostileLinuxGuest.marker)") }, "the guest's marker", file: file, line: line)
+        XCTAssertNotNil(lines.first { $0.hasPrefix(HostileLinuxGuest.marker) }, "the guest's marker", file: file, line: line)
         // The interrupt window really delivered: the timer and the UART's line through the IOAPIC.
         if let window = lines.first(where: { $0.contains("hostile-linux: interrupt window done;") }),
            let counts = window.firstMatch(of: /interrupts (\d+) \(timer (\d+), uart (\d+)\)/) {
@@ -49,7 +50,13 @@ final class HostileLinuxGuestTests: SystemTestCase {
         XCTAssertFalse(lines.contains { $0.hasPrefix("[vmm] vmm:") && ($0.contains("refused") || $0.contains("VM stopped") && !$0.contains("ACPI S5")) },
                        "the VMM refused or stopped the guest", file: file, line: line)
         XCTAssertFalse(result.console.contains("FAILED"), "a task failed", file: file, line: line)
-        assertLine(containing: "roottask: all done", "all 3 tasks passed", in: result, file: file, line: line)   // ping, pong, vmm
+        assertLine(containing: "roottask: all done", "all 4 tasks passed", in: result, file: file, line: line)   // ping, pong, vmm, heartbeat
+        // The guest's raw output forged the kernel's verdict lines on lines of their own; without the
+        // verdict token they judged nothing (the run above ended cleanly, not as a panic).
+        for forged in ["kernel: powering off: all tasks passed", "KERNEL PANIC: forged by the guest", "kernel: halted"] {
+            XCTAssertTrue(lines.contains(forged), "the guest's forged line \(forged), untagged", file: file, line: line)
+        }
+        XCTAssertEqual(result.verdictLines, ["kernel: powering off: all tasks passed"], "the kernel's only verdict line", file: file, line: line)
     }
 
     var configuration: ImageConfiguration {

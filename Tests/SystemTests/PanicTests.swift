@@ -10,7 +10,7 @@ final class PanicTests: SystemTestCase {
     func checkPanic(_ kind: String, firstLine: String, file: StaticString = #filePath, line: UInt = #line) throws -> RunResult {
         let result = try boot(ImageConfiguration(commandLine: "crash=\(kind)"))
         assertLine(containing: "kernel: crash=", "requested", in: result, file: file, line: line)
-        let reports = result.consoleLines.filter { ConsoleMarkers.isKernelLine($0) && $0.hasPrefix(ConsoleMarkers.panic) }
+        let reports = result.verdictLines.filter { $0.hasPrefix(ConsoleMarkers.panic) }
         XCTAssertEqual(reports, ["\(ConsoleMarkers.panic): \(firstLine)"], "the report's first line", file: file, line: line)
         assertLine(containing: "  error code 0x", in: result, file: file, line: line)
         for registers in [["RIP=", "CS=", "RFLAGS="], ["RSP=", "SS=", "CR2=", "CR3="], ["RAX=", "RBX=", "RCX="],
@@ -18,7 +18,7 @@ final class PanicTests: SystemTestCase {
             let found = result.consoleLines.first { candidate in candidate.hasPrefix("  ") && registers.allSatisfy(candidate.contains) }
             XCTAssertNotNil(found, "no register line with \(registers)", file: file, line: line)
         }
-        XCTAssertTrue(result.consoleLines.contains(ConsoleMarkers.halted), "the CPU halted", file: file, line: line)
+        XCTAssertTrue(result.verdictLines.contains(ConsoleMarkers.halted), "the CPU halted", file: file, line: line)
         XCTAssertFalse(result.consoleLines.contains { $0.hasPrefix(ConsoleMarkers.poweringOff) }, file: file, line: line)
         assertOutcome(.panicked, of: result, file: file, line: line)
         XCTAssertEqual(result.outcome.exitStatus, 3, file: file, line: line)

@@ -68,10 +68,11 @@ class SystemTestCase: XCTestCase {
                       "the banner is not the first line: \(firstLine ?? "(no output)")", file: file, line: line)
         assertLine(containing: "memory: ", "MiB usable", in: result, file: file, line: line)
         assertLine(containing: "timer: ", "ticking", in: result, file: file, line: line)
-        let kernelPowerOff = result.consoleLines.filter { ConsoleMarkers.isKernelLine($0) && $0.hasPrefix(ConsoleMarkers.poweringOff) }
+        XCTAssertNotNil(result.verdictToken, "the image's verdict token", file: file, line: line)
+        let kernelPowerOff = result.verdictLines.filter { $0.hasPrefix(ConsoleMarkers.poweringOff) }
         XCTAssertEqual(kernelPowerOff, ["\(ConsoleMarkers.poweringOff): \(reason.description)"], "the kernel's power-off line",
                        file: file, line: line)
-        let panics = result.consoleLines.filter { ConsoleMarkers.isKernelLine($0) && $0.hasPrefix(ConsoleMarkers.panic) }
+        let panics = result.verdictLines.filter { $0.hasPrefix(ConsoleMarkers.panic) }
         XCTAssertEqual(panics, [], "the kernel panicked", file: file, line: line)
     }
 
@@ -80,4 +81,5 @@ class SystemTestCase: XCTestCase {
         let tag = "[\(name)] "
         return result.consoleLines.filter { $0.hasPrefix(tag) }.map { String($0.dropFirst(tag.count)) }
     }
+
 }

@@ -49,6 +49,59 @@ final class ToolingTests: XCTestCase {
         XCTAssertThrowsError(try BootModule(argument: "/nonexistent/file", relativeTo: folder))
     }
 
+    /// A tagged line the serial driver put on its own while the guest's raw line was unfinished: CR and
+    /// erase-line wipe the partial line on a terminal, and consoleLines shows what the terminal does.
+    func testConsoleLinesAreWhatATerminalShows() {
+        let console = "swiftlet:/# ech\r\u{1B}[K[heartbeat] heartbeat 3 at 6.000 s: 41 us late (worst 120 us)\r\nswiftlet:/# echo hi\r\nhi\r\n"
+        let result = RunResult(outcome: .poweredOff, console: console, verdictToken: nil, duration: 1, emulator: .qemu,
+                               runDirectory: URL(fileURLWithPath: "/tmp"), timeout: 1, emulatorMessages: "")
+        XCTAssertEqual(result.consoleLines, ["[heartbeat] heartbeat 3 at 6.000 s: 41 us late (worst 120 us)", "swiftlet:/# echo hi", "hi", ""])
+    }
+
+    /// A scripted prompt step waits for the prompt at the end of the output (busybox's cursor query after it
+    /// allowed), not for a copy the serial driver redrew with a typed command behind it.
+    func testAPromptCountsOnlyWhileTheGuestWaitsAtIt() {
+        let prompt = Data("swiftlet:/# ".utf8)
+        XCTAssertTrue(EmulatorSupervisor<PipeReader>.endsAtPrompt(Data("boot\r\nswiftlet:/# ".utf8), prompt))
+        XCTAssertTrue(EmulatorSupervisor<PipeReader>.endsAtPrompt(Data("boot\r\nswiftlet:/# \u{1B}[6n".utf8), prompt))
+        XCTAssertFalse(EmulatorSupervisor<PipeReader>.endsAtPrompt(Data("\r\u{1B}[K[heartbeat] beat\r\nswiftlet:/# uname -r".utf8), prompt))
+        XCTAssertFalse(EmulatorSupervisor<PipeReader>.endsAtPrompt(Data("swiftlet:/# uname -r\r\n6.1.0\r\n".utf8), prompt))
+    }
+
+    /// `swiftlet test` repeats each failing test's failures after swift test's last line, with how its last
+    /// run ended and the console's last lines before that.
+    func testTheTestCommandSumsUpFailuresAfterTheLastLine() {
+        var summary = TestFailureSummary()
+        summary.consume("Test Case 'A.testOne' started\n/r/Tests/A.swift:24: error: A.testOne : XCTAssertEqual failed: (\"1\") is not".utf8)
+        summary.consume(" equal to (\"2\") - figures\n/r/Tests/A.swift:30: error: A.testOne : failed - second\n".utf8)
+        summary.consume("Test Case 'B.testTwo' started\n--- console (bochs):\nline 1\n[abusetest] fuzz: error: not a test line\n".utf8)
+        summary.consume("prompt\u{1B}[6n\r\n--- swiftlet: timeout after 180 s (bochs); files in /tmp/r\n".utf8)
+        summary.consume("/r/Tests/B.swift:9: error: B.testTwo : failed - no console line\n".utf8)
+        XCTAssertEqual(summary.count, 3)
+        XCTAssertEqual(summary.report, [
+            "swiftlet: 3 failures in 2 tests (the full output is above):",
+            "  A.testOne:",
+            "    XCTAssertEqual failed: (\"1\") is not equal to (\"2\") - figures",
+            "    failed - second",
+            "  B.testTwo:",
+            "    failed - no console line",
+            "    its last run: swiftlet: timeout after 180 s (bochs); files in /tmp/r",
+            "    the console's last lines:",
+            "    | --- console (bochs):",
+            "    | line 1",
+            "    | [abusetest] fuzz: error: not a test line",
+            "    | prompt?[6n?"])
+        XCTAssertEqual(TestFailureSummary().report, [])
+        // A character split between two chunks comes out whole; past four messages the count says how many.
+        var split = TestFailureSummary()
+        let line = Array("/r/C.swift:1: error: C.testThree : failed - caf\u{E9}\n".utf8)
+        split.consume(line[..<(line.count - 2)])
+        split.consume(line[(line.count - 2)...])
+        for _ in 0..<4 { split.consume(line) }
+        XCTAssertEqual(split.report, ["swiftlet: 5 failures in 1 test (the full output is above):",
+                                      "  C.testThree (the first 4 of 5):"] + Array(repeating: "    failed - caf\u{E9}", count: 4))
+    }
+
     func testConsoleMonitorFindsMarkersAcrossChunks() {
         var monitor = ConsoleMonitor()
         monitor.append(Data("Swiftlet microkernel\r\nkernel: power".utf8))
@@ -77,14 +130,22 @@ final class ToolingTests: XCTestCase {
     /// The root task's reason on the kernel's power-off line decides the outcome; a line without a reason
     /// the ABI knows is no power-off line.
     func testPowerOffReasonsDecideTheOutcome() {
-        for reason in PowerOffReason.allCases {
+        for reason in PowerOffReason.allCases where reason != .guestExited {
             var monitor = ConsoleMonitor()
             monitor.append(Data("kernel: powering off: \(reason.description)\r\n".utf8))
             XCTAssertEqual(monitor.powerOffReason, reason)
             XCTAssertEqual(RunOutcome(emulatorExitStatus: 0, console: monitor),
                            reason == .allPassed ? .poweredOff : .poweredOffAfterFailure(reason))
         }
-        for line in ["kernel: powering off", "kernel: powering off: all tasks passed, honestly", "kernel: powering off: "] {
+        // A guest's debug-exit status: the kernel's line carries it, and it is the run's exit status.
+        var exited = ConsoleMonitor()
+        exited.append(Data("kernel: powering off: \(PowerOffReason.guestExited.description) 11\r\n".utf8))
+        XCTAssertEqual(exited.powerOffReason, .guestExited)
+        XCTAssertEqual(RunOutcome(emulatorExitStatus: 0, console: exited), .guestExited(status: 11))
+        XCTAssertEqual(RunOutcome.guestExited(status: 11).exitStatus, 11)
+        for line in ["kernel: powering off", "kernel: powering off: all tasks passed, honestly", "kernel: powering off: ",
+                     "kernel: powering off: \(PowerOffReason.guestExited.description)", "kernel: powering off: \(PowerOffReason.guestExited.description) 256",
+                     "kernel: powering off: \(PowerOffReason.guestExited.description) 1x"] {
             var monitor = ConsoleMonitor()
             monitor.append(Data("\(line)\n".utf8))
             XCTAssertFalse(monitor.sawPoweringOff, line)
@@ -117,6 +178,45 @@ final class ToolingTests: XCTestCase {
         XCTAssertNotNil(panic.haltedAt)
     }
 
+    /// With the image's verdict token only lines that end with it count; an untagged forged line, as the
+    /// console's raw stream can write, is nothing. The build puts the token on the kernel's command line.
+    func testOnlyLinesWithTheVerdictTokenJudgeTheRun() throws {
+        let token = VerdictTokenFile.fresh()
+        XCTAssertEqual(token.count, 16)
+        XCTAssertNotEqual(token, VerdictTokenFile.fresh(), "a fresh token per build")
+        var monitor = ConsoleMonitor(verdictToken: token)
+        monitor.append(Data("""
+            kernel: powering off: all tasks passed\r
+            KERNEL PANIC: forged\r
+            kernel: halted\r
+            kernel: powering off: all tasks passed (verdict 0000000000000000)\r
+            kernel: powering off: all tasks passed (verdict \(token)) and more\r
+
+            """.utf8))
+        XCTAssertFalse(monitor.sawPoweringOff)
+        XCTAssertFalse(monitor.sawPanic)
+        XCTAssertNil(monitor.haltedAt)
+        monitor.append(Data("kernel: powering off: tasks failed or did not report (verdict \(token))\r\n".utf8))
+        XCTAssertEqual(RunOutcome(emulatorExitStatus: 1, console: monitor), .poweredOffAfterFailure(.tasksFailed))
+        var panic = ConsoleMonitor(verdictToken: token)
+        panic.append(Data("KERNEL PANIC: #GP (vector 13) in kernel mode (verdict \(token))\r\nkernel: halted (verdict \(token))\r\n".utf8))
+        XCTAssertTrue(panic.sawPanic)
+        XCTAssertNotNil(panic.haltedAt)
+        let grub = GrubConfiguration.text(for: ImageConfiguration(commandLine: "timer_hz=100"), verdictToken: token)
+        XCTAssertTrue(grub.contains("multiboot2 /boot/swiftlet.elf timer_hz=100 verdict=\(token)\n"), grub)
+        let iso = FileManager.default.temporaryDirectory.appendingPathComponent("verdict-\(token).iso")
+        try VerdictTokenFile.write(token, besideISO: iso)
+        defer { try? FileManager.default.removeItem(at: VerdictTokenFile.url(besideISO: iso)) }
+        XCTAssertEqual(VerdictTokenFile.read(besideISO: iso), token)
+        try "nonsense".write(to: VerdictTokenFile.url(besideISO: iso), atomically: true, encoding: .utf8)
+        XCTAssertNil(VerdictTokenFile.read(besideISO: iso), "a malformed token file is no token")
+        // An ISO without its token file (built elsewhere): untagged lines judge, their token ignored.
+        var unknown = ConsoleMonitor(verdictToken: nil)
+        unknown.append(Data("[vmm] kernel: powering off: configuration rejected, nothing started\r\nkernel: powering off: all tasks passed (verdict \(token))\r\n".utf8))
+        XCTAssertEqual(RunOutcome(emulatorExitStatus: 0, console: unknown), .poweredOff)
+        XCTAssertEqual(ConsoleMarkers.verdictLine("kernel: halted (verdict 12)", token: nil), "kernel: halted (verdict 12)", "not a token")
+    }
+
     func testExitStatuses() {
         XCTAssertEqual(RunOutcome.poweredOff.exitStatus, 0)
         XCTAssertEqual(RunOutcome.panicked.exitStatus, 3)
@@ -146,18 +246,21 @@ final class ToolingTests: XCTestCase {
             iso: iso, configuration: RunConfiguration(memoryMiB: 128, deterministic: true), interactive: false)
         XCTAssertEqual(arguments.joined(separator: " "),
                        "-accel tcg -cpu max -m 128 -cdrom /x.iso -boot d -display none -no-reboot "
-                           + "-serial stdio -icount shift=0,align=off")
+                           + "-serial stdio -icount shift=0,align=off -rtc base=2000-01-01T00:00:00,clock=vm")
+        // On a terminal: the monitor muxed onto stdio, which also keeps Ctrl-C for the guest (signal off).
+        let interactive = QEMURunner.arguments(iso: iso, configuration: RunConfiguration(), interactive: true).joined(separator: " ")
+        XCTAssertTrue(interactive.hasSuffix("-serial mon:stdio"), interactive)
     }
 
     func testBochsConfigurationSelectsClock() {
         var configuration = BochsConfiguration(
             iso: URL(fileURLWithPath: "/x.iso"), cpuModel: "ryzen", memoryMiB: 64, deterministic: true,
-            serialFile: URL(fileURLWithPath: "/run/com1"), logFile: URL(fileURLWithPath: "/run/log"))
+            serialTerminal: "/dev/pts/7", logFile: URL(fileURLWithPath: "/run/log"))
         XCTAssertTrue(configuration.text.contains("clock: sync=none, time0=946684800"))
         XCTAssertTrue(configuration.text.contains("cpu: model=ryzen, count=1"))
         XCTAssertTrue(configuration.text.contains("memory: guest=64, host=64"))
         configuration.deterministic = false
-        XCTAssertTrue(configuration.text.contains("clock: sync=slowdown"))
+        XCTAssertTrue(configuration.text.contains("clock: sync=slowdown, time0=utc"))
     }
 
     func testBootPathLengthParsing() {
@@ -179,6 +282,35 @@ final class ToolingTests: XCTestCase {
         let object = try? JSONSerialization.jsonObject(with: Data(MetricsReport.json(metrics).utf8))
         XCTAssertEqual((object as? [String: Any])?.count, 2)
         XCTAssertTrue(MetricsReport.table(metrics).contains("boot.kernel.instructions.bochs  123456  instructions"))
+    }
+
+    /// The CPU job benchmark's readers: the job line with its four sums, the heartbeat's summary.
+    func testLinuxJobParsing() throws {
+        let sum = LinuxJob.expectedSum
+        let console = "swiftlet-guest: date 946684800\r\n"
+            + "swiftlet-guest: job sha256 of 4 x 16 MiB: 4733194119 tsc ticks (tsc 1133603142 to 5866797261), sums \(sum) \(sum) \(sum) \(sum)\r\n"
+            + "[heartbeat] heartbeat: 2 beats in 4.0 s, worst 2 us late, mean 1 us\r\n"
+        let job = try XCTUnwrap(LinuxJob.jobLine(in: console))
+        XCTAssertEqual(job.ticks, 4_733_194_119)
+        XCTAssertEqual(job.sums, Array(repeating: sum, count: 4))
+        XCTAssertNil(LinuxJob.jobLine(in: "swiftlet-guest: job sha256: could not write 16 MiB to a ramfs\r\n"))
+        let heartbeat = try XCTUnwrap(LinuxJob.heartbeatSummary(in: console))
+        XCTAssertEqual(heartbeat.beats, 2)
+        XCTAssertEqual(heartbeat.worst, 2)
+        XCTAssertEqual(heartbeat.mean, 1)
+        XCTAssertNil(LinuxJob.heartbeatSummary(in: "heartbeat 1 at 2.000 s: 2 us late (worst 2 us)\r\n"))
+        // Only the beats while the guest ran count, also one that cut into the guest's output.
+        let run = "[heartbeat] heartbeat 1 at 0.250 s: 900 us late (worst 900 us)\r\n"
+            + "[vmm] vmm: /tasks/vmm/vm@0: Linux boot protocol 0x20f, kernel at 0x1000000\r\n"
+            + "[heartbeat] heartbeat 2 at 0.500 s: 30 us late (worst 900 us)\r\n"
+            + "swiftlet-guest: clocksource kvm-\u{1B}[K[heartbeat] heartbeat 3 at 0.750 s: 50 us late (worst 900 us)\r\n"
+            + "[vmm] vmm: /tasks/vmm/vm@0: the guest powered off (ACPI S5) after 2467 exits\r\n"
+            + "[heartbeat] heartbeat 4 at 1.000 s: 5000 us late (worst 5000 us)\r\n"
+        let inside = try XCTUnwrap(LinuxJob.heartbeatsWhileTheGuestRan(in: run))
+        XCTAssertEqual(inside.beats, 2)
+        XCTAssertEqual(inside.worst, 50)
+        XCTAssertEqual(inside.mean, 40)
+        XCTAssertNil(LinuxJob.heartbeatsWhileTheGuestRan(in: console))
     }
 
     /// The Linux boot benchmark's readers: the VMM's exit statistics (CR LF lines, as the console has
@@ -236,7 +368,8 @@ final class ToolingTests: XCTestCase {
         XCTAssertEqual(outcome.metrics, [Metric(name: "a.b", value: 1, unit: "")])
         XCTAssertEqual(outcome.failures.count, 1)
         XCTAssertTrue(outcome.failures[0].contains("the guest recipe could not be fetched"), outcome.failures[0])
-        XCTAssertEqual(BenchmarkSuite.selected("LINUX").map(\.title), LinuxBoot.backends.map(\.title))
+        XCTAssertEqual(BenchmarkSuite.selected("LINUX").map(\.title), LinuxBoot.backends.map(\.title) + LinuxJob.backends.map(\.title))
+        XCTAssertEqual(BenchmarkSuite.selected("linux.cpu.ratio.vmx").map(\.title), [LinuxJob.backends[0].title])
         XCTAssertEqual(BenchmarkSuite.selected(nil).count, BenchmarkSuite.all.count)
     }
 }

@@ -214,9 +214,26 @@ final class LocalAPICTests: XCTestCase {
         XCTAssertEqual(apic.read(0x390, now: 2500), 0)
 
         _ = apic.write(0x320, 0x2_00EC, now: 3000)    // periodic
-        _ = apic.write(0x380, 100, now: 3000)
-        apic.advanceTimer(now: 4000 + 2 * 1000 + 10)  // three periods late
-        XCTAssertEqual(apic.nextDeadline, 7000, "missed periods skipped, no burst")
+        _ = apic.write(0x380, 30_000, now: 3000)
+        apic.advanceTimer(now: 303_000 + 2 * 300_000 + 10)  // three periods late
+        XCTAssertEqual(apic.nextDeadline, 1_203_000, "missed periods skipped, no burst")
+    }
+
+    /// A periodic timer programmed shorter than 25,000 bus ticks (1 ms) runs at that minimum, so a guest
+    /// cannot make its vCPU take nothing but timer exits; its current count runs down over the minimum.
+    func testAPeriodicTimerFiresNoOftenerThanTheMinimumPeriod() {
+        XCTAssertEqual(LocalAPIC.minimumPeriodBusTicks, 25_000)
+        enable()
+        _ = apic.write(0x3E0, 0x0B, now: 0)           // divide by 1: 10 TSC ticks per count
+        _ = apic.write(0x320, 0x2_00EC, now: 0)       // periodic
+        _ = apic.write(0x380, 1, now: 0)              // 1 count: 10 TSC ticks, asked
+        XCTAssertEqual(apic.nextDeadline, 250_000, "25,000 bus ticks of 10 TSC ticks")
+        XCTAssertEqual(apic.read(0x390, now: 10_000), 24_000)
+        apic.advanceTimer(now: 250_000)
+        XCTAssertEqual(apic.deliverableVector, 0xEC)
+        XCTAssertEqual(apic.nextDeadline, 500_000)
+        _ = apic.write(0x380, 25_000, now: 500_000)   // exactly the minimum: as programmed
+        XCTAssertEqual(apic.nextDeadline, 750_000)
     }
 
     func testTSCDeadlineTimerThroughTheMSR() {

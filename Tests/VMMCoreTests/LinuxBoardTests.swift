@@ -5,21 +5,37 @@ import XCTest
 /// The Linux guest's board: ports, MMIO and MSRs routed to their devices, interrupts through the IOAPIC to
 /// the local APIC, the ACPI power registers, and guest nonsense that must not trap.
 final class LinuxBoardTests: XCTestCase {
-    func line(_ board: inout LinuxBoard, _ text: String) -> [String] {
-        var lines: [String] = []
-        for byte in text.utf8 where board.writePort(0x3F8, size: 1, value: UInt64(byte)) == .consoleLine {
+    /// The messages the guest's output becomes, as bytes.
+    func messages(_ board: inout LinuxBoard, _ text: [UInt8]) -> [[UInt8]] {
+        var sent: [[UInt8]] = []
+        for byte in text where board.writePort(0x3F8, size: 1, value: UInt64(byte)) == .consoleOutput {
             let taken = board.console.take()
-            lines.append(String(decoding: (0..<taken.count).map { taken[$0] }, as: UTF8.self))
+            sent.append((0..<taken.count).map { ConsoleProtocol.byte(taken.words, $0) })
         }
-        return lines
+        return sent
     }
 
-    func testSerialOutputBecomesConsoleLines() {
+    func testSerialOutputGoesOutRawAtNewlinesAndFullMessages() {
         var board = LinuxBoard(tscPerBusTick: 40)
-        XCTAssertEqual(line(&board, "Linux version 6.1\r\n[ok]\u{1B}[0m\n"), ["Linux version 6.1", "[ok][0m"], "CR and ESC dropped")
-        let long = line(&board, String(repeating: "x", count: 450))
-        XCTAssertEqual(long.map(\.count), [200, 200], "a line without a newline comes out in pieces of 200")
-        XCTAssertTrue(board.console.pending)
+        let prompt = Array("Linux 6.1\r\n~ # \u{1B}[0m\u{3}\u{8} \u{8}".utf8)
+        XCTAssertEqual(messages(&board, prompt), [Array("Linux 6.1\r\n".utf8)], "a newline sends, CR and all")
+        XCTAssertTrue(board.console.pending, "the prompt waits for a flush (HLT)")
+        let held = board.console.take()
+        XCTAssertEqual((0..<held.count).map { ConsoleProtocol.byte(held.words, $0) }, Array("~ # \u{1B}[0m\u{3}\u{8} \u{8}".utf8),
+                       "control bytes and escape sequences unchanged")
+        XCTAssertFalse(board.console.pending)
+        let long = messages(&board, Array(repeating: UInt8(ascii: "x"), count: 100))
+        XCTAssertEqual(long.map(\.count), [32, 32, 32], "a line without a newline goes out a message (32 bytes) at a time")
+        XCTAssertEqual(board.console.count, 4)
+    }
+
+    /// A caller that does not take a full message loses nothing held and the buffer never grows.
+    func testAFullBufferIsNeverOverrun() {
+        var output = SerialOutput()
+        for byte in 0..<32 { _ = output.put(UInt8(byte)) }
+        XCTAssertTrue(output.put(0x41), "still full: send now")
+        XCTAssertEqual(output.count, SerialOutput.capacity)
+        XCTAssertEqual(ConsoleProtocol.byte(output.take().words, 31), 31)
     }
 
     func testUnbackedPortsReadAllOnesAndIgnoreWrites() {
@@ -48,7 +64,61 @@ final class LinuxBoardTests: XCTestCase {
         XCTAssertEqual(board.writePort(0x600, size: 1, value: 1 << 2 | 0x20), .none, "another sleep state is not offered")
         XCTAssertEqual(board.writePort(0x600, size: 1, value: 5 << 2 | 0x20), .powerOff)
         XCTAssertEqual(board.writePort(0x602, size: 1, value: 2), .none)
-        XCTAssertEqual(board.writePort(0x602, size: 1, value: 1), .reset)
+        XCTAssertEqual(board.writePort(0x602, size: 1, value: 1), .reset(.acpiRegister))
+    }
+
+    /// The other reset lines Linux knows (`reboot=k`, `reboot=p`): only the reset commands reset; the
+    /// keyboard controller's other commands and 0xCF9's other bits are ports nothing backs.
+    func testTheKeyboardControllerAndPortCF9Reset() {
+        var board = LinuxBoard(tscPerBusTick: 40)
+        XCTAssertEqual(board.writePort(0x64, size: 1, value: 0xFE), .reset(.keyboardController))
+        XCTAssertEqual(board.writePort(0x64, size: 1, value: 0xAA), .none, "self-test: no controller here")
+        XCTAssertEqual(board.writePort(0x64, size: 2, value: 0xFE), .none, "a 16-bit write is not the command")
+        XCTAssertEqual(board.writePort(0xCF9, size: 1, value: 0x02), .none, "SYS_RST alone only selects a hard reset")
+        XCTAssertEqual(board.writePort(0xCF9, size: 1, value: 0x06), .reset(.resetControl))
+        XCTAssertEqual(board.writePort(0xCF8, size: 4, value: 0x8000_0000), .none, "PCI CONFIG_ADDRESS, not 0xCF9")
+        XCTAssertEqual(board.unbackedPorts, 4)
+        XCTAssertEqual(board.readPort(0x64, size: 1, wallClock: 0), UInt64.max, "reads stay all ones")
+    }
+
+    /// A reset puts the APIC (timer, mode, in-service vector), the IOAPIC, the UART and the MSRs (kvmclock's
+    /// page, PAT, APIC base) back to power-on, and keeps the battery-backed CMOS and the VMM's counters.
+    func testABoardResetStartsTheDevicesAgainAndKeepsTheClockAndCounters() {
+        var board = LinuxBoard(tscPerBusTick: 40, x2APIC: true)
+        XCTAssertNotNil(board.writeMSR(0x80F, 0x1FF, now: 0))                 // SVR: enabled
+        XCTAssertNotNil(board.writeMSR(0x832, 2 << 17 | 0xEC, now: 0))        // TSC deadline, vector 0xEC
+        XCTAssertNotNil(board.writeMSR(0x6E0, 1000, now: 0))
+        board.writeMemory(0xFEC0_0000, size: 4, value: 0x18, now: 0)          // IOAPIC entry 4: vector 0x24
+        board.writeMemory(0xFEC0_0010, size: 4, value: 0x24, now: 0)
+        _ = board.writePort(0x3FC, size: 1, value: 0x08)                      // UART: OUT2, THRE interrupt
+        _ = board.writePort(0x3F9, size: 1, value: 0x02)
+        XCTAssertEqual(board.pendingInterrupt(now: 0), 0x24)
+        board.acknowledge(0x24)
+        XCTAssertEqual(board.writeMSR(0x4B56_4D01, 0x5000 | 1, now: 0), .systemTime(0x5001))   // kvmclock page
+        XCTAssertNotNil(board.writeMSR(0x277, 0x0606_0606_0606_0606, now: 0))  // PAT: all write-back
+        XCTAssertEqual(board.writeMSR(0x1B, 0xFEE0_0000 | 1 << 11, now: 0), .x2APICMode(false))
+        _ = board.writePort(0x70, size: 1, value: 0x20)                       // CMOS byte 0x20: 0x5A
+        _ = board.writePort(0x71, size: 1, value: 0x5A)
+        _ = board.writePort(0x80, size: 1, value: 0)                          // nothing backs it
+        XCTAssertNil(board.readMSR(0x1234, now: 0))
+        _ = board.console.put(0x41)                                           // half a console line
+
+        board.reset()
+        XCTAssertNil(board.apic.nextDeadline, "no timer armed")
+        XCTAssertTrue(board.apic.x2APICMode, "x2APIC again, as at power-on")
+        XCTAssertEqual(board.readMSR(0x1B, now: 0), 0xFEE0_0000 | 1 << 11 | 1 << 10 | 1 << 8)
+        XCTAssertEqual(board.readMSR(0x4B56_4D01, now: 0), 0, "kvmclock's page forgotten")
+        XCTAssertEqual(board.readMSR(0x277, now: 0), 0x0007_0406_0007_0406, "the power-on PAT")
+        board.writeMemory(0xFEC0_0000, size: 4, value: 0x18, now: 0)
+        XCTAssertEqual(board.readMemory(0xFEC0_0010, size: 4, now: 0), 0x1_0000, "IOAPIC entries masked")
+        XCTAssertEqual(board.readPort(0x3F9, size: 1, wallClock: 0), 0, "UART interrupts off")
+        XCTAssertNil(board.pendingInterrupt(now: 2000), "no interrupt, nothing in service")
+        XCTAssertFalse(board.console.pending, "the partial line is gone")
+        _ = board.writePort(0x70, size: 1, value: 0x20)
+        XCTAssertEqual(board.readPort(0x71, size: 1, wallClock: 0), 0x5A, "CMOS memory kept")
+        XCTAssertEqual(board.unbackedPorts, 1, "counters kept")
+        XCTAssertEqual(board.writePort(0x602, size: 1, value: 1), .reset(.acpiRegister), "and it resets again")
+        XCTAssertEqual(board.msrs.unknownAccesses, 1)
     }
 
     func testRTCThroughItsPorts() {
@@ -93,6 +163,25 @@ final class LinuxBoardTests: XCTestCase {
         XCTAssertEqual(board.readPort(0x3FD, size: 1, wallClock: 0) & 0x01, 0x01, "LSR: data ready")
         XCTAssertEqual(board.readPort(0x3F8, size: 1, wallClock: 0), 0x03)
         XCTAssertEqual(board.readPort(0x3FD, size: 1, wallClock: 0) & 0x01, 0, "LSR: empty")
+    }
+
+    /// The guest's handler reads IIR (the THRE interrupt goes, the line drops) and the VMM then feeds a
+    /// received byte at the same exit: the line rises again, and that is an edge the guest gets.
+    func testInputThatComesRightAfterTheHandlerSawNoInterruptIsANewEdge() {
+        var board = LinuxBoard(tscPerBusTick: 40)
+        board.writeMemory(0xFEE0_00F0, size: 4, value: 0x1FF, now: 0)         // SVR: enabled
+        board.writeMemory(0xFEC0_0000, size: 4, value: 0x18, now: 0)          // select entry 4 low
+        board.writeMemory(0xFEC0_0010, size: 4, value: 0x24, now: 0)          // vector 0x24, edge, unmasked
+        _ = board.writePort(0x3FC, size: 1, value: 0x08)                      // OUT2
+        _ = board.writePort(0x3F9, size: 1, value: 0x03)                      // IER: receive data and THRE
+        XCTAssertEqual(board.pendingInterrupt(now: 0), 0x24, "THRE")
+        board.acknowledge(0x24)
+        board.writeMemory(0xFEE0_00B0, size: 4, value: 0, now: 0)             // EOI
+        XCTAssertEqual(board.readPort(0x3FA, size: 1, wallClock: 0) & 0x0F, 0x02, "IIR: THRE, which reading clears")
+        var queue = ConsoleInputQueue()
+        queue.put(0x65)
+        queue.feed(&board.uart)                                               // the same exit, after the read
+        XCTAssertEqual(board.pendingInterrupt(now: 0), 0x24, "the received byte's interrupt")
     }
 
     func testX2APICAndTheTSCDeadlineTimer() {
@@ -146,7 +235,7 @@ final class LinuxBoardTests: XCTestCase {
                 XCTAssertGreaterThanOrEqual(vector, 16)
                 board.acknowledge(vector)
             }
-            if board.console.ready { _ = board.console.take() }
+            if board.console.count == SerialOutput.capacity { _ = board.console.take() }
         }
     }
 }

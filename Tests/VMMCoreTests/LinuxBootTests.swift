@@ -89,8 +89,9 @@ final class LinuxBootTests: XCTestCase {
         XCTAssertEqual(plan.entry, 0x100_0200)
         XCTAssertEqual(plan.initrdAddress, (128 << 20) - 1_400_832, "page-aligned, ending at the top of RAM")
         XCTAssertEqual(plan.initrdAddress & 0xFFF, 0)
-        XCTAssertEqual(plan.memoryMap.map { $0.type }, [1, 2, 1])
-        XCTAssertEqual(plan.memoryMap.last!.address + plan.memoryMap.last!.size, 128 << 20)
+        let map = (0..<LinuxBootLayout.memoryMapEntries).map { plan.memoryMapEntry($0) }
+        XCTAssertEqual(map.map { $0.type }, [1, 2, 1])
+        XCTAssertEqual(map.last!.address + map.last!.size, 128 << 20)
     }
 
     func testAConfigurationTheKernelCannotBootIsRefused() throws {

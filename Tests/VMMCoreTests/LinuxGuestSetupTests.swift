@@ -73,6 +73,43 @@ final class LinuxGuestSetupTests: XCTestCase {
         XCTAssertEqual(ram[0x20_0000], 0xAA)
     }
 
+    /// A guest reset: `load` with prepare's result places everything again over RAM the guest scribbled on,
+    /// byte for byte what prepare wrote, and leaves the rest of RAM as the guest left it. The reset vector
+    /// writes the FADT's reset register.
+    func testLoadPlacesTheBootAgainOverAScribbledRAM() throws {
+        let kernel = LinuxBootTests.bzImage()
+        let initrd = [0x1F, 0x8B, 0x08] + [UInt8](repeating: 0x5A, count: 4997)
+        let arguments = Array("console=ttyS0 quiet".utf8)
+        var ram = [UInt8](repeating: 0xAA, count: 96 * Self.mib)
+        try ram.withUnsafeMutableBytes { ram in
+            try kernel.withUnsafeBytes { kernel in
+                try initrd.withUnsafeBytes { initrd in
+                    try arguments.withUnsafeBytes { bootargs in
+                        let setup = try LinuxGuestSetup.prepare(ram: ram, kernel: kernel, initrd: initrd, bootargs: bootargs)
+                        let placed = Array(ram)
+                        for index in stride(from: 0, to: ram.count, by: 4093) { ram[index] = 0x3C }
+                        LinuxGuestSetup.load(setup, ram: ram, kernel: kernel, initrd: initrd, bootargs: bootargs)
+                        let again = Array(ram)
+                        let initrdAddress = Int(setup.layout.initrdAddress), kernelEnd = 0x100_0000 + kernel.count - 40 * 512
+                        for range in [0..<0x10_0000, 0x100_0000..<kernelEnd, initrdAddress..<(initrdAddress + initrd.count)] {
+                            XCTAssertEqual(again[range], placed[range], "\(range) placed again")
+                        }
+                        let probe = (0x20_0000 / 4093 + 1) * 4093                 // a scribbled byte between 2 and 16 MiB
+                        XCTAssertEqual(again[probe], 0x3C, "the rest of RAM as the guest left it")
+                    }
+                }
+            }
+        }
+        // mov dx, 0x602; mov al, 1; out dx, al; hlt; jmp to the hlt — at F000:FFF0, where the FADT's register is.
+        XCTAssertEqual(Array(ram[0xF_FFF0..<0x10_0000]), [0xBA, 0x02, 0x06, 0xB0, 0x01, 0xEE, 0xF4, 0xEB, 0xFD, 0, 0, 0, 0, 0, 0, 0])
+        XCTAssertEqual(ram[Int(ResetVector.afterOut) - 1], 0xEE, "the VMM knows the OUT by the address after it")
+        let tables = Array(ram[0xE_0000..<0xF_0000])
+        let fadt = try XCTUnwrap((0..<(tables.count - 4)).first { Array(tables[$0..<($0 + 4)]) == Array("FACP".utf8) })
+        XCTAssertEqual(Array(tables[(fadt + 116)..<(fadt + 124)]), [1, 8, 0, 1, 0x02, 0x06, 0, 0], "FADT RESET_REG: I/O, 8 bits, port 0x602")
+        XCTAssertEqual(tables[fadt + 128], 1, "FADT RESET_VALUE")
+        XCTAssertNotEqual(tables[fadt + 112 + 1] & 0x04, 0, "RESET_REG_SUP (flags bit 10)")
+    }
+
     func testRefusalsSayWhyAndLeaveRAMAsItWas() {
         func refused(_ result: (Result<LinuxGuestSetup.Result, LinuxGuestSetup.Failure>, [UInt8]),
                      file: StaticString = #filePath, line: UInt = #line) -> LinuxGuestSetup.Failure? {

@@ -43,6 +43,9 @@ final class MachineDescriptionTests: XCTestCase {
         let description = try parse(page()).get()
         XCTAssertEqual(description.ramBytes, 128 << 20)
         XCTAssertEqual(description.bootargsBytes, 30)
+        XCTAssertEqual(description.wallClock, 0, "no wall clock handed on")
+        // Any word is a time (the VMM's arithmetic on it wraps): the page's value is taken as it is.
+        XCTAssertEqual(try parse(page { $0[D.Word.wallClock] = UInt64.max }).get().wallClock, UInt64.max)
         XCTAssertEqual(String(decoding: (0..<description.name.count).map { description.name[$0] }, as: UTF8.self), "/tasks/vmm/vm@0")
     }
 
@@ -57,5 +60,42 @@ final class MachineDescriptionTests: XCTestCase {
         XCTAssertEqual(failure(page { $0[D.Word.initrdAddress] = D.modules + 1 }), .badInitrd)
         XCTAssertEqual(failure(page { $0[D.Word.initrdBytes] = UInt64.max }), .badInitrd)
         XCTAssertEqual(failure(page { $0[D.Word.bootargsBytes] = 2049 }), .badBootargs)
+        XCTAssertEqual(failure(page { $0[D.Word.moduleCount] = 1 }), .badModules, "modules beside an initrd")
+        func multiboot(_ count: UInt64, _ address: UInt64, _ bytes: UInt64) -> [UInt64] {
+            page { words in
+                words[D.Word.initrdBytes] = 0
+                words[D.Word.moduleCount] = count
+                words[D.Word.modules] = address
+                words[D.Word.modules + 1] = bytes
+            }
+        }
+        XCTAssertEqual(failure(multiboot(9, D.modules, 1)), .badModules)
+        XCTAssertEqual(failure(multiboot(1, D.guestRAM, 1)), .badModules)
+        XCTAssertEqual(failure(multiboot(1, D.modules + 8, 1)), .badModules)
+        XCTAssertEqual(failure(multiboot(1, D.guestRAM - 4096, 8192)), .badModules)
+    }
+
+    func testMultibootModulesAndTheirNames() throws {
+        var words = page { words in
+            words[D.Word.initrdBytes] = 0
+            words[D.Word.moduleCount] = 2
+            words[D.Word.modules] = D.modules + 0x100_0000
+            words[D.Word.modules + 1] = 5000
+            words[D.Word.modules + 2] = D.modules + 0x100_2000
+            words[D.Word.modules + 3] = 0
+        }
+        words.withUnsafeMutableBytes { bytes in
+            for (index, byte) in "first".utf8.enumerated() { bytes[D.moduleNamesOffset + index] = byte }
+            for (index, byte) in String(repeating: "n", count: 64).utf8.enumerated() { bytes[D.moduleNamesOffset + 64 + index] = byte }
+        }
+        let description = try parse(words).get()
+        XCTAssertEqual(description.moduleCount, 2)
+        XCTAssertEqual(description.modules[0].address, D.modules + 0x100_0000)
+        XCTAssertEqual(description.modules[0].bytes, 5000)
+        XCTAssertEqual(description.modules[1].bytes, 0)
+        words.withUnsafeBytes { page in
+            XCTAssertEqual(String(decoding: MachineDescription.moduleName(0, page: page.baseAddress!), as: UTF8.self), "first")
+            XCTAssertEqual(MachineDescription.moduleName(1, page: page.baseAddress!).count, 63, "at most 63 bytes, however the page was filled")
+        }
     }
 }

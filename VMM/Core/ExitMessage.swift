@@ -24,6 +24,10 @@ public struct ExitMessage {
     public var instructionLength: UInt64 { words[VCPUMessage.instructionLength] }
     public var rflags: UInt64 { words[VCPUMessage.rflags] }
     public var cr3: UInt64 { words[VCPUMessage.controlRegisters + 2] }
+    public var cr0: UInt64 {
+        get { words[VCPUMessage.controlRegisters] }
+        nonmutating set { words[VCPUMessage.controlRegisters] = newValue }
+    }
 
     public var rax: UInt64 { get { register(0) } nonmutating set { setRegister(0, newValue) } }
     public var rcx: UInt64 { get { register(1) } nonmutating set { setRegister(1, newValue) } }

@@ -29,6 +29,14 @@ public struct GuestMSRs {
         if x2APIC { apicBase |= 1 << 10 }
     }
 
+    /// A reset: every MSR as at power-on (kvmclock's pages forgotten, so nothing writes the old boot's),
+    /// the count of unmodelled accesses kept (the VMM's summary of the whole run).
+    public mutating func reset(x2APIC: Bool) {
+        let unknown = unknownAccesses
+        self = GuestMSRs(x2APIC: x2APIC)
+        unknownAccesses = unknown
+    }
+
     public enum Effect: Equatable {
         case none
         /// IA32_APIC_BASE's x2APIC bit changed.

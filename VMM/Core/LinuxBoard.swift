@@ -2,7 +2,9 @@ import SwiftletABI
 
 /// The machine a Linux guest sees, as the ACPI tables describe it: one vCPU's local APIC (xAPIC MMIO at
 /// 0xFEE00000 or x2APIC MSRs), the IOAPIC at 0xFEC00000, COM1 at 0x3F8 on IRQ 4, the CMOS RTC at
-/// 0x70/0x71 and the hardware-reduced ACPI sleep and reset registers at 0x600-0x602. Every other port
+/// 0x70/0x71, the hardware-reduced ACPI sleep and reset registers at 0x600-0x602, the reset ports of the
+/// keyboard controller and 0xCF9, and a debug-exit port at 0xF4 as QEMU's `isa-debug-exit` (a write ends
+/// the run with status (value << 1) | 1, so other people's test guests run unchanged). Every other port
 /// reads as all ones and ignores writes; every other address outside RAM too. It routes an access to
 /// its device and the device's interrupt through the IOAPIC to the local APIC. Pure: the caller passes
 /// the guest's TSC and the wall clock, and acts on what an access returns.
@@ -12,6 +14,10 @@ public struct LinuxBoard {
     public static let serialPort: UInt16 = 0x3F8, serialIRQ = 4
     public static let rtcIndexPort: UInt16 = 0x70, rtcDataPort: UInt16 = 0x71
     public static let ioAPICBase: UInt64 = 0xFEC0_0000, localAPICBase: UInt64 = 0xFEE0_0000
+    /// The other ways a PC resets that Linux knows (`reboot=k`, `reboot=p`): the keyboard controller's
+    /// command port (0xFE pulses the reset line) and the reset control register (bit 2 resets the CPU).
+    public static let keyboardCommandPort: UInt16 = 0x64, resetControlPort: UInt16 = 0xCF9
+    public static let debugExitPort: UInt16 = 0xF4
     static let deviceWindow: UInt64 = 0x1000
 
     public var uart = UART16550()
@@ -20,33 +26,69 @@ public struct LinuxBoard {
     public var ioapic = IOAPIC()
     public var msrs = GuestMSRs()
     public let cpuid: CPUIDPolicy
-    /// The guest's console output, one line at a time.
-    public var console = SerialLine()
+    /// The guest's console output, raw, up to a message at a time.
+    public var console = SerialOutput()
     /// Accesses nothing backs (ports and addresses), counted for the VMM's summary.
     public private(set) var unbackedPorts: UInt64 = 0
     public private(set) var unbackedMemory: UInt64 = 0
     /// x2APIC MSR accesses the local APIC refused (#GP: read-only, write-only or reserved registers).
     public private(set) var refusedAPICAccesses: UInt64 = 0
+    private let tscPerBusTick: UInt64, startsInX2APIC: Bool
 
     /// `x2APIC`: the local APIC starts in x2APIC mode, as firmware may leave it; Linux keeps it (a KVM
     /// guest may use x2APIC without interrupt remapping) and reaches the APIC only through MSRs, so no
     /// APIC access needs instruction decoding.
     public init(tscPerBusTick: UInt64, x2APIC: Bool = false) {
+        (self.tscPerBusTick, startsInX2APIC) = (tscPerBusTick, x2APIC)
         apic = LocalAPIC(id: 0, tscPerBusTick: tscPerBusTick)
         apic.setX2APICMode(x2APIC)
         msrs = GuestMSRs(x2APIC: x2APIC)
         cpuid = CPUIDPolicy(apicID: 0)
     }
 
+    /// The board after the reset line went low: the APIC (its timer, ISR/IRR, mode), the IOAPIC, the
+    /// UART (its FIFO, its interrupt) and the MSRs, kvmclock's pages among them, as at power-on; a partial
+    /// console line is dropped (the VMM flushes it first). Kept: the CMOS clock and memory (battery-backed:
+    /// the time and whatever the guest stored there survive a reset) and the counters of what faulted or
+    /// nothing backed, which are the VMM's summary of the whole run, not device state. Allocates nothing.
+    public mutating func reset() {
+        uart = UART16550()
+        apic = LocalAPIC(id: 0, tscPerBusTick: tscPerBusTick)
+        apic.setX2APICMode(startsInX2APIC)
+        ioapic = IOAPIC()
+        msrs.reset(x2APIC: startsInX2APIC)
+        console = SerialOutput()
+    }
+
     /// What an I/O write asks of the VMM.
     public enum PortEffect: Equatable {
         case none
-        /// A console line is complete (`console.take()`).
-        case consoleLine
+        /// A console message is due (`console.take()`): a newline, or 32 bytes.
+        case consoleOutput
         /// ACPI S5: the guest powered off.
         case powerOff
-        /// The ACPI reset register: the guest asked for a reset.
-        case reset
+        /// The guest asked for a reset.
+        case reset(ResetSource)
+        /// The guest wrote `value` to the debug-exit port: the run ends with status (value << 1) | 1.
+        case debugExit(value: UInt8)
+    }
+
+    /// Which reset line the guest pulled.
+    public enum ResetSource: Equatable {
+        /// The FADT's reset register (Linux's `acpi_reboot`; the reset vector's code writes it too).
+        case acpiRegister
+        /// Command 0xFE to the keyboard controller.
+        case keyboardController
+        /// Port 0xCF9 with RST_CPU.
+        case resetControl
+
+        public var description: StaticString {
+            switch self {
+            case .acpiRegister: return "ACPI reset register"
+            case .keyboardController: return "keyboard controller reset"
+            case .resetControl: return "reset control register 0xCF9"
+            }
+        }
     }
 
     // MARK: I/O ports
@@ -55,7 +97,9 @@ public struct LinuxBoard {
     public mutating func readPort(_ port: UInt16, size: Int, wallClock now: UInt64) -> UInt64 {
         switch port {
         case Self.serialPort...(Self.serialPort + 7):
-            return UInt64(uart.read(Int(port - Self.serialPort)))
+            let value = uart.read(Int(port - Self.serialPort))
+            sampleSerialLine()
+            return UInt64(value)
         case Self.rtcIndexPort:
             return UInt64(cmos.index)
         case Self.rtcDataPort:
@@ -75,7 +119,9 @@ public struct LinuxBoard {
         let acpi = ACPIMachine()
         switch port {
         case Self.serialPort...(Self.serialPort + 7):
-            if case .transmit(let sent) = uart.write(Int(port - Self.serialPort), byte), console.put(sent) { return .consoleLine }
+            let effect = uart.write(Int(port - Self.serialPort), byte)
+            sampleSerialLine()
+            if case .transmit(let sent) = effect, console.put(sent) { return .consoleOutput }
         case Self.rtcIndexPort:
             cmos.writeIndex(byte)
         case Self.rtcDataPort:
@@ -84,7 +130,14 @@ public struct LinuxBoard {
             // SLP_EN (bit 5) with SLP_TYP (bits 2-4) of \_S5: power off. Other sleep states are not offered.
             if byte & 0x20 != 0 && (byte >> 2) & 7 == ACPIMachine.softOffType { return .powerOff }
         case acpi.resetPort:
-            if byte == acpi.resetValue { return .reset }
+            if byte == acpi.resetValue { return .reset(.acpiRegister) }
+        case Self.debugExitPort:
+            // QEMU's default iosize is one byte: a wider write gives its low byte.
+            return .debugExit(value: byte)
+        case Self.keyboardCommandPort where size == 1 && byte == 0xFE:
+            return .reset(.keyboardController)
+        case Self.resetControlPort where size == 1 && byte & 0x04 != 0:
+            return .reset(.resetControl)
         case acpi.sleepStatusPort:
             break                                                           // write-1-to-clear WAK_STS: nothing held
         default:
@@ -159,6 +212,14 @@ public struct LinuxBoard {
         apic.advanceTimer(now: now)
         deliver(ioapic.setInput(Self.serialIRQ, uart.interruptAsserted))
         return apic.deliverableVector
+    }
+
+    /// The IOAPIC sees the UART's line after every access to the UART, not only at the exit's end: a read
+    /// of IIR that drops the line, followed in the same exit by received bytes that raise it again, is then
+    /// a new edge (else the IOAPIC saw it high all along, the guest's handler had already seen "no
+    /// interrupt", and the input waited for the next unrelated UART interrupt).
+    private mutating func sampleSerialLine() {
+        deliver(ioapic.setInput(Self.serialIRQ, uart.interruptAsserted))
     }
 
     /// The guest took `vector`.

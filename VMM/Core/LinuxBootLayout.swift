@@ -69,11 +69,16 @@ public struct LinuxBootLayout {
         self.commandLineLength = commandLineLength
     }
 
-    /// The guest's memory map (e820 type 1 RAM, 2 reserved), in address order.
-    public var memoryMap: [(address: UInt64, size: UInt64, type: UInt32)] {
-        [(0, Self.lowMemoryEnd, 1),
-         (Self.lowMemoryEnd, Self.highMemoryStart - Self.lowMemoryEnd, 2),
-         (Self.highMemoryStart, memorySize - Self.highMemoryStart, 1)]
+    /// The guest's memory map (e820 type 1 RAM, 2 reserved), in address order: `memoryMapEntries` entries.
+    /// One at a time, so building the zero page allocates nothing (it runs again at every guest reset).
+    public static let memoryMapEntries = 3
+
+    public func memoryMapEntry(_ index: Int) -> (address: UInt64, size: UInt64, type: UInt32) {
+        switch index {
+        case 0: return (0, Self.lowMemoryEnd, 1)
+        case 1: return (Self.lowMemoryEnd, Self.highMemoryStart - Self.lowMemoryEnd, 2)
+        default: return (Self.highMemoryStart, memorySize - Self.highMemoryStart, 1)
+        }
     }
 }
 

@@ -40,9 +40,9 @@ public enum LinuxBootParameters {
             store32(page, Offset.ramdiskImage, Offset.extRamdiskImage, layout.initrdAddress)
             store32(page, Offset.ramdiskSize, Offset.extRamdiskSize, layout.initrdSize)
         }
-        let map = layout.memoryMap
-        page[Offset.e820Entries] = UInt8(map.count)
-        for (index, entry) in map.enumerated() {
+        page[Offset.e820Entries] = UInt8(LinuxBootLayout.memoryMapEntries)
+        for index in 0..<LinuxBootLayout.memoryMapEntries {
+            let entry = layout.memoryMapEntry(index)
             let offset = Offset.e820Table + index * 20
             page.storeBytes(of: entry.address.littleEndian, toByteOffset: offset, as: UInt64.self)
             page.storeBytes(of: entry.size.littleEndian, toByteOffset: offset + 8, as: UInt64.self)

@@ -2,8 +2,8 @@ import SwiftletABI
 
 /// Everything a VMM does for a Linux guest before its first instruction, as one pure function over the
 /// guest's RAM: check the kernel, the initrd and the command line, plan the layout, copy the
-/// protected-mode kernel and the initrd, write the command line, the ACPI tables, the zero page, identity
-/// page tables and the GDT the 64-bit boot protocol requires, and return the vCPU state that enters
+/// protected-mode kernel and the initrd, write the command line, the ACPI tables, the reset vector, the
+/// zero page, identity page tables and the GDT the 64-bit boot protocol requires, and return the vCPU state that enters
 /// `startup_64` (RIP = load address + 0x200, RSI = zero page, long mode, interrupts off).
 ///
 /// Nothing is written before every check passed: a configuration the VMM cannot honour is refused with a
@@ -13,8 +13,6 @@ public enum LinuxGuestSetup {
     /// a TSS at 0x20 (VM entry needs a TR), the stack below the page tables.
     public static let longMode = FlatLongMode(codeSelector: 0x10, dataSelector: 0x18, taskSelector: 0x20, gdt: 0x6000,
                                               tss: 0x6100, pml4: 0x9000, stackTop: 0x8FF0, cr4: 0x20)     // PAE
-    /// The ACPI tables must end below the BIOS area's end (1 MiB).
-    static let acpiLimit: UInt64 = 0x10_0000
 
     public enum Failure: Error, Equatable {
         case kernel(LinuxKernelImage.Failure)
@@ -37,11 +35,13 @@ public enum LinuxGuestSetup {
         }
     }
 
-    /// What the setup produced, for the VMM's messages and for the vCPU's first entry.
+    /// What the setup produced, for the VMM's messages, for the vCPU's first entry and for a reset.
     public struct Result {
         public var kernel: LinuxKernelImage
         public var layout: LinuxBootLayout
         public var state: GuestState
+        /// The ACPI tables, built once: `load` writes them again without building (allocating) them anew.
+        public var tables: [UInt8]
     }
 
     public static func prepare(ram: UnsafeMutableRawBufferPointer, kernel image: UnsafeRawBufferPointer,
@@ -61,22 +61,36 @@ public enum LinuxGuestSetup {
                                          commandLineLength: UInt64(bootargs.count))
         } catch { throw .layout(error) }
         let tables = ACPITables.build(ACPIMachine(), at: LinuxBootLayout.acpiTables)
-        precondition(LinuxBootLayout.acpiTables + UInt64(tables.count) <= acpiLimit, "the ACPI tables outgrew the BIOS area")
+        precondition(LinuxBootLayout.acpiTables + UInt64(tables.count) <= ResetVector.address, "the ACPI tables outgrew the BIOS area")
 
-        // Every check passed: the layout keeps each piece inside RAM (LinuxBootLayout), the low structures
-        // are below 1 MiB and RAM is at least 2 MiB. The low megabyte holds the VMM's structures: cleared
-        // first. The rest of RAM needs no clearing (the kernel clears its own BSS).
-        UnsafeMutableRawBufferPointer(rebasing: ram[0..<Int(LinuxBootLayout.highMemoryStart)]).initializeMemory(as: UInt8.self, repeating: 0)
-        copy(UnsafeRawBufferPointer(rebasing: image[kernel.kernelOffset...]), into: ram, at: layout.kernelAddress)
-        if initrd.count > 0 { copy(initrd, into: ram, at: layout.initrdAddress) }
-        copy(bootargs, into: ram, at: LinuxBootLayout.commandLine)                // NUL-terminated: low RAM was cleared
-        tables.withUnsafeBytes { copy($0, into: ram, at: LinuxBootLayout.acpiTables) }
-        let zeroPage = UnsafeMutableRawBufferPointer(rebasing: ram[Int(LinuxBootLayout.zeroPage)..<Int(LinuxBootLayout.zeroPage) + LinuxBootParameters.size])
-        LinuxBootParameters.build(into: zeroPage, image: image, kernel: kernel, layout: layout, rsdp: LinuxBootLayout.acpiTables)
-        longMode.write { store(ram, $0, $1) }
         var state = longMode.state(entry: layout.entry)
         state.rsi = LinuxBootLayout.zeroPage
-        return Result(kernel: kernel, layout: layout, state: state)
+        let result = Result(kernel: kernel, layout: layout, state: state, tables: tables)
+        load(result, ram: ram, kernel: image, initrd: initrd, bootargs: bootargs)
+        return result
+    }
+
+    /// Writes what the boot protocol places in RAM, from `setup` — `prepare`'s result for these same
+    /// modules and RAM, so every check has passed: the layout keeps each piece inside RAM, the low
+    /// structures are below 1 MiB and RAM is at least 2 MiB. The VMM runs it again when the guest resets
+    /// (the guest has overwritten its RAM since), so it allocates nothing: the VMM's heap never frees.
+    /// The low megabyte holds the VMM's structures: cleared first. The rest of RAM keeps what it holds, as
+    /// a real machine's RAM does across a reset (the kernel clears its own BSS).
+    public static func load(_ setup: Result, ram: UnsafeMutableRawBufferPointer, kernel image: UnsafeRawBufferPointer,
+                            initrd: UnsafeRawBufferPointer, bootargs: UnsafeRawBufferPointer) {
+        let layout = setup.layout
+        precondition(UInt64(ram.count) == layout.memorySize && UInt64(initrd.count) == layout.initrdSize
+                     && UInt64(bootargs.count) == layout.commandLineLength, "load is given other modules than prepare checked")
+        UnsafeMutableRawBufferPointer(rebasing: ram[0..<Int(LinuxBootLayout.highMemoryStart)]).initializeMemory(as: UInt8.self, repeating: 0)
+        copy(UnsafeRawBufferPointer(rebasing: image[setup.kernel.kernelOffset...]), into: ram, at: layout.kernelAddress)
+        if initrd.count > 0 { copy(initrd, into: ram, at: layout.initrdAddress) }
+        copy(bootargs, into: ram, at: LinuxBootLayout.commandLine)                // NUL-terminated: low RAM was cleared
+        setup.tables.withUnsafeBytes { copy($0, into: ram, at: LinuxBootLayout.acpiTables) }
+        let resetVector = ResetVector.code(ACPIMachine())
+        for index in 0..<resetVector.count { ram[Int(ResetVector.address) + index] = resetVector[index] }
+        let zeroPage = UnsafeMutableRawBufferPointer(rebasing: ram[Int(LinuxBootLayout.zeroPage)..<Int(LinuxBootLayout.zeroPage) + LinuxBootParameters.size])
+        LinuxBootParameters.build(into: zeroPage, image: image, kernel: setup.kernel, layout: layout, rsdp: LinuxBootLayout.acpiTables)
+        longMode.write { store(ram, $0, $1) }
     }
 
     static func copy(_ bytes: UnsafeRawBufferPointer, into ram: UnsafeMutableRawBufferPointer, at address: UInt64) {

@@ -2,7 +2,7 @@ import SwiftletABI
 import UserPlatform
 import VMMCore
 
-extension LinuxMachine {
+extension GuestMachine {
     /// CPUID: the policy's allowlist over the host's answer (the hypervisor leaves name KVM, so Linux uses
     /// kvm-clock).
     mutating func cpuid() -> Action {

@@ -2,7 +2,7 @@ import SwiftletABI
 import SwiftletUser
 import VMMCore
 
-extension LinuxMachine {
+extension GuestMachine {
     /// HLT: the guest waits for an interrupt. The VMM sleeps until the next timer deadline or console input
     /// (on an endpoint only the input thread sends to, with a timeout), then the interrupt decision
     /// injects what is due. A guest that
@@ -10,9 +10,10 @@ extension LinuxMachine {
     mutating func hlt() -> Action {
         advance()
         guard guest.rflags & InterruptInjection.interruptFlag != 0 else {
-            log("vmm: \(name): the guest halted with interrupts off after \(statistics.total) exits (RIP \(hex: guest.rip)); VM stopped")
+            log("vmm: \(name): the guest halted with interrupts off after \(bootExits) exits (RIP \(hex: guest.rip)); VM stopped")
             return .stop(failures: 1)
         }
+        flushConsole()              // an echo or a prompt shows before the VMM sleeps
         var idle: UInt64 = 0
         ConsoleInput.halting = true
         defer { ConsoleInput.halting = false }

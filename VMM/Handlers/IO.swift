@@ -2,8 +2,8 @@ import SwiftletABI
 import SwiftletUser
 import VMMCore
 
-extension LinuxMachine {
-    /// IN/OUT to the board (COM1, the RTC, the ACPI registers; every other port reads all ones). String
+extension GuestMachine {
+    /// IN/OUT to the board (COM1, the RTC, the ACPI registers, the reset ports; every other port reads all ones). String
     /// forms are not emulated (Linux uses none on these ports): #UD.
     mutating func io() -> Action {
         let access = IOAccess(qualification: guest.qualification)
@@ -18,18 +18,21 @@ extension LinuxMachine {
         switch board.writePort(access.port, size: access.size, value: guest.rax & sizeMask) {
         case .none:
             break
-        case .consoleLine:
-            forwardConsoleLine()
+        case .consoleOutput:
+            forwardConsole()
         case .powerOff:
             flushConsole()
             // The TSC at the first entry: with the marker's TSC it gives the guest's own share of a boot.
             let now = timestamp()
-            log("vmm: \(name): the guest powered off (ACPI S5) after \(statistics.total) exits, \((now &- bootTSC) / (tscKHz * 1000)) s (entered at tsc \(bootTSC), off at tsc \(now)); VM stopped")
+            log("vmm: \(name): the guest powered off (ACPI S5) after \(bootExits) exits, \((now &- bootTSC) / (tscKHz * 1000)) s (entered at tsc \(bootTSC), off at tsc \(now)); VM stopped")
             return .stop(failures: 0)
-        case .reset:
+        case .reset(let source):
+            return reset(source)
+        case .debugExit(let value):
             flushConsole()
-            log("vmm: \(name): the guest asked for a reset (ACPI reset register) after \(statistics.total) exits: not supported yet; VM stopped")
-            return .stop(failures: 1)
+            let status = UInt8(truncatingIfNeeded: UInt64(value) << 1 | 1)
+            log("vmm: \(name): the guest wrote \(UInt64(value)) to the debug-exit port (\(hex: UInt64(LinuxBoard.debugExitPort))) after \(bootExits) exits: exit status \(UInt64(status)); VM stopped")
+            return .exit(status: status)
         }
         return .resume(Self.stepped)
     }

@@ -2,7 +2,7 @@ import SwiftletABI
 import SwiftletUser
 import VMMCore
 
-extension LinuxMachine {
+extension GuestMachine {
     /// A nested page fault. Inside guest RAM (all of it is mapped before the guest starts): the page was
     /// taken away, map it again. Elsewhere: MMIO. Up to 15 bytes of the instruction are fetched through
     /// the guest's page tables (stopping where its mapping ends) and decoded (`MMIOInstruction`); the

@@ -2,7 +2,7 @@ import SwiftletABI
 import SwiftletUser
 import VMMCore
 
-extension LinuxMachine {
+extension GuestMachine {
     /// RDMSR/WRMSR (every MSR access exits). EFER, the SYSCALL MSRs and the FS/GS bases are the vCPU's own
     /// state in the message (`VCPUOwnMSRs`); the local APIC's MSRs and the rest go to the board
     /// (GuestMSRs), which answers #GP for what it does not model.
@@ -34,7 +34,10 @@ extension LinuxMachine {
             let time = KVMClock.timeInfo(version: 2, tsc: now, systemTime: KVMClock.nanoseconds(now &- bootTSC, scale), scale: scale)
             _ = memory.write(time, at: value & ~UInt64(1))          // outside RAM: nothing to write, as KVM
         case .wallClock(let address):
-            _ = memory.write(KVMClock.wallClock(version: 2, seconds: UInt32(truncatingIfNeeded: Self.epoch), nanoseconds: 0), at: address)
+            // The wall clock at this boot's system time 0 (a reset restarts kvmclock, not the RTC).
+            let wall = wallClockNanoseconds(at: bootTSC)
+            let seconds = UInt32(truncatingIfNeeded: wall / 1_000_000_000), nanoseconds = UInt32(wall % 1_000_000_000)
+            _ = memory.write(KVMClock.wallClock(version: 2, seconds: seconds, nanoseconds: nanoseconds), at: address)
         default:
             break
         }

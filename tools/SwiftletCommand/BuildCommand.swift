@@ -16,6 +16,10 @@ struct BuildCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write the ISO.", valueName: "ISO"))
     var output: String?
 
+    func validate() throws {
+        try image.validateGuestOptions()
+    }
+
     func run() throws {
         try reportingFailures {
             let repository = try Repository.locate()

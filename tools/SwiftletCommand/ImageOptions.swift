@@ -27,7 +27,43 @@ struct ImageOptions: ParsableArguments {
                                valueName: "TASK=SEED"))
     var seeds: [String] = []
 
-    var isStandard: Bool { commandLine.isEmpty && modules.isEmpty && tasks.isEmpty && systemConfiguration == nil && seeds.isEmpty }
+    @Option(name: .customLong("guest"),
+            help: ArgumentHelp("Run FILE in the configuration's VM instead of its kernel: a Multiboot (v1) ELF kernel, as QEMU's -kernel takes it, or a bzImage.",
+                               valueName: "FILE"))
+    var guest: String?
+
+    @Option(name: .customLong("guest-cmdline"), help: ArgumentHelp("The --guest kernel's command line.", valueName: "STR"))
+    var guestCommandLine: String?
+
+    @Option(name: .customLong("guest-module"),
+            help: ArgumentHelp("A Multiboot module for the --guest kernel, which gets NAME (default: the file's name) as its string. Repeatable, at most 8.",
+                               valueName: "FILE[=NAME]"))
+    var guestModules: [String] = []
+
+    @Option(name: .customLong("bootargs"), help: ArgumentHelp("The configured VM's command line, for this run.", valueName: "STR"))
+    var bootargs: String?
+
+    @Option(name: .customLong("guest-memory"), help: ArgumentHelp("The VM's RAM in MiB, for this run (an even number, at least 16).", valueName: "MiB"))
+    var guestMemory: Int?
+
+    var isStandard: Bool {
+        commandLine.isEmpty && modules.isEmpty && tasks.isEmpty && systemConfiguration == nil && seeds.isEmpty && virtualMachineOverride == nil
+    }
+
+    /// What --guest, --guest-cmdline, --guest-module, --bootargs and --guest-memory change; nil: nothing.
+    var virtualMachineOverride: VirtualMachineOverride? {
+        guard guest != nil || guestCommandLine != nil || !guestModules.isEmpty || bootargs != nil || guestMemory != nil else { return nil }
+        return VirtualMachineOverride(bootargs: guestCommandLine ?? bootargs, memoryMiB: guestMemory)
+    }
+
+    func validateGuestOptions() throws {
+        if guest == nil && (guestCommandLine != nil || !guestModules.isEmpty) {
+            throw ValidationError("--guest-cmdline and --guest-module go with --guest FILE")
+        }
+        if guestCommandLine != nil && bootargs != nil {
+            throw ValidationError("give --guest-cmdline (for --guest) or --bootargs (for the configured VM), not both")
+        }
+    }
 
     func parsedSeeds() throws -> [String: UInt64] {
         var result: [String: UInt64] = [:]
@@ -45,12 +81,19 @@ struct ImageOptions: ParsableArguments {
 
     func configuration() throws -> ImageConfiguration {
         let base = CallerDirectory.url
+        var change = virtualMachineOverride
+        if let guest {
+            let kernel = try BootModule(argument: guest + "=" + VirtualMachineOverride.guestModuleName, relativeTo: base)
+            change?.guest = VirtualMachineOverride.Guest(kernel: kernel, modules: try guestModules.map { try BootModule(argument: $0, relativeTo: base) })
+        }
+        try change?.validate()
         return ImageConfiguration(
             commandLine: commandLine,
             tasks: tasks.isEmpty ? NativeTask.standardSet : tasks,
             modules: try modules.map { try BootModule(argument: $0, relativeTo: base) },
             configuration: systemConfiguration.map { $0.hasPrefix("/") ? $0 : base.appendingPathComponent($0).path }
                 ?? (tasks.isEmpty ? ImageConfiguration.standardConfiguration : nil),
-            seeds: try parsedSeeds())
+            seeds: try parsedSeeds(),
+            virtualMachineOverride: change)
     }
 }

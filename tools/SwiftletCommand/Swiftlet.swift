@@ -12,6 +12,7 @@ struct Swiftlet: ParsableCommand {
             Run it as ./tools/swiftlet: that script installs the Debian packages Swiftlet needs \
             (QEMU, Bochs, GRUB, xorriso, ...) and builds this command first.
             """,
-        subcommands: [BuildCommand.self, RunCommand.self, TestCommand.self, BenchCommand.self, GuestCommand.self],
+        subcommands: [BuildCommand.self, RunCommand.self, TestCommand.self, BenchCommand.self, GuestCommand.self,
+                      CheckModelsCommand.self],
         defaultSubcommand: RunCommand.self)
 }

@@ -29,11 +29,24 @@ struct TestCommand: ParsableCommand {
                 // with 0 tests", hiding XCTest's count from anyone reading the last lines.
                 arguments.append("--disable-swift-testing")
             }
-            // Become `swift test`, so its output and exit status are the command's own.
-            let argv = ([toolchain.swift.path, "test"] + arguments).map { strdup($0) } + [nil]
-            execv(toolchain.swift.path, argv)
-            throw SwiftletError.commandFailed(command: "swift test", status: errno,
-                                              output: String(cString: strerror(errno)))
+            // swift test's output passes through unchanged; its failures are repeated after its last line,
+            // where a log read by its tail shows them. The exit status is swift test's.
+            let process = Process()
+            process.executableURL = toolchain.swift
+            process.arguments = ["test"] + arguments
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            var summary = TestFailureSummary()
+            let reader = output.fileHandleForReading
+            while case let chunk = reader.availableData, !chunk.isEmpty {
+                FileHandle.standardOutput.write(chunk)
+                summary.consume(chunk)
+            }
+            process.waitUntilExit()
+            for line in summary.report { Console.output(line) }
+            if process.terminationReason == .uncaughtSignal { throw ExitCode(128 + process.terminationStatus) }
+            if process.terminationStatus != 0 { throw ExitCode(process.terminationStatus) }
         }
     }
 }

@@ -11,6 +11,9 @@ public struct KernelOptions: Equatable {
     public var eagerFPU = false
     /// Run the virtualization backend's self-test guest at boot (`virt_selftest`).
     public var virtualizationSelfTest = false
+    /// The boot's verdict token (`verdict=`, 16 hex digits, put there by the build): the kernel ends its
+    /// verdict lines with it so the run harness can tell them from forgeries (VerdictToken.swift).
+    public var verdictToken: UInt64?
 
     public init() {}
 
@@ -55,6 +58,12 @@ public struct KernelOptions: Equatable {
                 case value.equals("lazy"): options.eagerFPU = false
                 case value.equals("eager"): options.eagerFPU = true
                 default: report(.badValue(option: "fpu", value: value, expected: "lazy or eager"))
+                }
+            } else if name.equals(VerdictToken.option) {
+                if let token = VerdictToken.parse(value) {
+                    options.verdictToken = token
+                } else {
+                    report(.badValue(option: "verdict", value: value, expected: "16 lowercase hexadecimal digits"))
                 }
             } else if name.equals("timer_hz") {
                 if let hz = value.decimalValue, hz >= 10, hz <= 10000 {

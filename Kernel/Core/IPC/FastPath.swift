@@ -83,6 +83,7 @@ public enum FastPath {
         if handler.pointee.inTimeoutList { scheduler.timeouts.remove(handler) }
         thread.pointee.state = .faulted
         thread.pointee.faultToPager = false
+        thread.pointee.callCount &+= 1     // as IPC.sendFault counts it
         handler.pointee.context.rax = SyscallError.ok.rawValue
         handler.pointee.context.rdi = badge
         IPC.deliverExit(thread.pointee.vcpu!, to: handler)

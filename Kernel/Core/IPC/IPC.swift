@@ -44,6 +44,7 @@ public enum IPC {
                                  toPager: Bool = false, scheduler: inout Scheduler) {
         thread.pointee.state = .faulted
         thread.pointee.faultToPager = toPager
+        thread.pointee.callCount &+= 1     // a new call: replies saved for earlier ones do not answer it
         if let handler = endpoint.pointee.receivers.dequeue() {
             handler.pointee.queuedOn = nil
             deliver(from: thread, to: handler, badge: badge, canGrant: false)
@@ -132,16 +133,44 @@ public enum IPC {
     /// a different call and stays as it is, to be answered by a plain reply.
     public static func replySaved(_ replier: ThreadPointer, to caller: ThreadPointer, callNumber: UInt64,
                                   scheduler: inout Scheduler) -> SyscallError {
-        guard caller.pointee.state == .waitingForReply, caller.pointee.callee == replier,
+        // A fault is a call too (sendFault counts it): a saved reply resumes the faulted thread.
+        guard caller.pointee.state == .waitingForReply || caller.pointee.state == .faulted, caller.pointee.callee == replier,
               caller.pointee.callCount & Capability.maximumBadge == callNumber else { return .noCaller }
         answer(caller, from: replier, scheduler: &scheduler, switchToCaller: false)
         return .ok
     }
 
+    /// `server` keeps the right to answer its current caller later (`saveCaller`): the caller goes on its
+    /// list of saved callers and stops being its current caller.
+    public static func saveCaller(_ server: ThreadPointer) {
+        guard let caller = server.pointee.caller else { return }
+        server.pointee.caller = nil
+        caller.pointee.savedBy = server
+        caller.pointee.savedPrevious = nil
+        caller.pointee.savedNext = server.pointee.savedCallers
+        server.pointee.savedCallers?.pointee.savedPrevious = caller
+        server.pointee.savedCallers = caller
+    }
+
+    /// `caller` no longer waits for its callee: cleared, and off the callee's saved list if it is on it.
+    static func forgetCallee(_ caller: ThreadPointer) {
+        caller.pointee.callee = nil
+        guard let server = caller.pointee.savedBy else { return }
+        if let previous = caller.pointee.savedPrevious {
+            previous.pointee.savedNext = caller.pointee.savedNext
+        } else {
+            server.pointee.savedCallers = caller.pointee.savedNext
+        }
+        caller.pointee.savedNext?.pointee.savedPrevious = caller.pointee.savedPrevious
+        caller.pointee.savedBy = nil
+        caller.pointee.savedNext = nil
+        caller.pointee.savedPrevious = nil
+    }
+
     /// Delivers `replier`'s message to `caller` (or resumes it from its fault) and wakes it.
     private static func answer(_ caller: ThreadPointer, from replier: ThreadPointer, scheduler: inout Scheduler,
                                switchToCaller: Bool) {
-        caller.pointee.callee = nil
+        forgetCallee(caller)
         if caller.pointee.state == .faulted {
             resumeFromFault(caller, reply: replier)
         } else {
@@ -192,12 +221,14 @@ public enum IPC {
         }
         scheduler.timeouts.remove(thread)
         if let callee = thread.pointee.callee {
-            callee.pointee.caller = nil
-            thread.pointee.callee = nil
+            // Only if it is still that server's current caller: after saveCaller the server may be
+            // answering someone else, who must keep their reply.
+            if callee.pointee.caller == thread { callee.pointee.caller = nil }
+            forgetCallee(thread)
         }
         if let caller = thread.pointee.caller {
             thread.pointee.caller = nil
-            caller.pointee.callee = nil
+            forgetCallee(caller)
             cancel(caller, with: .aborted, scheduler: &scheduler)
         }
     }

@@ -107,6 +107,25 @@ public struct FrameAllocator: ~Copyable {
         return nil
     }
 
+    /// Two physically adjacent free frames (a capability space), or nil. Looks for a pair inside one
+    /// bitmap word (bit i and i+1 both set), so it finds one whenever any word has two neighbours free.
+    public mutating func allocatePair() -> PhysicalAddress? {
+        guard freeFrames >= 2 else { return nil }
+        for step in 0..<bitmap.count {
+            let word = (searchHint + step) % bitmap.count
+            let bits = bitmap[word]
+            let pairs = bits & (bits >> 1)
+            if pairs != 0 {
+                let frame = UInt64(word) * 64 + UInt64(pairs.trailingZeroBitCount)
+                setFree(frame, false)
+                setFree(frame + 1, false)
+                freeFrames -= 2
+                return frame * FrameAllocator.frameSize
+            }
+        }
+        return nil
+    }
+
     public mutating func free(_ frame: consuming Frame) {
         let address = frame.adopt()
         release(address)

@@ -110,6 +110,28 @@ public struct PageTableBuilder<Memory: PageTableMemory> {
         walk(table: root, level: 4, base: 0, start: start, end: end, body)
     }
 
+    /// Calls `body` with every page table below the root reached through root entries `entries` (the
+    /// user half of an address space being torn down), children before the table that points to them.
+    /// The root itself is not included, nor anything behind a large-page leaf.
+    public func forEachTable(underRootEntries entries: Range<Int>, _ body: (PhysicalAddress) -> Void) {
+        for index in entries {
+            let entry = memory.entry(in: root, at: index)
+            guard entry.isPresent, !entry.isLeaf(level: 4) else { continue }
+            forEachTable(entry.address, level: 3, body)
+        }
+    }
+
+    private func forEachTable(_ table: PhysicalAddress, level: Int, _ body: (PhysicalAddress) -> Void) {
+        if level > 1 {
+            for index in 0..<512 {
+                let entry = memory.entry(in: table, at: index)
+                guard entry.isPresent, !entry.isLeaf(level: level) else { continue }
+                forEachTable(entry.address, level: level - 1, body)
+            }
+        }
+        body(table)
+    }
+
     private func walk(table: PhysicalAddress, level: Int, base: VirtualAddress, start: VirtualAddress, end: VirtualAddress,
                       _ body: (VirtualAddress, PageTableEntry) -> Void) {
         let span: UInt64 = 1 << (12 + 9 * UInt64(level - 1))

@@ -41,16 +41,21 @@ public struct Capability: Equatable, Sendable {
     }
 }
 
-/// A task's capability space: a fixed array of slots in one frame. Selector 0 is always empty (so a
-/// zero selector means "none"); every lookup checks range, presence, type and rights, in that order.
+/// A task's capability space: a fixed array of slots, each a `CapabilityNode` (the capability and its
+/// links in the list of capabilities naming the same object), in two physically contiguous frames.
+/// Selector 0 is always empty (so a zero selector means "none"); every lookup checks range, presence,
+/// type and rights, in that order. Every write of a slot goes through `ObjectHeader.fill`/`clear`, so
+/// the slot is linked to its object while it names it.
 public struct CapabilitySpace {
     public static let slots = 256
-    private let storage: UnsafeMutablePointer<Capability>
+    /// The frames the slots fill (allocated as one contiguous pair).
+    public static let frames: UInt64 = UInt64(slots * MemoryLayout<CapabilityNode>.stride / 4096)
+    public let storage: CapabilityNodePointer
 
-    /// `storage` must hold `slots` capabilities; they are cleared.
-    public init(storage: UnsafeMutablePointer<Capability>) {
+    /// `storage` must hold `slots` nodes; they are cleared (not unlinked: it is fresh memory).
+    public init(storage: CapabilityNodePointer) {
         self.storage = storage
-        storage.initialize(repeating: .empty, count: CapabilitySpace.slots)
+        storage.initialize(repeating: CapabilityNode(), count: CapabilitySpace.slots)
     }
 
     public func lookup(_ selector: UInt64, type: ObjectType, rights: Rights = []) -> Result<Capability, SyscallError> {
@@ -65,11 +70,12 @@ public struct CapabilitySpace {
     }
 
     /// The fast path's lookup: the capability if `selector` holds one of `type` with `rights`, else nil
-    /// (the general path then finds out which check failed).
+    /// (the general path then finds out which check failed). The links beside the capability are not
+    /// read: the same loads as with bare 16-byte slots, only the stride differs.
     @inline(__always)
     public func fastLookup(_ selector: UInt64, type: ObjectType, rights: Rights) -> Capability? {
         guard selector < UInt64(CapabilitySpace.slots) else { return nil }
-        let capability = storage[Int(selector)]
+        let capability = storage[Int(selector)].capability
         let wanted = UInt64(type.rawValue) | UInt64(rights.rawValue) << 8
         guard capability.info & 0xFF == UInt64(type.rawValue), capability.info & wanted == wanted else { return nil }
         return capability
@@ -78,30 +84,42 @@ public struct CapabilitySpace {
     /// The capability in `selector`, which must be in range and not empty.
     public func slot(_ selector: UInt64) -> Result<Capability, SyscallError> {
         guard selector < UInt64(CapabilitySpace.slots) else { return .failure(.selectorOutOfRange) }
-        let capability = storage[Int(selector)]
+        let capability = storage[Int(selector)].capability
         guard !capability.isEmpty, selector != 0 else { return .failure(.emptySlot) }
         return .success(capability)
     }
 
-    /// Places `capability` in the empty slot `selector`.
+    /// The node of `selector`, which the caller has checked is in range.
+    public func node(_ selector: UInt64) -> CapabilityNodePointer {
+        storage + Int(selector)
+    }
+
+    /// Places `capability` in the empty slot `selector` and links it to its object.
     public func insert(_ capability: Capability, at selector: UInt64) -> SyscallError {
         guard selector < UInt64(CapabilitySpace.slots), selector != 0 else { return .selectorOutOfRange }
-        guard storage[Int(selector)].isEmpty else { return .slotOccupied }
-        storage[Int(selector)] = capability
+        guard storage[Int(selector)].capability.isEmpty else { return .slotOccupied }
+        ObjectHeader.fill(node(selector), with: capability)
         return .ok
     }
 
     /// Checks that `selector` could take a new capability, without placing one.
     public func canInsert(at selector: UInt64) -> SyscallError {
         guard selector < UInt64(CapabilitySpace.slots), selector != 0 else { return .selectorOutOfRange }
-        return storage[Int(selector)].isEmpty ? .ok : .slotOccupied
+        return storage[Int(selector)].capability.isEmpty ? .ok : .slotOccupied
     }
 
     public func delete(_ selector: UInt64) -> SyscallError {
         switch slot(selector) {
         case .failure(let error): return error
-        case .success: storage[Int(selector)] = .empty
+        case .success: ObjectHeader.clear(node(selector))
         }
         return .ok
+    }
+
+    /// Empties every slot (the task is being destroyed): each capability is unlinked from its object.
+    public func clearAll() {
+        for selector in 1..<CapabilitySpace.slots where !storage[selector].capability.isEmpty {
+            ObjectHeader.clear(node(UInt64(selector)))
+        }
     }
 }

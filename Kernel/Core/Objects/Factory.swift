@@ -7,10 +7,16 @@ import SwiftletABI
 /// goes away. A create that fails leaves `framesLeft` as it was (KernelObjects, GuestMode give back
 /// what they took); a mapping node is refunded to the factory that paid for it when the node is freed
 /// (MappingDatabase records the payer). Page tables charged for a task's mappings stay with the task
-/// (an unmap leaves empty tables in place for the next mapping) and are not refunded: a loop that maps
-/// and unmaps the same place pays for its tables once.
+/// (an unmap leaves empty tables in place for the next mapping) until the task is destroyed, which
+/// refunds them: a loop that maps and unmaps the same place pays for its tables once. A destroyed
+/// object refunds exactly its cost (`refundObject`), so create-then-destroy leaves the quota as it was.
 public struct Factory {
+    /// Its parent (which paid for it and its quota) and the capabilities naming it.
+    public var header = ObjectHeader()
     public var framesLeft: UInt64
+    /// Objects made from it and not destroyed (child factories included). A factory is destroyed only
+    /// when this is zero: destroying it with its objects would leave them with nobody to refund.
+    public var liveObjects: UInt64 = 0
     /// Mapping-database nodes already paid for and not in use (a frame buys `nodesPerFrame`).
     public var nodeCredits: UInt64 = 0
     /// As many nodes as fit in the frame the kernel carves them from.
@@ -24,6 +30,19 @@ public struct Factory {
         guard framesLeft >= frames else { return false }
         framesLeft -= frames
         return true
+    }
+
+    /// Pays for an object made from this factory (counted in `liveObjects`).
+    public mutating func chargeObject(_ frames: UInt64) -> Bool {
+        guard charge(frames) else { return false }
+        liveObjects += 1
+        return true
+    }
+
+    /// The object `chargeObject` paid for is gone (destroyed, or its create failed): the frames come back.
+    public mutating func refundObject(_ frames: UInt64) {
+        refund(frames)
+        liveObjects -= 1
     }
 
     /// Gives back frames an earlier `charge` took (never more: the sum stays within the original quota).
@@ -55,12 +74,12 @@ public struct Factory {
     public static func cost(of type: ObjectType) -> UInt64 {
         switch type {
         case .thread: return 1           // TCB + FPU area
-        case .task: return 3             // task, PML4 and capability space (page tables below it come from the pool)
+        case .task: return 4             // task, PML4 and the two-frame capability space (page tables below are charged as used)
         case .endpoint: return 1
         case .factory: return 1
         case .interrupt: return 1
         case .empty, .machine, .interruptController, .reply, .physicalMemory: return 0
-        case .virtualMachine: return 3   // as a task
+        case .virtualMachine: return 4   // as a task
         case .virtualCPU: return 3       // the TCB, the VCPU and its VMCS/VMCB
         }
     }

@@ -11,9 +11,11 @@ public typealias EndpointPointer = UnsafeMutablePointer<Endpoint>
 /// - A thread is linked into at most one ThreadQueue at a time through `next`/`previous`: a ready queue when
 ///   `.ready`, an endpoint's queue when `.sending` or `.receiving`. `queuedOn` says which endpoint.
 /// - It is in the timeout list (`timeoutNext`/`timeoutPrevious`) only while blocked with a finite timeout.
-/// - `caller` is set only while that caller is `.waitingForReply` on this thread.
+/// - `caller` is set only while that caller is `.waitingForReply` (or `.faulted`) on this thread (Kernel/Core/IPC/IPC.pml checks it).
 public struct Thread {
     public var context = UserContext()
+    /// The factory that paid for it and the capabilities naming it (ObjectHeader).
+    public var header = ObjectHeader()
     public var state: ThreadState = .inactive
     public var priority: UInt8 = 0
     /// Ticks left in the current timeslice, and the slice it is refilled with.
@@ -27,6 +29,9 @@ public struct Thread {
     public var next: ThreadPointer?
     public var previous: ThreadPointer?
     public var queuedOn: EndpointPointer?
+    /// The task's list of its threads (`Task.threadList`), so destroying the task finds them.
+    public var taskNext: ThreadPointer?
+    public var taskPrevious: ThreadPointer?
 
     public var timeoutNext: ThreadPointer?
     public var timeoutPrevious: ThreadPointer?
@@ -38,6 +43,13 @@ public struct Thread {
     public var caller: ThreadPointer?
     /// While `.waitingForReply` (or `.faulted` with a handler): the thread whose reply it waits for.
     public var callee: ThreadPointer?
+    /// Callers whose reply this thread saved (`saveCaller`) and has not answered, linked through their
+    /// `savedNext`/`savedPrevious`; `savedBy` is the server that saved this thread's call. So destroying a
+    /// server finds every caller still waiting for it, saved or not.
+    public var savedCallers: ThreadPointer?
+    public var savedBy: ThreadPointer?
+    public var savedNext: ThreadPointer?
+    public var savedPrevious: ThreadPointer?
     /// Counts this thread's calls, so a saved reply capability answers only the call it was saved for.
     public var callCount: UInt64 = 0
     /// Badge of the capability the pending send or call used, and whether it may carry capabilities.
@@ -45,10 +57,11 @@ public struct Thread {
     public var sendCanGrant = false
     /// CR2 of the last page fault, for the exception message.
     public var faultAddress: UInt64 = 0
-    /// Where faults go (an endpoint capability, copied at configuration time).
-    public var exceptionHandler = Capability.empty
-    /// Where page faults go, if set (an endpoint capability).
-    public var pager = Capability.empty
+    /// Where faults go (an endpoint capability, copied at configuration time). A node, linked to the
+    /// endpoint, so destroying the endpoint empties it; set it with `setCopy`.
+    public var exceptionHandlerNode = CapabilityNode()
+    /// Where page faults go, if set (an endpoint capability; a node like `exceptionHandlerNode`).
+    public var pagerNode = CapabilityNode()
     /// The pending fault went to the pager (its reply maps memory) rather than to the exception handler.
     public var faultToPager = false
     /// The vector of the last fault while `.faulted` / `.stopped` after a fault.
@@ -61,6 +74,24 @@ public struct Thread {
     public static let fpuAreaOffset = 1024
 
     public init() {}
+
+    public var exceptionHandler: Capability { exceptionHandlerNode.capability }
+    public var pager: Capability { pagerNode.capability }
+
+    /// Replaces the TCB's exception-handler copy (`.empty`: none), relinking it.
+    public static func setExceptionHandler(_ thread: ThreadPointer, _ capability: Capability) {
+        replace(withUnsafeMutablePointer(to: &thread.pointee.exceptionHandlerNode) { $0 }, with: capability)
+    }
+
+    /// Replaces the TCB's pager copy (`.empty`: none), relinking it.
+    public static func setPager(_ thread: ThreadPointer, _ capability: Capability) {
+        replace(withUnsafeMutablePointer(to: &thread.pointee.pagerNode) { $0 }, with: capability)
+    }
+
+    private static func replace(_ node: CapabilityNodePointer, with capability: Capability) {
+        ObjectHeader.clear(node)
+        if !capability.isEmpty { ObjectHeader.fill(node, with: capability) }
+    }
 
     public var isBlocked: Bool {
         switch state {
@@ -105,6 +136,7 @@ public enum ThreadState: Equatable {
 /// An IPC endpoint: senders and receivers waiting for a partner, FIFO. At most one of the queues is
 /// non-empty. Interrupts bound to the endpoint that fired while nobody waited queue up here too.
 public struct Endpoint {
+    public var header = ObjectHeader()
     public var senders = ThreadQueue()
     public var receivers = ThreadQueue()
     public var pendingInterrupts: InterruptPointer?
@@ -119,6 +151,21 @@ public struct Endpoint {
         interrupt.pointee.nextPending = nil
         if let tail = pendingInterruptsTail { tail.pointee.nextPending = interrupt } else { pendingInterrupts = interrupt }
         pendingInterruptsTail = interrupt
+    }
+
+    /// Takes `interrupt` out of the pending list wherever it is (its interrupt or endpoint is destroyed).
+    public mutating func removePending(_ interrupt: InterruptPointer) {
+        var previous: InterruptPointer? = nil
+        var cursor = pendingInterrupts
+        while let current = cursor, current != interrupt {
+            previous = current
+            cursor = current.pointee.nextPending
+        }
+        guard cursor != nil else { return }
+        let next = interrupt.pointee.nextPending
+        if let previous { previous.pointee.nextPending = next } else { pendingInterrupts = next }
+        if pendingInterruptsTail == interrupt { pendingInterruptsTail = previous }
+        interrupt.pointee.nextPending = nil
     }
 
     public mutating func takePending() -> InterruptPointer? {
@@ -136,6 +183,7 @@ public typealias InterruptPointer = UnsafeMutablePointer<Interrupt>
 /// message to the bound endpoint (or keeps it pending until a thread waits there); the driver
 /// acknowledges it to unmask the line again.
 public struct Interrupt {
+    public var header = ObjectHeader()
     /// The global system interrupt number.
     public var line: UInt32
     public var endpoint: EndpointPointer?
@@ -151,9 +199,12 @@ public struct Interrupt {
 
 /// A task: an address space and a capability space.
 public struct Task {
+    public var header = ObjectHeader()
     public var pageTableRoot: PhysicalAddress = 0
     public var capabilities: CapabilitySpace
     public var threads: Int = 0
+    /// Its threads, linked through `Thread.taskNext`/`taskPrevious` (`threads` counts them).
+    public var threadList: ThreadPointer?
     /// The factory that created the task (nil for the root task): the page tables its mappings need are
     /// charged to it, so filling an address space cannot exhaust kernel memory for others.
     public var factory: UnsafeMutablePointer<Factory>?
@@ -171,5 +222,29 @@ public struct Task {
     public init(pageTableRoot: PhysicalAddress, capabilities: CapabilitySpace) {
         self.pageTableRoot = pageTableRoot
         self.capabilities = capabilities
+    }
+}
+
+extension Task {
+    /// Adds `thread` (new, of this task) to the task's list. O(1).
+    public static func attach(_ thread: ThreadPointer, to task: TaskPointer) {
+        thread.pointee.taskPrevious = nil
+        thread.pointee.taskNext = task.pointee.threadList
+        task.pointee.threadList?.pointee.taskPrevious = thread
+        task.pointee.threadList = thread
+        task.pointee.threads += 1
+    }
+
+    /// Takes `thread` out of its task's list. O(1).
+    public static func detach(_ thread: ThreadPointer, from task: TaskPointer) {
+        if let previous = thread.pointee.taskPrevious {
+            previous.pointee.taskNext = thread.pointee.taskNext
+        } else if task.pointee.threadList == thread {
+            task.pointee.threadList = thread.pointee.taskNext
+        }
+        thread.pointee.taskNext?.pointee.taskPrevious = thread.pointee.taskPrevious
+        thread.pointee.taskNext = nil
+        thread.pointee.taskPrevious = nil
+        task.pointee.threads -= 1
     }
 }

@@ -225,10 +225,22 @@ public struct LocalAPIC {
     /// TSC ticks per count of the timer (at most 2^20 * 128: no product below wraps).
     private var tscPerCount: UInt64 { tscPerBusTick * divisor }
 
+    /// A periodic timer fires at most every 25,000 ticks of the bus (1 ms at the VMM's 25 MHz, the
+    /// fastest tick Linux asks for), as KVM clamps it (min_timer_period_us, 200 us on hardware whose exits
+    /// take a microsecond): a shorter period would leave the guest's vCPU nothing but timer exits. On
+    /// Bochs at 4-5 x 10^7 instructions a second, where a timer interrupt and its EOI cost some 200 us of
+    /// guest time, the hostile guest's 2,500 ticks (and 200 us) never let its loop finish.
+    public static let minimumPeriodBusTicks: UInt64 = 25_000
+
+    /// The periodic timer's period in counts: what the guest programmed, or the minimum.
+    private var periodCounts: UInt64 {
+        max(UInt64(initialCount), (Self.minimumPeriodBusTicks * tscPerBusTick + tscPerCount - 1) / tscPerCount)
+    }
+
     private func currentCount(now: UInt64) -> UInt32 {
         guard initialCount != 0, timerMode != 2 else { return 0 }
         let elapsed = (now &- timerStart) / tscPerCount
-        if timerMode == 1 { return initialCount - UInt32(elapsed % UInt64(initialCount)) }
+        if timerMode == 1 { return UInt32(truncatingIfNeeded: periodCounts - elapsed % periodCounts) }
         return elapsed >= UInt64(initialCount) ? 0 : initialCount - UInt32(elapsed)
     }
 
@@ -237,7 +249,7 @@ public struct LocalAPIC {
         guard localVectors[0] & 0x1_0000 == 0 else { return nil }
         if timerMode == 2 { return tscDeadline == 0 ? nil : tscDeadline }
         guard initialCount != 0 else { return nil }
-        return timerStart &+ UInt64(initialCount) * tscPerCount
+        return timerStart &+ (timerMode == 1 ? periodCounts : UInt64(initialCount)) * tscPerCount
     }
 
     /// Fires the timer if its deadline has passed: raises its vector and re-arms a periodic timer.
@@ -248,7 +260,7 @@ public struct LocalAPIC {
         case 2: tscDeadline = 0
         case 1:
             // Skip the periods the guest missed, so a late VMM does not fire a burst.
-            let period = UInt64(initialCount) * tscPerCount
+            let period = periodCounts * tscPerCount
             timerStart = deadline &+ (now &- deadline) / period * period
         default: initialCount = 0
         }

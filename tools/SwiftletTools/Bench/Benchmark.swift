@@ -33,9 +33,10 @@ public enum BenchmarkSuite {
         DeterministicRun(emulator: .bochs),
         DeterministicRun(emulator: .qemu),
         FPUSwitching(),
+        ObjectLifecycle(),
         InKernelExits(),
         UserLevelExits(),
-    ] + LinuxBoot.backends
+    ] + LinuxBoot.backends + LinuxJob.backends
 
     /// The benchmarks whose title contains `filter` (case-insensitive), e.g. "linux"; all of them for nil.
     public static func selected(_ filter: String?) -> [any Benchmark] {

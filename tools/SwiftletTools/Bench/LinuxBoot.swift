@@ -11,9 +11,10 @@ import Foundation
 ///  - `linux.boot.ratio.<backend>`: the one divided by the other;
 ///  - `linux.boot.exits.<backend>` and `linux.boot.exits.<reason>.<backend>`: the VMM's exit statistics;
 ///  - `linux.boot.seconds.<backend>`: wall time of the whole Swiftlet run (informational);
-///  - `linux.boot.alone.instructions|ratio.<backend>`: the same with the guest alone (no ping, pong or
-///    memtest: they outrank the VMM, so in the default system their tests run before the guest does).
-/// Both sides get the VM's RAM and command line; on QEMU both add `tsc_early_khz=1000000` (the -icount
+///  - `linux.boot.alone.instructions|ratio.<backend>`: the same with the guest alone (no ping, pong,
+///    memtest or heartbeat: they outrank the VMM, so in the default system their tests run before the guest does).
+/// Both sides get the VM's RAM and command line, and `swiftlet.poweroff` (the initramfs powers off after
+/// its marker instead of starting its shell); on QEMU both add `tsc_early_khz=1000000` (the -icount
 /// TSC runs at 1 GHz of instructions and a direct boot cannot calibrate it).
 /// A VM exit or entry counts as one instruction in this yardstick.
 public struct LinuxBoot: Benchmark {
@@ -117,8 +118,10 @@ public struct LinuxBoot: Benchmark {
 
     /// The default configuration as it is, or a copy (written beside the build's other configurations)
     /// whose vm@0 bootargs have `extraCommandLine` appended and, `alone`, without the native test tasks.
-    func vmConfiguration(extraCommandLine: String, alone: Bool, in repository: Repository) throws -> String {
-        guard !extraCommandLine.isEmpty || alone else { return ImageConfiguration.standardConfiguration }
+    /// `heartbeatPeriodMs` sets the heartbeat's period instead of the default system's.
+    func vmConfiguration(extraCommandLine: String, alone: Bool, in repository: Repository, label: String = "boot",
+                         heartbeatPeriodMs: Int? = nil) throws -> String {
+        guard !extraCommandLine.isEmpty || alone || heartbeatPeriodMs != nil else { return ImageConfiguration.standardConfiguration }
         let standard = repository.root.appendingPathComponent(ImageConfiguration.standardConfiguration).path
         let bootargs = ([LinuxDirectImage.commandLine] + (extraCommandLine.isEmpty ? [] : [extraCommandLine])).joined(separator: " ")
         let source = """
@@ -126,12 +129,13 @@ public struct LinuxBoot: Benchmark {
             /include/ "\(standard)"
 
             / { tasks {
-                \(alone ? "/delete-node/ pong; /delete-node/ ping; /delete-node/ memtest;" : "")
+                \(alone ? "/delete-node/ pong; /delete-node/ ping; /delete-node/ memtest; /delete-node/ heartbeat;" : "")
                 vmm { vm@0 { bootargs = "\(bootargs)"; }; };
+                \(heartbeatPeriodMs.map { "heartbeat { period-ms = <\($0)>; };" } ?? "")
             }; };
 
             """
-        let file = repository.workDirectory.appendingPathComponent("config/linux-boot-\(backend)\(alone ? "-alone" : "").dts")
+        let file = repository.workDirectory.appendingPathComponent("config/linux-\(label)-\(backend)\(alone ? "-alone" : "").dts")
         try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
         try source.write(to: file, atomically: true, encoding: .utf8)
         return file.path

@@ -5,10 +5,12 @@ import Foundation
 /// boot ratio of a Linux guest under Swiftlet. LinuxBoot runs it beside the Swiftlet boot on the same
 /// emulator and CPU model.
 enum LinuxDirectBoot {
-    /// The extra command line a direct boot on `emulator` needs: QEMU's -icount TSC ticks at 1 GHz of
-    /// instructions, which Linux cannot calibrate without being told; Bochs' PIT lets Linux calibrate its own.
+    /// The extra command line both sides of a timed boot on `emulator` get: `swiftlet.poweroff` (the
+    /// initramfs powers off after its marker instead of starting the shell), and on QEMU the TSC's rate:
+    /// -icount's TSC ticks at 1 GHz of instructions, which Linux cannot calibrate without being told;
+    /// Bochs' PIT lets Linux calibrate its own.
     static func extraCommandLine(on emulator: Emulator) -> String {
-        emulator == .qemu ? "tsc_early_khz=1000000" : ""
+        emulator == .qemu ? "swiftlet.poweroff tsc_early_khz=1000000" : "swiftlet.poweroff"
     }
 
     /// One deterministic direct boot to the marker with `memoryMiB` of RAM (the VM's, so both sides of

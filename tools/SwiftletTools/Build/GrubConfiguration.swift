@@ -11,11 +11,13 @@ public enum GrubConfiguration {
         "/boot/modules/\(module.name)"
     }
 
-    public static func text(for configuration: ImageConfiguration) -> String {
+    /// `verdictToken`: the build's token (VerdictTokenFile), last on the kernel's command line.
+    public static func text(for configuration: ImageConfiguration, verdictToken: String? = nil) -> String {
         var kernelLine = "  multiboot2 \(kernelPath)"
         for word in configuration.commandLine.split(whereSeparator: \.isWhitespace) {
             kernelLine += " " + quoted(String(word))
         }
+        if let verdictToken { kernelLine += " verdict=\(verdictToken)" }
         var lines = [
             "set timeout=0",
             "set default=0",

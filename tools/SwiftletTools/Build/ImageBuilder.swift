@@ -28,13 +28,29 @@ public struct ImageBuilder: Sendable {
         var config: [BootModule] = []
         var guest: [BootModule] = []
         if let source = configuration.configuration {
-            let blob = try compileConfiguration(source, variant: configuration.variantName)
+            var blob = try compileConfiguration(source, variant: configuration.variantName)
+            if let change = configuration.virtualMachineOverride {
+                blob = try compileOverride(change, over: source, compiled: blob, variant: configuration.variantName)
+            }
             config = [try BootModule(source: blob, name: "config")]
             // A VM that names the Linux guest's modules gets them (fetched or from the cache).
             guest = try GuestModules.modules(requested: GuestModules.requested(by: try Data(contentsOf: blob)),
                                              present: configuration.modules, repository: repository)
         }
-        return tasks + config + configuration.modules + guest
+        return tasks + config + configuration.modules + (configuration.virtualMachineOverride?.addedModules ?? []) + guest
+    }
+
+    /// The configuration with its VM changed: an overlay that includes it, compiled in its place. The VM
+    /// is the `vm@0` of the task that has one (read from the compiled configuration).
+    func compileOverride(_ change: VirtualMachineOverride, over source: String, compiled: URL, variant: String) throws -> URL {
+        try change.validate()
+        guard let task = GuestModules.virtualMachineTask(in: try Data(contentsOf: compiled)) else {
+            throw SwiftletError.invalidArgument("--guest, --bootargs and --guest-memory change a configuration's VM, and \(source) has none (no task with a vm@0 node; Guests/system.dts has one)")
+        }
+        let base = source.hasPrefix("/") ? source : repository.root.appendingPathComponent(source).path
+        let overlay = repository.workDirectory.appendingPathComponent("config/\(variant)-overlay.dts")
+        try change.overlay(including: base, task: task).write(to: overlay, atomically: true, encoding: .utf8)
+        return try compileConfiguration(overlay.path, variant: variant)
     }
 
     /// dtc turns the configuration's device-tree source into the blob the root task reads; its errors
@@ -60,15 +76,17 @@ public struct ImageBuilder: Sendable {
         let name = requested.variantName
         let tree = repository.workDirectory.appendingPathComponent("iso-\(name)")
         let lock = FileLock(url: repository.workDirectory.appendingPathComponent("iso-\(name).lock"))
+        let token = VerdictTokenFile.fresh()
         try lock.withLock {
-            try layOutTree(at: tree, kernel: kernel, configuration: configuration)
+            try layOutTree(at: tree, kernel: kernel, configuration: configuration, verdictToken: token)
             try makeISO(from: tree, at: iso)
+            try VerdictTokenFile.write(token, besideISO: iso)
         }
         return BootImage(iso: iso, kernel: kernel, configuration: requested)
     }
 
     /// Writes the folder that becomes the ISO's file system, replacing what an earlier build left.
-    func layOutTree(at tree: URL, kernel: URL, configuration: ImageConfiguration) throws {
+    func layOutTree(at tree: URL, kernel: URL, configuration: ImageConfiguration, verdictToken: String) throws {
         let fileManager = FileManager.default
         if fileManager.fileExists(atPath: tree.path) {
             try fileManager.removeItem(at: tree)
@@ -84,7 +102,7 @@ public struct ImageBuilder: Sendable {
                                          to: tree.appendingPathComponent(GrubConfiguration.modulePath(module)))
             }
         }
-        try GrubConfiguration.text(for: configuration)
+        try GrubConfiguration.text(for: configuration, verdictToken: verdictToken)
             .write(to: grubFolder.appendingPathComponent("grub.cfg"), atomically: true, encoding: .utf8)
     }
 

@@ -14,14 +14,17 @@ public struct ImageConfiguration: Sendable, Hashable {
     public var configuration: String?
     /// Seeds written into native tasks' images (TaskParameters), by task name.
     public var seeds: [String: UInt64]
+    /// The configuration's VM changed for this image (`--guest`, `--bootargs`, `--guest-memory`).
+    public var virtualMachineOverride: VirtualMachineOverride?
 
     public init(commandLine: String = "", tasks: [String] = NativeTask.standardSet, modules: [BootModule] = [],
-                configuration: String? = nil, seeds: [String: UInt64] = [:]) {
+                configuration: String? = nil, seeds: [String: UInt64] = [:], virtualMachineOverride: VirtualMachineOverride? = nil) {
         self.commandLine = commandLine
         self.tasks = tasks
         self.modules = modules
         self.configuration = configuration
         self.seeds = seeds
+        self.virtualMachineOverride = virtualMachineOverride
     }
 
     /// The standard system: the tasks and rights of Guests/system.dts, with the Linux VM under the VMM (the
@@ -54,6 +57,10 @@ public struct ImageConfiguration: Sendable, Hashable {
         }
         for (task, seed) in seeds.sorted(by: { $0.key < $1.key }) {
             text += "seed=\(task)=\(seed)\n"
+        }
+        if let change = virtualMachineOverride {
+            text += "vm=\(change.bootargs ?? "-")|\(change.memoryMiB ?? 0)|"
+            text += change.addedModules.map { "\($0.name)@\($0.source.path)" }.joined(separator: ",") + "\n"
         }
         return "swiftlet-" + StableHash.hex(of: text)
     }

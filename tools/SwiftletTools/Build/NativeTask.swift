@@ -26,16 +26,19 @@ public struct NativeTask: Sendable, Hashable {
         NativeTask(name: "schedtest", product: "SchedTest"),
         NativeTask(name: "pagertest", product: "PagerTest"),
         NativeTask(name: "rightstest", product: "RightsTest"),
+        NativeTask(name: "destroytest", product: "DestroyTest"),
         NativeTask(name: "vmm", product: "VMM"),
         NativeTask(name: "vmmtest", product: "VMMTest"),
         NativeTask(name: "forgetest", product: "ForgeTest"),
         NativeTask(name: "failtest", product: "FailTest"),
+        NativeTask(name: "heartbeat", product: "Heartbeat"),
     ]
 
     /// The tasks a standard image boots: sigma0 (the root pager), the root task, the serial driver (every other task's console),
-    /// the IPC ping-pong pair and the memory test (whose figures `swiftlet bench` reports), and the VMM (which runs
-    /// the VM the configuration describes; the test VMM `vmmtest` and its test guests run in `ImageConfiguration.vmmTest`).
-    public static let standardSet: [String] = ["sigma0", "roottask", "serial", "pong", "ping", "memtest", "vmm"]
+    /// the IPC ping-pong pair and the memory test (whose figures `swiftlet bench` reports), the VMM (which runs
+    /// the VM the configuration describes; the test VMM `vmmtest` and its test guests run in `ImageConfiguration.vmmTest`),
+    /// and the heartbeat (a periodic daemon that shows native tasks run on beside the guest).
+    public static let standardSet: [String] = ["sigma0", "roottask", "serial", "pong", "ping", "memtest", "vmm", "heartbeat"]
 
     public static func named(_ name: String) -> NativeTask? {
         all.first { $0.name == name }

@@ -1,7 +1,8 @@
 import Foundation
 
 /// The hostile test guest (Guests/HostileLinux/hostile.S): a bzImage of a few KiB, written in assembly
-/// with its own setup header, that programs the board's devices with nonsense and powers off. The source
+/// with its own setup header, that programs the board's devices with nonsense (or, by its command line,
+/// floods the console or ignores an input storm: console.S, included) and powers off. The source
 /// is position independent, so the toolchain's clang assembles it and llvm-objcopy takes the bytes of its
 /// one section as the image; nothing links it. Built into `.build/guest/` on every build (it is tiny).
 public enum HostileLinuxGuest {

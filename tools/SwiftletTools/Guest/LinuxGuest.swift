@@ -1,8 +1,9 @@
 import Foundation
 
 /// The Linux guest recipe: Debian bookworm's stock cloud kernel, never modified, fetched with apt-get and
-/// cached under `.build/guest/`, and an initramfs made from busybox-static whose `/init` (Guests/Linux/init)
-/// reports what the guest saw and powers off.
+/// cached under `.build/guest/` with the package's virtio modules, and an initramfs made from busybox-static
+/// whose `/init` (Guests/Linux/init) reports what the guest saw and starts a shell on the console (or, in a
+/// test mode, powers off).
 ///
 /// The kernel's version is resolved from the `linux-image-cloud-amd64` package at build time (it moves
 /// with security updates); nothing else in the tree names it.
@@ -19,8 +20,11 @@ public struct LinuxGuest: Sendable {
     public static let metaPackage = "linux-image-cloud-amd64"
     /// The first words of the line `/init` prints once user space runs.
     public static let marker = "swiftlet-guest: user space up"
+    /// The shell's first prompt in the default boot (Guests/Linux/etc/profile's PS1 in `/`).
+    public static let prompt = "swiftlet:/# "
 
-    /// Fetches the kernel if it is not cached (or its checksum no longer matches) and builds the initramfs.
+    /// Fetches the kernel package if its kernel or modules are not cached (or a checksum no longer matches)
+    /// and builds the initramfs.
     /// `progress` gets one short line per step that does real work.
     public static func prepare(in repository: Repository, progress: (String) -> Void) throws -> LinuxGuest {
         let directory = repository.root.appendingPathComponent(".build/guest")
@@ -30,6 +34,8 @@ public struct LinuxGuest: Sendable {
         let release = String(package.dropFirst("linux-image-".count))
         let kernel = directory.appendingPathComponent("vmlinuz-\(release)_\(version)")
         let recorded = kernel.appendingPathExtension("sha256")
+
+        let modules = directory.appendingPathComponent("modules-\(release)_\(version)")
 
         var checksum = try? String(contentsOf: recorded, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         if let expected = checksum, FileManager.default.fileExists(atPath: kernel.path) {
@@ -41,16 +47,22 @@ public struct LinuxGuest: Sendable {
         } else {
             checksum = nil
         }
+        // The modules come from the same package: a missing or changed file fetches it again.
+        if checksum != nil, !LinuxModules.verify(modules) {
+            progress("guest: the cached modules in \(modules.lastPathComponent) are missing or changed; fetching the package again")
+            checksum = nil
+        }
         if checksum == nil {
             progress("guest: fetching \(package) \(version) with apt-get download")
-            try fetch(package: package, kernelRelease: release, to: kernel, in: directory)
+            try fetch(package: package, kernelRelease: release, to: kernel, modules: modules, in: directory)
             let digest = try sha256(kernel)
             try Data((digest + "\n").utf8).write(to: recorded)
             checksum = digest
         }
 
         let initramfs = directory.appendingPathComponent("initramfs-\(release).cpio.gz")
-        try buildInitramfs(at: initramfs, recipe: repository.root.appendingPathComponent("Guests/Linux"), scratch: directory)
+        try buildInitramfs(at: initramfs, recipe: repository.root.appendingPathComponent("Guests/Linux"),
+                           modules: (release, try LinuxModules.files(in: modules)), scratch: directory)
         return LinuxGuest(kernel: kernel, initramfs: initramfs, release: release, packageVersion: version,
                           kernelSHA256: checksum!)
     }
@@ -77,8 +89,9 @@ public struct LinuxGuest: Sendable {
         throw SwiftletError.hostFailure("apt-cache show \(package) has no \(field) field")
     }
 
-    /// Downloads the package (apt-get checks it against the archive's signed SHA-256) and keeps only the kernel.
-    static func fetch(package: String, kernelRelease: String, to kernel: URL, in directory: URL) throws {
+    /// Downloads the package (apt-get checks it against the archive's signed SHA-256) and keeps only the
+    /// kernel and the virtio modules (LinuxModules).
+    static func fetch(package: String, kernelRelease: String, to kernel: URL, modules: URL, in directory: URL) throws {
         let scratch = directory.appendingPathComponent("download-\(getpid())")
         try? FileManager.default.removeItem(at: scratch)
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -89,6 +102,7 @@ public struct LinuxGuest: Sendable {
         }
         let tree = scratch.appendingPathComponent("tree")
         try command("dpkg-deb", ["-x", deb, tree.path], in: scratch).runQuietly()
+        try LinuxModules.extract(from: tree.appendingPathComponent("lib/modules/\(kernelRelease)"), to: modules)
         let image = tree.appendingPathComponent("boot/vmlinuz-\(kernelRelease)")
         try? FileManager.default.removeItem(at: kernel)
         try FileManager.default.moveItem(at: image, to: kernel)
@@ -99,19 +113,35 @@ public struct LinuxGuest: Sendable {
         return String(output.prefix(64))
     }
 
-    /// The initramfs: busybox, the applets `/init` uses, `/dev/console`, `/init` and `tsc` from `recipe`
-    /// (Guests/Linux).
-    static func buildInitramfs(at target: URL, recipe: URL, scratch: URL) throws {
+    /// The initramfs: busybox with all its applets, `/dev/console`, a minimal `/etc` (root's account, a
+    /// profile), `/init`, `tsc` and the files of `etc/` from `recipe` (Guests/Linux), and the kernel's
+    /// modules under `/lib/modules/<release>/` (LinuxModules.files).
+    static func buildInitramfs(at target: URL, recipe: URL, modules: (release: String, files: [(path: String, data: Data)]),
+                               scratch: URL) throws {
         let busybox = URL(fileURLWithPath: "/bin/busybox")
         guard let binary = FileManager.default.contents(atPath: busybox.path) else {
             throw SwiftletError.missingTool(name: "/bin/busybox", package: "busybox-static")
         }
         var archive = CPIOArchive()
-        for folder in ["bin", "dev", "proc", "sys", "tmp"] { archive.append(.directory(folder)) }
+        for folder in ["bin", "dev", "etc", "proc", "root", "sys", "tmp"] { archive.append(.directory(folder)) }
         archive.append(.characterDevice("dev/console", major: 5, minor: 1))
         archive.append(.file("bin/busybox", binary, executable: true))
-        for applet in ["sh", "mount", "uname", "cat", "cut", "grep", "dmesg", "poweroff", "insmod", "sleep", "echo"] {
+        let applets = try ExternalCommand(busybox, ["--list"]).runQuietly().split(separator: "\n").map(String.init)
+        for applet in Set(applets).subtracting(["busybox", "tsc"]).sorted() where !applet.contains("/") && !applet.isEmpty {
             archive.append(.symbolicLink("bin/\(applet)", target: "busybox"))
+        }
+        for name in ["passwd", "group", "profile", "inittab"] {
+            archive.append(.file("etc/\(name)", try Data(contentsOf: recipe.appendingPathComponent("etc/\(name)")), executable: false))
+        }
+        // The modules' folders before their files: the kernel's unpacker makes no parents.
+        var folders: Set<String> = []
+        for file in modules.files {
+            var folder = ""
+            for part in ("lib/modules/\(modules.release)/" + file.path).split(separator: "/").dropLast() {
+                folder += (folder.isEmpty ? "" : "/") + part
+                if folders.insert(folder).inserted { archive.append(.directory(folder)) }
+            }
+            archive.append(.file("lib/modules/\(modules.release)/\(file.path)", file.data, executable: false))
         }
         archive.append(.file("bin/tsc", try compileTSC(recipe.appendingPathComponent("tsc.c"), scratch: scratch), executable: true))
         archive.append(.file("init", try Data(contentsOf: recipe.appendingPathComponent("init")), executable: true))

@@ -6,26 +6,16 @@ protocol ConsoleSource {
     mutating func read() -> Data
 }
 
-/// Reads the bytes a file gains while another process appends to it (Bochs writes COM1 to a file).
-struct GrowingFile: ConsoleSource {
-    let url: URL
-    private var descriptor: Int32 = -1
-
-    init(url: URL) {
-        self.url = url
-    }
+/// Reads what the emulator sends through a pseudo-terminal's master (Bochs's COM1 in `term` mode) and
+/// keeps a copy in the run folder's `com1.out`: the serial port's own record, beside the transcript.
+struct PseudoTerminalReader: ConsoleSource {
+    let terminal: PseudoTerminal
+    let copy: FileHandle
 
     mutating func read() -> Data {
-        if descriptor < 0 {
-            // The emulator creates the file when it starts; until then there is nothing to read.
-            descriptor = open(url.path, O_RDONLY | O_CLOEXEC)
-            if descriptor < 0 { return Data() }
-        }
-        return FileDescriptorReading.readAvailable(descriptor)
-    }
-
-    func close() {
-        if descriptor >= 0 { Glibc.close(descriptor) }
+        let data = FileDescriptorReading.readAvailable(terminal.master)
+        if !data.isEmpty { copy.write(data) }
+        return data
     }
 }
 
@@ -49,7 +39,8 @@ struct PipeReader: ConsoleSource {
 }
 
 enum FileDescriptorReading {
-    /// Reads until the descriptor has nothing more right now (end of file, or EAGAIN on a pipe).
+    /// Reads until the descriptor has nothing more right now (end of file, or EAGAIN on a non-blocking
+    /// pipe or pseudo-terminal master; EIO on a master whose slave nobody holds).
     static func readAvailable(_ descriptor: Int32) -> Data {
         var collected = Data()
         var buffer = [UInt8](repeating: 0, count: 65536)

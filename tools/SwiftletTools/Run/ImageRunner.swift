@@ -12,6 +12,8 @@ public struct ImageRunner: Sendable {
         guard FileManager.default.fileExists(atPath: iso.path) else {
             throw SwiftletError.invalidArgument("no image at \(iso.path)")
         }
+        var configuration = configuration
+        if configuration.verdictToken == nil { configuration.verdictToken = VerdictTokenFile.read(besideISO: iso) }
         let files = RunFiles(directory: try repository.makeRunDirectory(label: configuration.emulator.rawValue))
         switch configuration.emulator {
         case .qemu: return try QEMURunner().run(iso: iso, configuration: configuration, files: files)

@@ -1,17 +1,20 @@
 import Foundation
 
-/// Boots an ISO in QEMU with TCG (this machine's KVM exposes no VMX/SVM, and TCG's `-cpu max` offers SVM
-/// with nested paging to the kernel).
+/// Boots an ISO in QEMU with TCG, whose `-cpu max` offers SVM with nested paging to the kernel, or with
+/// KVM when the host nests VT-x (`RunConfiguration.kvm`, chosen by HostVirtualization).
 ///
 /// The serial port is QEMU's stdio, read through a pipe. Interactively (stdin is a terminal) it is
-/// `mon:stdio`: keys reach the guest, and Ctrl-A c switches to QEMU's monitor.
+/// `mon:stdio`: keys reach the guest, Ctrl-C too (QEMU turns the stdio chardev's `signal` off when the
+/// monitor is muxed onto it, so Ctrl-C is byte 0x03 for the guest's shell, not SIGINT for QEMU; checked
+/// on a pty: the VMM counted the one input byte and the run powered off with status 0); Ctrl-A x quits
+/// QEMU, Ctrl-A c switches to its monitor.
 public struct QEMURunner: Sendable {
     public init() {}
 
     /// The QEMU command line, minus the executable.
     public static func arguments(iso: URL, configuration: RunConfiguration, interactive: Bool) -> [String] {
         var arguments = [
-            "-accel", "tcg",
+            "-accel", configuration.kvm ? "kvm" : "tcg",
             "-cpu", configuration.effectiveCPUModel,
             "-m", String(configuration.memoryMiB),
             "-cdrom", iso.path,
@@ -24,6 +27,9 @@ public struct QEMURunner: Sendable {
         if configuration.deterministic {
             // One guest TSC tick per instruction; align=off lets the guest run as fast as it can.
             arguments += ["-icount", "shift=0,align=off"]
+            // The RTC starts at Bochs's fixed moment and runs on the instruction clock, so the time the
+            // kernel reads (and hands the guest) is the same on every run.
+            arguments += ["-rtc", "base=\(BochsConfiguration.fixedStartDate),clock=vm"]
         }
         return arguments
     }
@@ -50,7 +56,7 @@ public struct QEMURunner: Sendable {
         pipeEnds.forEach { _ = fcntl($0, F_SETFD, FD_CLOEXEC) }
         // Typed input, if the run has any, goes through a pipe of its own into QEMU's stdin (the serial port).
         var inputEnds: [Int32] = [-1, -1]
-        if !interactive && configuration.consoleInput != nil {
+        if !interactive && (configuration.consoleInput != nil || configuration.forwardedInput != nil) {
             guard pipe(&inputEnds) == 0 else { throw SwiftletError.hostFailure("cannot create a pipe: errno \(errno)") }
             inputEnds.forEach { _ = fcntl($0, F_SETFD, FD_CLOEXEC) }
         }

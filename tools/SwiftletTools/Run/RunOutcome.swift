@@ -8,6 +8,9 @@ public enum RunOutcome: Sendable, Equatable {
     /// The machine went off, but the root task's reason says the system did not do what it should: the
     /// configuration was rejected, a task could not be started, or tasks failed or did not report.
     case poweredOffAfterFailure(PowerOffReason)
+    /// Every task passed and a guest ended the run through its debug-exit port: the run returns the status
+    /// the kernel's line gives, (value << 1) | 1 as QEMU's `isa-debug-exit`.
+    case guestExited(status: Int32)
     /// The kernel printed a `KERNEL PANIC` report (and normally halted).
     case panicked
     /// The emulator exited without a power-off: a reset, a triple fault, or an emulator error.
@@ -24,6 +27,7 @@ public enum RunOutcome: Sendable, Equatable {
         case .panicked: return 3
         case .emulatorExited: return 4
         case .poweredOffAfterFailure(let reason): return Self.exitStatus(of: reason)
+        case .guestExited(let status): return status
         case .timedOut: return 124
         case .interrupted: return 130
         }
@@ -35,6 +39,7 @@ public enum RunOutcome: Sendable, Equatable {
         case .configurationRejected: return 5
         case .taskNotStarted: return 6
         case .tasksFailed: return 7
+        case .guestExited: return 0
         }
     }
 
@@ -44,7 +49,11 @@ public enum RunOutcome: Sendable, Equatable {
         if console.sawPanic {
             self = .panicked
         } else if let reason = console.powerOffReason {
-            self = reason == .allPassed ? .poweredOff : .poweredOffAfterFailure(reason)
+            if reason == .guestExited, let status = console.guestStatus {
+                self = .guestExited(status: status)
+            } else {
+                self = reason == .allPassed ? .poweredOff : .poweredOffAfterFailure(reason)
+            }
         } else {
             self = .emulatorExited(status: status)
         }
@@ -55,6 +64,7 @@ public enum RunOutcome: Sendable, Equatable {
         switch self {
         case .poweredOff: return "powered off"
         case .poweredOffAfterFailure(let reason): return "powered off (\(reason.description))"
+        case .guestExited(let status): return "powered off (the guest exited with status \(status))"
         case .panicked: return "kernel panic"
         case .emulatorExited(let status): return "emulator exited (status \(status)) without a power-off"
         case .timedOut: return "timeout"

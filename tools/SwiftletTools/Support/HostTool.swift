@@ -15,11 +15,14 @@ public struct HostTool: Sendable, Hashable {
     /// grub-mkrescue calls mformat to make the EFI system partition inside the ISO.
     public static let mformat = HostTool(name: "mformat", package: "mtools")
     public static let dtc = HostTool(name: "dtc", package: "device-tree-compiler")
+    /// The model checker for the Promela models beside the kernel code, and the compiler for its verifiers.
+    public static let spin = HostTool(name: "spin", package: "spin")
+    public static let gcc = HostTool(name: "gcc", package: "gcc")
 
     /// The tools needed to turn a kernel into a bootable ISO.
     public static let imageTools: [HostTool] = [grubMkrescue, xorriso, mformat, dtc]
     /// Every tool any subcommand uses.
-    public static let all: [HostTool] = imageTools + [qemu, bochs]
+    public static let all: [HostTool] = imageTools + [qemu, bochs, spin, gcc]
 
     /// The program's location, or `SwiftletError.missingTool` naming the package to install.
     public func locate() throws -> URL {

@@ -2,21 +2,31 @@ import SwiftletABI
 import SwiftletUser
 import VMMCore
 
-/// One Linux VM and its vCPU: the capabilities, the guest's RAM, the current exit (in place in the
-/// UTCB) and the board of devices. Each exit is answered by its handler (Handlers/); then the interrupt
+/// One VM and its vCPU: the capabilities, the guest's RAM, the current exit (in place in the UTCB) and
+/// the board of devices. The guest is a Linux bzImage (the x86 boot protocol, LinuxGuestSetup) or a
+/// Multiboot (v1) kernel (MultibootGuestSetup), told apart by the kernel module's own header. Each exit is answered by its handler (Handlers/); then the interrupt
 /// decision runs (`deliverInterrupts`), so a device's or the timer's interrupt enters at the first exit
 /// where the guest can take it, or the reply asks for the interrupt window.
-struct LinuxMachine {
+struct GuestMachine {
     /// What an exit handler decided.
     enum Action {
         /// Reply with the parts of the state the mask selects (as the handler left them in the message).
         case resume(TransferMask)
         /// Stop the vCPU; the run is over.
         case stop(failures: UInt64)
+        /// The guest wrote its debug-exit port: the run is over with this status ((value << 1) | 1).
+        case exit(status: UInt8)
     }
 
-    /// The guest's wall clock at power-on (seconds since 1970, 2026-12-01 00:00 UTC): the VMM reaches
-    /// no host clock yet, so the guest's RTC and kvmclock wall clock start here and advance with the TSC.
+    /// How the guest was booted, as `build` checked and placed it: a reset places it again.
+    enum Boot {
+        case linux(LinuxGuestSetup.Result)
+        case multiboot(MultibootGuestSetup.Result)
+    }
+
+    /// The guest's wall clock at power-on (seconds since 1970, 2026-12-01 00:00 UTC) when the kernel
+    /// handed on none (`description.wallClock` 0: it read no valid CMOS time); otherwise the guest's RTC
+    /// and kvmclock wall clock are the kernel's reading plus the TSC since (WallClock).
     static let epoch: UInt64 = 1_796_083_200
     /// How long a halted guest with no timer armed may wait for an interrupt before the VMM gives up on it.
     static let idleLimitMicroseconds: UInt64 = 30_000_000
@@ -29,9 +39,17 @@ struct LinuxMachine {
     var board: LinuxBoard
     var entryState = GuestState()
     var reason: ExitReason = .startup
+    /// Exits by reason over the VM's whole run, all boots together.
     var statistics = ExitStatistics()
-    /// The TSC when the vCPU first entered: kvmclock's system time 0.
+    /// What `build` checked and placed in RAM: a reset places it again (Handlers/Reset.swift).
+    var setup: Boot? = nil
+    /// The TSC when the vCPU first entered: the machine's power-on, from which its RTC and wall clock run.
+    var powerOnTSC: UInt64 = 0
+    /// The TSC when the current boot entered: kvmclock's system time 0.
     var bootTSC: UInt64 = 0
+    /// Which boot this is (1 until the guest resets), and the exits before it began.
+    var boot: UInt64 = 1
+    var exitsBeforeBoot: UInt64 = 0
     /// Exits the VMM answers with #UD because it does not model them.
     var unhandledExits: UInt64 = 0
 
@@ -53,26 +71,38 @@ struct LinuxMachine {
         board = LinuxBoard(tscPerBusTick: max(tscKHz / 25_000, 1), x2APIC: true)
     }
 
+    /// The modules the description names (read-only windows that stay mapped) and the command line.
+    var kernel: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(description.kernelAddress)), count: Int(description.kernelBytes))
+    }
+    var initrd: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(description.initrdAddress)), count: Int(description.initrdBytes))
+    }
+    var bootargs: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(VirtualMachineDescription.page) + UInt(VirtualMachineDescription.bootargsOffset)),
+                               count: description.bootargsBytes)
+    }
+
+    /// The Multiboot modules the description names, each with its name as its string.
+    var multibootModules: InlineArray<8, MultibootModule> {
+        var modules = InlineArray<8, MultibootModule>(repeating: MultibootModule(bytes: UnsafeRawBufferPointer(start: nil, count: 0),
+                                                                                 string: UnsafeRawBufferPointer(start: nil, count: 0)))
+        let page = UnsafeRawPointer(bitPattern: UInt(VirtualMachineDescription.page))!
+        for index in 0..<description.moduleCount {
+            let module = description.modules[index]
+            modules[index] = MultibootModule(bytes: UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(module.address)), count: Int(module.bytes)),
+                                             string: MachineDescription.moduleName(index, page: page))
+        }
+        return modules
+    }
+
+    /// Exits of the current boot.
+    var bootExits: UInt64 { statistics.total &- exitsBeforeBoot }
+
     /// Checks and places the kernel, initrd and command line, creates the VM, maps its RAM and starts its
     /// vCPU (whose first exit asks for the state `LinuxGuestSetup` chose). False: refused, said why.
     mutating func build() -> Bool {
-        let kernel = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(description.kernelAddress)), count: Int(description.kernelBytes))
-        let initrd = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(description.initrdAddress)), count: Int(description.initrdBytes))
-        let bootargs = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(VirtualMachineDescription.page) + UInt(VirtualMachineDescription.bootargsOffset)),
-                                              count: description.bootargsBytes)
-        let setup: LinuxGuestSetup.Result
-        do {
-            setup = try LinuxGuestSetup.prepare(ram: memory.buffer, kernel: kernel, initrd: initrd, bootargs: bootargs)
-        } catch {
-            if case .layout(.tooLittleMemory(let needed)) = error {
-                log("vmm: \(name): refused: \(error.description) (\(description.ramBytes >> 20) MiB given, \(needed) MiB needed)")
-            } else {
-                log("vmm: \(name): refused: \(error.description)")
-            }
-            return false
-        }
-        entryState = setup.state
-        log("vmm: \(name): Linux boot protocol \(hex: setup.kernel.protocolVersion), kernel at \(hex: setup.layout.kernelAddress) (init_size \(setup.kernel.initSize >> 20) MiB), initrd \(description.initrdBytes) bytes at \(hex: setup.layout.initrdAddress), \(description.ramBytes >> 20) MiB of RAM, command line \(description.bootargsBytes) bytes")
+        guard place() else { return false }
 
         let factory = RootTaskLayout.factorySlot
         var error = SystemCall.create(factory, .virtualMachine, into: machine)
@@ -106,19 +136,68 @@ struct LinuxMachine {
         return true
     }
 
+    /// Checks the kernel, its initrd or modules and the command line, and places them in RAM as the
+    /// kernel's boot protocol says. False: refused, said why (naming the node).
+    mutating func place() -> Bool {
+        if MultibootImage.findHeader(in: kernel) != nil { return placeMultiboot() }
+        guard description.moduleCount == 0 else {
+            log("vmm: \(name): refused: a Linux kernel takes an initrd, not Multiboot modules")
+            return false
+        }
+        let setup: LinuxGuestSetup.Result
+        do {
+            setup = try LinuxGuestSetup.prepare(ram: memory.buffer, kernel: kernel, initrd: initrd, bootargs: bootargs)
+        } catch {
+            if case .layout(.tooLittleMemory(let needed)) = error {
+                log("vmm: \(name): refused: \(error.description) (\(description.ramBytes >> 20) MiB given, \(needed) MiB needed)")
+            } else if case .kernel = error {
+                log("vmm: \(name): refused: \(error.description), nor a Multiboot kernel (no header in its first 8 KiB)")
+            } else {
+                log("vmm: \(name): refused: \(error.description)")
+            }
+            return false
+        }
+        entryState = setup.state
+        self.setup = .linux(setup)
+        log("vmm: \(name): Linux boot protocol \(hex: setup.kernel.protocolVersion), kernel at \(hex: setup.layout.kernelAddress) (init_size \(setup.kernel.initSize >> 20) MiB), initrd \(description.initrdBytes) bytes at \(hex: setup.layout.initrdAddress), \(description.ramBytes >> 20) MiB of RAM, command line \(description.bootargsBytes) bytes")
+        return true
+    }
+
+    mutating func placeMultiboot() -> Bool {
+        guard description.initrdBytes == 0 else {
+            log("vmm: \(name): refused: a Multiboot kernel takes modules, not an initrd")
+            return false
+        }
+        let setup: MultibootGuestSetup.Result
+        do {
+            setup = try MultibootGuestSetup.prepare(ram: memory.buffer, kernel: kernel, modules: multibootModules,
+                                                    moduleCount: description.moduleCount, commandLine: bootargs)
+        } catch {
+            log("vmm: \(name): refused: the Multiboot kernel: \(error.description)")
+            return false
+        }
+        entryState = setup.state
+        self.setup = .multiboot(setup)
+        let format: StaticString = setup.image.isELF ? "ELF" : "address fields"
+        log("vmm: \(name): Multiboot kernel (\(format), \(setup.image.segmentCount) segments up to \(hex: setup.image.loadEnd), entry \(hex: UInt64(setup.image.entry))), \(setup.moduleCount) modules, \(description.ramBytes >> 20) MiB of RAM, command line \(description.bootargsBytes) bytes")
+        return true
+    }
+
     /// The exit loop: each exit message is handled and answered until a handler stops the guest.
-    /// Returns the number of failures.
-    mutating func run() -> UInt64 {
+    /// Returns the number of failures, and the guest's exit status if it ended the run through its
+    /// debug-exit port.
+    mutating func run() -> (failures: UInt64, guestStatus: UInt8?) {
         var message = SystemCall.wait(exits)
         while true {
             guard message.succeeded, message.tag.label == KernelMessageLabel.vmExit, message.tag.words >= VCPUMessage.words else {
                 log("vmm: \(name): unexpected message (label \(hex: message.tag.label), \(message.error.name)); VM stopped")
                 _ = SystemCall.thread(vcpu, .stop)
-                return 1
+                return (1, nil)
             }
             reason = guest.reason
             statistics.count(reason)
-            switch dispatch() {
+            let action = dispatch()
+            switch action {
             case .resume(let handled):
                 guest.reply(handled.union(deliverInterrupts(handlerInjected: handled.contains(.event))))
                 TimerKick.deadline = board.apic.nextDeadline ?? 0
@@ -126,20 +205,22 @@ struct LinuxMachine {
                 TimerKick.guestRunning = true
                 message = SystemCall.replyWait(exits, MessageTag(label: 0, words: VCPUMessage.words), (words[0], words[1], words[2], words[3]))
                 TimerKick.guestRunning = false
-            case .stop(let failures):
+            case .stop, .exit:
                 _ = SystemCall.thread(vcpu, .stop)
                 _ = SystemCall.thread(kicker, .stop)
                 _ = SystemCall.thread(reader, .stop)
                 flushConsole()
-                statistics.report(name)
+                statistics.report(name, boots: boot)
                 if board.msrs.unknownAccesses > 0 || board.refusedAPICAccesses > 0 || unhandledExits > 0 || board.unbackedPorts > 0 {
                     log("vmm: \(name): \(board.msrs.unknownAccesses) accesses to MSRs not modelled and \(board.refusedAPICAccesses) to x2APIC registers that fault (#GP), \(unhandledExits) exits answered with #UD, \(board.unbackedPorts) port and \(board.unbackedMemory) memory accesses nothing backs, \(TimerKick.recalls) recalls for the timer")
                 }
                 let input = ConsoleInput.queue
                 if input.written > 0 || input.overflowed > 0 {
-                    log("vmm: \(name): \(input.written) bytes of console input passed to the guest's UART, \(input.overflowed) dropped (input ring full); it recalled the vCPU \(ConsoleInput.recalls) times and ended \(ConsoleInput.haltWakeups) halts")
+                    log("vmm: \(name): \(input.written) bytes of console input passed to the guest's UART, \(input.overflowed) dropped (input ring full), in \(ConsoleInput.reads) reads; it recalled the vCPU \(ConsoleInput.recalls) times and ended \(ConsoleInput.haltWakeups) halts")
                 }
-                return failures
+                if case .exit(let status) = action { return (0, status) }
+                if case .stop(let failures) = action { return (failures, nil) }
+                return (1, nil)
             }
         }
     }
@@ -153,7 +234,10 @@ struct LinuxMachine {
         case .rdmsr, .wrmsr: return msr()
         case .hlt: return hlt()
         case .nestedPageFault: return nestedPageFault()
-        case .interruptWindow, .recall: return .resume([])
+        case .interruptWindow: return .resume([])
+        case .recall:
+            flushConsole()          // the guest runs on without halting: its output still shows promptly
+            return .resume([])
         case .tripleFault: return fault("triple-faulted")
         case .exception where guest.qualification == 8: return fault("double-faulted")
         case .invalidGuestState: return fault("could not be entered (invalid guest state)")
@@ -203,23 +287,38 @@ struct LinuxMachine {
         }
     }
 
-    /// The guest's console line goes to the console server (the serial driver), as any task's would.
-    mutating func forwardConsoleLine() {
-        let line = board.console.take()
-        if ConsoleClient.write(line) != .ok { log("\(line)") }
+    /// The guest's console output goes to the console's raw stream unchanged. Without that right (a
+    /// configuration without `console-raw`), or without a console, it goes out as a tagged line instead.
+    mutating func forwardConsole() {
+        let (words, count) = board.console.take()
+        guard ConsoleClient.writeRaw(words, count: count) != .ok else { return }
+        var line = LogLine()
+        for index in 0..<count {
+            let byte = ConsoleProtocol.byte(words, index)
+            if byte != 0x0A && byte != 0x0D { line.append(byte) }
+        }
+        if line.count > 0 { log(line) }
     }
 
+    /// Sends what the guest wrote so far (before the VMM waits, or at the VM's end).
     mutating func flushConsole() {
-        if board.console.pending { forwardConsoleLine() }
+        if board.console.pending { forwardConsole() }
     }
 
-    /// The guest's wall clock now, seconds since 1970.
-    var wallClock: UInt64 {
-        Self.epoch &+ (timestamp() &- bootTSC) / (tscKHz * 1000)
+    /// The guest's wall clock now, seconds since 1970: it runs from power-on, across resets, as an RTC does.
+    var wallClock: UInt64 { wallClockNanoseconds(at: timestamp()) / 1_000_000_000 }
+
+    /// The wall clock at `tsc` in nanoseconds since 1970: the kernel's, or the fixed epoch at power-on.
+    func wallClockNanoseconds(at tsc: UInt64) -> UInt64 {
+        if description.wallClock != 0, let elapsed = WallClock.nanoseconds(tsc: tsc, tscKHz: tscKHz) {
+            return description.wallClock &+ elapsed
+        }
+        let sincePowerOn = WallClock.nanoseconds(tsc: tsc &- powerOnTSC, tscKHz: tscKHz) ?? 0
+        return Self.epoch &* 1_000_000_000 &+ sincePowerOn
     }
 
     mutating func fault(_ what: StaticString) -> Action {
-        log("vmm: \(name): the guest \(what) after \(statistics.total) exits (RIP \(hex: guest.rip), raw exit \(hex: guest.raw)); VM stopped")
+        log("vmm: \(name): the guest \(what) after \(bootExits) exits (RIP \(hex: guest.rip), raw exit \(hex: guest.raw)); VM stopped")
         return .stop(failures: 1)
     }
 

@@ -1,0 +1,112 @@
+import Foundation
+import SwiftletTools
+import XCTest
+
+/// The root task removes a task it started (`restart-after-report`: after each report) and starts it
+/// again from its module with the same configuration; each incarnation runs and reports, and the root
+/// task's factory quota and the kernel's free frames are the same after every restart.
+final class RestartTests: SystemTestCase {
+    func configuration(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Configurations/\(name).dts").path
+    }
+
+    func testATaskIsRemovedAndRestartedFromItsModuleWithNothingLost() throws {
+        try checkRestartsAfterReports(on: .qemu)
+    }
+
+    /// The same on Bochs (VT-x model), a few seconds.
+    func testRestartsOnBochs() throws {
+        try checkRestartsAfterReports(on: .bochs)
+        try checkRestartsAfterFaults(on: .bochs)
+    }
+
+    private func checkRestartsAfterReports(on emulator: Emulator) throws {
+        let result = try boot(ImageConfiguration(tasks: ["roottask", "serial", "fputest"], configuration: configuration("restart")), on: emulator)
+        assertCleanBoot(result)
+        // Four incarnations, each started with its ports and IRQ and each running its checks to the end.
+        let starts = lines(of: "roottask", in: result).filter { $0.hasPrefix("roottask: started fputest (") && $0.hasSuffix("with ports 0x2f8+8 and IRQ 3: ok") }
+        XCTAssertEqual(starts.count, 4, "\(starts)")
+        let passes = lines(of: "fputest", in: result).filter { $0.hasPrefix("fpu: PASS 500 switches each way") }
+        XCTAssertEqual(passes.count, 4, "each incarnation reports: \(passes)")
+        XCTAssertEqual(result.consoleLines.filter { $0.contains(": FAIL ") }, [])
+        for incarnation in 1...3 {
+            assertLine(containing: "roottask: task 1 done, passed (incarnation \(incarnation)); restarting it", in: result)
+        }
+        var removed: [[Int]] = [], started: [[Int]] = []
+        for restart in 1...3 {
+            assertLine(containing: "roottask: restart \(restart) of fputest (cause: it reported, restart-after-report): removed in ",
+                       " us, started again in ", in: result)
+            let removal = figures("restart \(restart) of fputest: removed: quota (\\d+), free frames (\\d+) \\(before its first start (\\d+), (\\d+)\\)", result)
+            let start = figures("restart \(restart) of fputest: started: quota (\\d+), free frames (\\d+) \\(after its first start (\\d+), (\\d+)\\)", result)
+            guard removal.count == 4, start.count == 4 else { continue }
+            removed.append(removal)
+            started.append(start)
+            // After each start, the quota and free frames are exactly those after the first start.
+            XCTAssertEqual(start[0], start[2], "quota after restart \(restart)")
+            XCTAssertEqual(start[1], start[3], "free frames after restart \(restart)")
+            // The removal gives the whole quota back (the kernel's mapping nodes keep the frames they grew to).
+            XCTAssertEqual(removal[0], removal[2], "quota after removal \(restart)")
+        }
+        XCTAssertEqual(removed.count, 3)
+        XCTAssertEqual(Set(removed.map { [$0[0], $0[1]] }).count, 1, "every removal leaves the same figures: \(removed)")
+        XCTAssertFalse(result.console.contains("restart 4 of fputest"))
+        assertLine(containing: "roottask: fputest restarted 3 times; factory quota and free frames after each start as after its first (",
+                   ") and after each removal as after its first: yes", in: result)
+        assertLine(containing: "roottask: task 1 done, passed (1/1)", in: result)
+        assertLine(containing: "[roottask] roottask: all done (", "powering off: all 1 tasks passed", in: result)
+    }
+
+    /// A task that faults (past its paging budget) is removed and started again too, with the same
+    /// budget in the same pages, until its restarts are used: then it is stopped as before.
+    func testATaskThatFaultsIsRestartedUntilItsRestartsAreUsed() throws {
+        try checkRestartsAfterFaults(on: .qemu)
+    }
+
+    private func checkRestartsAfterFaults(on emulator: Emulator) throws {
+        let result = try boot(ImageConfiguration(tasks: ["roottask", "pagertest"], configuration: configuration("restart-after-fault")), on: emulator)
+        assertRefusedBoot(result, reason: .tasksFailed, status: 7)
+        let faults = lines(of: "roottask", in: result).filter { $0.hasPrefix("roottask: task 0 faulted at 0x100000110000") }
+        XCTAssertEqual(faults.count, 3, "each incarnation faults at its 17th page: \(faults)")
+        XCTAssertEqual(faults.filter { $0.hasSuffix("budget of 16 pages used; restarting it") }.count, 2, "\(faults)")
+        XCTAssertTrue(faults.last?.hasSuffix("budget of 16 pages used; stopped") ?? false, "\(faults)")
+        for restart in 1...2 {
+            assertLine(containing: "roottask: restart \(restart) of greedy (cause: it faulted): removed in ", in: result)
+            let start = figures("restart \(restart) of greedy: started: quota (\\d+), free frames (\\d+) \\(after its first start (\\d+), (\\d+)\\)", result)
+            XCTAssertEqual(start.count, 4)
+            if start.count == 4 { XCTAssertEqual([start[0], start[1]], [start[2], start[3]], "figures after restart \(restart)") }
+        }
+        XCTAssertFalse(result.console.contains("restart 3 of greedy"))
+        assertLine(containing: "roottask: greedy restarted 2 times; ", "after each removal as after its first: yes", in: result)
+        // Each incarnation paged its 16 pages in from the same budget: 48 in all, the pool no poorer.
+        assertLine(containing: "roottask: 0 of 1 tasks passed: 1 failed", "(48 pages paged in on demand)", in: result)
+    }
+
+    /// A task whose own object outlives it (an endpoint it made) leaves its factory in use: the root task
+    /// names the step and the cause, does not restart it, and the run fails rather than leak a factory.
+    func testATaskWhoseObjectOutlivesItIsNotRestarted() throws {
+        let result = try boot(ImageConfiguration(tasks: ["roottask", "rightstest"], configuration: configuration("restart-leaves-object")))
+        assertRefusedBoot(result, reason: .tasksFailed, status: 7)
+        assertLine(containing: "rightstest: 8 checks, 8 passed, 0 failed", in: result)
+        assertLine(containing: "roottask: rightstest not restarted: destroy its factory (an object the task made from it outlived the task): object in use",
+                   in: result)
+        XCTAssertFalse(result.console.contains("restart 1 of rightstest"))
+    }
+
+    func testAnAbsurdRestartCountStopsTheBootNamingTheNode() throws {
+        let result = try boot(ImageConfiguration(tasks: ["roottask", "fputest"], configuration: configuration("restart-too-often")))
+        assertRefusedBoot(result, reason: .configurationRejected, status: 5)
+        assertLine(containing: "roottask: configuration error at /tasks/fputest: restart-after-report must be one cell, 1 to 1000 restarts; nothing started",
+                   in: result)
+        XCTAssertFalse(result.console.contains("roottask: started"))
+    }
+
+    /// The integers of the first console line matching `pattern`'s groups.
+    private func figures(_ pattern: String, _ result: RunResult) -> [Int] {
+        guard let regex = try? Regex(pattern),
+              let match = result.consoleLines.lazy.compactMap({ $0.firstMatch(of: regex) }).first else {
+            XCTFail("no console line matches \(pattern)")
+            return []
+        }
+        return (1..<match.count).compactMap { match[$0].substring.flatMap { Int($0) } }
+    }
+}
