@@ -11,7 +11,7 @@ enum Slot {
     static let factory = RootTaskLayout.factorySlot
     static let machine = Report.machineViewSlot
     static let endpoint: UInt64 = 20, badged: UInt64 = 21, weak: UInt64 = 22, idle: UInt64 = 23, other: UInt64 = 24
-    static let savedReply: UInt64 = 25, childFactory: UInt64 = 26, childEndpoint: UInt64 = 27
+    static let savedReply: UInt64 = 25, childFactory: UInt64 = 26, childEndpoint: UInt64 = 27, grandchildFactory: UInt64 = 28
     /// Worker threads (one per spare-page area) and their own copy of the slot they are to destroy.
     static let workers: UInt64 = 30
     static let soak: UInt64 = 40
@@ -29,7 +29,7 @@ enum Seen {
 enum Work {
     static let wait: UInt64 = 1, sendWithTimeout: UInt64 = 2, call: UInt64 = 3, waitWithTimeout: UInt64 = 4
     static let destroySelf: UInt64 = 5, serveOnce: UInt64 = 6, destroyWorker0: UInt64 = 7, markRan: UInt64 = 8
-    static let serveAndSave: UInt64 = 9
+    static let serveAndSave: UInt64 = 9, destroyChildFactory: UInt64 = 10
 }
 
 /// The soak's length: 20,000 create/destroy cycles of each type and 20,000 map/unmap cycles (about 3 s
@@ -71,6 +71,10 @@ func worker(_ argument: UInt64, _ utcb: UInt64) {
         _ = SystemCall.wait(Slot.idle, timeout: .microseconds(50_000))
         result = SystemCall.capability(Slot.workers, .destroy).error
     case Work.markRan: result = .ok
+    case Work.destroyChildFactory:
+        Seen.results[index] = 0
+        result = SystemCall.capability(Slot.childFactory, .destroy).error
+        Seen.after[index] = 1                 // never: the thread came from that factory
     default: result = .invalidArgument
     }
     Seen.results[index] = result.rawValue
@@ -78,13 +82,13 @@ func worker(_ argument: UInt64, _ utcb: UInt64) {
 
 /// A worker thread in area `index` of the spare pages (its UTCB and stack), capability in
 /// `Slot.workers + index`; the area is free again once that thread is destroyed.
-func spawn(_ index: Int, _ operation: UInt64, priority: UInt8, start: Bool = true) -> SyscallError {
+func spawn(_ index: Int, _ operation: UInt64, priority: UInt8, start: Bool = true, factory: UInt64 = Slot.factory) -> SyscallError {
     let base = user_thread_pages() + UInt64(index) * ThreadSpawner.pagesPerThread * 4096
     let slot = Slot.workers + UInt64(index)
     Seen.results[index] = 0xFFFF
     Seen.after[index] = 0
     ThreadSpawner.prepare(utcb: base, worker, argument: operation << 8 | UInt64(index), slot: slot)
-    var error = SystemCall.createThread(Slot.factory, into: slot, task: RootTaskLayout.taskSlot, priority: priority, utcb: base)
+    var error = SystemCall.createThread(factory, into: slot, task: RootTaskLayout.taskSlot, priority: priority, utcb: base)
     guard error == .ok else { return error }
     error = SystemCall.thread(slot, .setEntry, (user_thread_trampoline(), base + ThreadSpawner.pagesPerThread * 4096, 0, 0)).error
     guard error == .ok, start else { return error }
@@ -151,7 +155,6 @@ func badDestroys(_ checks: inout TestChecks) {
     checks.expect(destroy(99), .emptySlot, "destroy an empty slot")
     checks.expect(destroy(256), .selectorOutOfRange, "destroy selector 256")
     checks.expect(destroy(Slot.machine), .missingRight, "destroy the machine view (no rights)")
-    checks.expect(destroy(Slot.factory), .objectInUse, "destroy the task's own factory, which has objects alive")
     checks.expect(destroy(Slot.endpoint), .ok, "destroy the endpoint")
     checks.expect(identify(Slot.endpoint), .emptySlot, "its capability")
     checks.expect(identify(Slot.weak), .emptySlot, "its copy without the destroy right")
@@ -253,18 +256,49 @@ func threadStates(_ checks: inout TestChecks) {
     checks.check(ok && after == before, "every thread gone: quota \(before.quota) -> \(after.quota), free frames \(before.free) -> \(after.free)")
 }
 
+/// A factory goes with everything made from it: objects, child factories and theirs, whatever state
+/// they are in, and the thread destroying it when that thread came from it.
 func factories(_ checks: inout TestChecks) {
     let before = Figures.now
     var ok = SystemCall.create(Slot.factory, .factory, into: Slot.childFactory, (10, 0, 0)) == .ok
     ok = ok && SystemCall.create(Slot.childFactory, .endpoint, into: Slot.childEndpoint) == .ok
-    checks.expect(destroy(Slot.childFactory), .objectInUse, "destroy a factory with an endpoint made from it")
-    checks.expect(identify(Slot.childEndpoint), .ok, "the endpoint is still there")
-    ok = ok && destroy(Slot.childEndpoint) == .ok
     let left = SystemCall.capability(Slot.childFactory, .identify).words.3
-    checks.expect(destroy(Slot.childFactory), .ok, "destroy it once the endpoint is gone (\(left) of 10 frames left in it)")
+    checks.expect(destroy(Slot.childFactory), .ok, "destroy a factory with an endpoint made from it (\(left) of 10 frames left in it)")
+    checks.expect(identify(Slot.childEndpoint), .emptySlot, "the endpoint went with it")
     checks.expect(SystemCall.create(Slot.childFactory, .endpoint, into: Slot.childEndpoint), .emptySlot, "create from the destroyed factory")
-    let after = Figures.now
-    checks.check(ok && left == 10 && after == before, "quota \(before.quota) -> \(after.quota), free frames \(before.free) -> \(after.free)")
+    var after = Figures.now
+    checks.check(ok && left == 9 && after == before, "quota \(before.quota) -> \(after.quota), free frames \(before.free) -> \(after.free)")
+
+    // Three levels: a child factory made a task and a grandchild factory, which made an endpoint and a
+    // thread of this task blocked receiving on it.
+    ok = SystemCall.create(Slot.factory, .factory, into: Slot.childFactory, (40, 0, 0)) == .ok
+    ok = ok && SystemCall.create(Slot.childFactory, .factory, into: Slot.grandchildFactory, (20, 0, 0)) == .ok
+    ok = ok && SystemCall.create(Slot.grandchildFactory, .endpoint, into: Slot.endpoint) == .ok
+    ok = ok && SystemCall.create(Slot.childFactory, .task, into: Slot.child) == .ok
+    ok = ok && spawn(0, Work.wait, priority: 90, factory: Slot.grandchildFactory) == .ok
+    pause()
+    let receiving = SystemCall.thread(Slot.workers, .readState).words.0
+    checks.expect(destroy(Slot.childFactory), .ok,
+                  "destroy a factory that made a task and a factory, which made an endpoint and a thread blocked on it (state \(receiving))")
+    pause()
+    var gone = true
+    for slot in [Slot.childFactory, Slot.grandchildFactory, Slot.endpoint, Slot.child, Slot.workers] {
+        gone = gone && identify(slot) == .emptySlot
+    }
+    checks.check(ok && gone && receiving == ThreadStateCode.receiving.rawValue && Seen.results[0] == 0xFFFF,
+                 "all five capabilities are empty, and the blocked thread went without returning")
+    after = Figures.now
+    checks.check(after == before, "three levels gone: quota \(before.quota) -> \(after.quota), free frames \(before.free) -> \(after.free)")
+
+    // A thread made from a factory destroys that factory: it goes too, and never returns.
+    ok = SystemCall.create(Slot.factory, .factory, into: Slot.childFactory, (10, 0, 0)) == .ok
+    ok = ok && spawn(0, Work.destroyChildFactory, priority: 90, factory: Slot.childFactory) == .ok
+    pause()
+    checks.check(ok && Seen.results[0] == 0 && Seen.after[0] == 0 && identify(Slot.childFactory) == .emptySlot
+                 && identify(Slot.workers) == .emptySlot,
+                 "a thread destroyed the factory it came from: it never ran past its destroy, both capabilities are empty")
+    after = Figures.now
+    checks.check(after == before, "quota \(before.quota) -> \(after.quota), free frames \(before.free) -> \(after.free)")
 }
 
 /// The interrupt the root task gave (control only, so no destroy) bound to an endpoint that is
@@ -355,17 +389,29 @@ func virtualMachines(_ checks: inout TestChecks) {
     ok = vcpuThatRan(&checks, page: page)
     after = Figures.now
     checks.check(ok && after == before, "VMs whose vCPUs ran gone: quota \(before.quota) -> \(after.quota), free frames \(before.free) -> \(after.free)")
-    var cycles: UInt64 = 0, failures: UInt64 = 0
+    // Each VM runs: its vCPU's startup exit comes here, the reply runs the guest from its reset state
+    // into memory the VM does not have, and the VM is destroyed while this thread holds that second exit.
+    var cycles: UInt64 = 0, failures: UInt64 = 0, exits: UInt64 = 0
+    ok = SystemCall.create(Slot.factory, .endpoint, into: Slot.endpoint) == .ok
     while cycles < vmCycles {
-        let built = SystemCall.create(Slot.factory, .virtualMachine, into: Slot.vm) == .ok
+        var ran = SystemCall.create(Slot.factory, .virtualMachine, into: Slot.vm) == .ok
             && SystemCall.task(Slot.vm, .mapPages, (page, 0x1000, 1, 1)) == .ok
             && SystemCall.create(Slot.factory, .virtualCPU, into: Slot.vcpu, (Slot.vm, 50, 0)) == .ok
-        if !built || destroy(Slot.vm) != .ok { failures += 1 }
+            && SystemCall.thread(Slot.vcpu, .setExceptionHandler, (Slot.endpoint, 0, 0, 0)).error == .ok
+            && SystemCall.thread(Slot.vcpu, .start).error == .ok
+        for exit in 0..<2 where ran {
+            let message = SystemCall.wait(Slot.endpoint, timeout: .microseconds(1_000_000))
+            ran = message.error == .ok && message.tag.label == KernelMessageLabel.vmExit
+            if ran { exits += 1 }
+            if ran && exit == 0 { ran = SystemCall.reply(MessageTag(label: 0)) == .ok }
+        }
+        if !ran || destroy(Slot.vm) != .ok { failures += 1 }
         cycles += 1
     }
+    ok = destroy(Slot.endpoint) == .ok && ok
     after = Figures.now
-    checks.check(failures == 0 && after == before,
-                 "soak: \(cycles) VMs with a vCPU and a page made and destroyed: quota \(before.quota) -> \(after.quota), free frames \(before.free) -> \(after.free), \(failures) failed")
+    checks.check(ok && failures == 0 && exits == 2 * vmCycles && after == before,
+                 "soak: \(cycles) VMs with a vCPU and a page made, run (\(exits) exits in all) and destroyed: quota \(before.quota) -> \(after.quota), free frames \(before.free) -> \(after.free), \(failures) failed")
 }
 
 /// vCPUs that ran: one destroyed while this thread holds its startup exit (its reply then finds no

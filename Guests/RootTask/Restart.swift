@@ -39,17 +39,15 @@ struct Figures: Equatable {
 }
 
 /// Removes the task `footprint` describes: destroys the task (its threads, capability space, mappings,
-/// I/O ports and page tables go with it), the factory made for it and its interrupts, and empties every
+/// I/O ports and page tables go with it), the factory made for it (with what the task made from it) and
+/// its interrupts, and empties every
 /// slot its start took (badged copies of the root task's endpoints, which stay). An error names the step.
 func remove(_ footprint: Footprint) -> (error: SyscallError, step: StaticString) {
     var error = SystemCall.capability(footprint.launched.task, .destroy).error
     guard error == .ok else { return (error, "destroy its task") }
-    // Its factory can go once nothing made from it is alive (`objectInUse` else: an object the task made
-    // that did not die with it).
+    // Its factory goes with everything the task made from it (endpoints, threads, child factories).
     error = SystemCall.capability(footprint.launched.factory, .destroy).error
-    guard error == .ok else {
-        return (error, error == .objectInUse ? "destroy its factory (an object the task made from it outlived the task)" : "destroy its factory")
-    }
+    guard error == .ok else { return (error, "destroy its factory") }
     for index in 0..<UInt64(footprint.interrupts.count) {
         error = SystemCall.capability(footprint.interrupts.first + index, .destroy).error
         guard error == .ok else { return (error, "destroy its interrupt") }

@@ -91,10 +91,8 @@ public enum SyscallError: UInt64, Error, Sendable, Equatable {
     case transferFailed = 18
     /// The CPU lacks what the operation needs (a VM without VMX or SVM).
     case notSupported = 19
-    /// destroy of a factory that still has objects (or child factories) made from it.
-    case objectInUse = 20
     /// destroy of an object the kernel made at boot (it belongs to no factory).
-    case permanentObject = 21
+    case permanentObject = 20
 
     public var name: StaticString {
         switch self {
@@ -118,7 +116,6 @@ public enum SyscallError: UInt64, Error, Sendable, Equatable {
         case .priorityTooHigh: return "priority too high"
         case .transferFailed: return "transfer failed"
         case .notSupported: return "not supported"
-        case .objectInUse: return "object in use"
         case .permanentObject: return "permanent object"
         }
     }
@@ -222,8 +219,9 @@ public enum CapabilityOperation: UInt64, Sendable {
     /// `aborted`, interrupts bound to it are unbound. Thread (itself too): out of every queue; its caller
     /// gets `aborted`; the server it called answers `noCaller`. Task (itself too): its threads
     /// destroyed, its capabilities unlinked, its mappings revoked (and those derived from them in other
-    /// tasks), its I/O ports, page tables and capability space freed. Factory: only when nothing made
-    /// from it is alive (`objectInUse`). VM: as a task, its vCPUs' VMCS/VMCB freed (VMCLEAR on VMX) and
+    /// tasks), its I/O ports, page tables and capability space freed. Factory: with everything made from
+    /// it (objects and child factories, theirs too; the caller's own thread or task among them if it is), its
+    /// whole quota back to its parent. VM: as a task, its vCPUs' VMCS/VMCB freed (VMCLEAR on VMX) and
     /// its EPT flushed (INVEPT) before its tables go. Boot-time objects: `permanentObject`.
     case destroy = 5
 }

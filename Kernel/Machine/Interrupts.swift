@@ -102,7 +102,7 @@ enum Interrupts {
         }
         let object = PhysicalMemory.object(at: frame.adopt(), as: Interrupt.self)
         object.initialize(to: Interrupt(line: UInt32(line)))
-        object.pointee.header.factory = factory
+        KernelObjects.enlist(&object.pointee.header, .interrupt, object, factory)
         objects[line] = UInt64(UInt(bitPattern: object))
         return .success(object)
     }

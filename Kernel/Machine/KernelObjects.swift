@@ -30,6 +30,18 @@ enum KernelObjects {
         return object
     }
 
+    /// Lists a new object in the factory that made it (ObjectHeader.enlist), so destroying the factory
+    /// finds it. Every create that succeeds calls this once.
+    static func enlist<T>(_ header: inout ObjectHeader, _ kind: ObjectType, _ object: UnsafeMutablePointer<T>,
+                          _ factory: UnsafeMutablePointer<Factory>?) {
+        ObjectHeader.enlist(&header, kind: kind, object: UInt(bitPattern: object), factory: factory)
+    }
+
+    /// The header of a thread (its `header` field), for the list operations.
+    static func header(of thread: ThreadPointer) -> ObjectHeaderPointer {
+        withUnsafeMutablePointer(to: &thread.pointee.header) { $0 }
+    }
+
     /// Gives a frame back to the allocator (a create that failed after taking it).
     static func release(_ frame: PhysicalAddress?) {
         if let frame { KernelMemory.releaseFrame(frame) }
@@ -47,13 +59,14 @@ enum KernelObjects {
         thread.pointee.context.ss = UInt64(Selector.userData)
         thread.pointee.context.rflags = UserContext.userFlags
         FPU.prepare(thread)
-        thread.pointee.header.factory = factory
+        enlist(&thread.pointee.header, .thread, thread, factory)
         Task.attach(thread, to: task)
         return .success(thread)
     }
 
     /// Undoes `newThread` for a create that failed later (the thread never ran and nothing names it).
     static func discardNewThread(_ thread: ThreadPointer, factory: UnsafeMutablePointer<Factory>?) {
+        ObjectHeader.delist(header(of: thread))
         Task.detach(thread, from: thread.pointee.task!)
         KernelMemory.releaseFrame(PhysicalMemory.physicalAddress(of: thread))
         refund(factory, .thread)
@@ -75,7 +88,7 @@ enum KernelObjects {
         let storage = PhysicalMemory.object(at: slots, as: CapabilityNode.self)
         let task = place(Task(pageTableRoot: root, capabilities: CapabilitySpace(storage: storage)), in: record)
         task.pointee.factory = factory
-        task.pointee.header.factory = factory
+        enlist(&task.pointee.header, .task, task, factory)
         task.pointee.isVirtualMachine = guestPhysical
         return .success(task)
     }
@@ -86,7 +99,7 @@ enum KernelObjects {
             refund(factory, .endpoint)
             return .failure(.quotaExceeded)
         }
-        endpoint.pointee.header.factory = factory
+        enlist(&endpoint.pointee.header, .endpoint, endpoint, factory)
         return .success(endpoint)
     }
 
@@ -99,7 +112,7 @@ enum KernelObjects {
             parent?.pointee.refundObject(total)
             return .failure(.quotaExceeded)
         }
-        factory.pointee.header.factory = parent
+        enlist(&factory.pointee.header, .factory, factory, parent)
         return .success(factory)
     }
 

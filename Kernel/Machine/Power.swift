@@ -11,6 +11,7 @@ enum Power {
         if GuestMode.backend != .none {
             log("virt: \(GuestMode.exitsToVMM) VM exits sent to VMMs, \(GuestMode.interruptsInGuest) host interrupts and preemptions taken in guest mode, \(GuestMode.exceptionsReflected) #DB/#AC reflected into guests by the kernel, \(GuestMode.xsetbvRefused) XSETBV refused in the kernel, the host's XCR0 put back after \(SVM.xcr0Restored) exits")
             log("virt: debug registers (DR0-3, DR6 on VMX) switched between vCPUs at \(DebugRegisters.switches) entries")
+            if GuestMode.backend == .vmx { log("virt: \(VMX.vpidFlushes) VPIDs of destroyed vCPUs flushed (\(VMX.vpidFlushKind))") }
         }
         if reason == .guestExited {
             VerdictLine.log("kernel: powering off: \(reason.description) \(UInt64(guestStatus))")

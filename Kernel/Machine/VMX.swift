@@ -9,7 +9,7 @@ enum VMX {
         static let featureControl: UInt32 = 0x3A, basic: UInt32 = 0x480, misc: UInt32 = 0x485
         static let pinBased: UInt32 = 0x481, processorBased: UInt32 = 0x482, exit: UInt32 = 0x483, entry: UInt32 = 0x484
         static let cr0Fixed0: UInt32 = 0x486, cr0Fixed1: UInt32 = 0x487, cr4Fixed0: UInt32 = 0x488, cr4Fixed1: UInt32 = 0x489
-        static let secondary: UInt32 = 0x48B
+        static let secondary: UInt32 = 0x48B, eptVPIDCapabilities: UInt32 = 0x48C
         static let truePinBased: UInt32 = 0x48D, trueProcessorBased: UInt32 = 0x48E, trueExit: UInt32 = 0x48F, trueEntry: UInt32 = 0x490
         static let efer: UInt32 = 0xC000_0080, fsBase: UInt32 = 0xC000_0100, gsBase: UInt32 = 0xC000_0101
         static let star: UInt32 = 0xC000_0081, lstar: UInt32 = 0xC000_0082, cstar: UInt32 = 0xC000_0083
@@ -64,6 +64,19 @@ enum VMX {
     /// The VMX-preemption timer's budget per entry (0: the CPU has no such timer).
     nonisolated(unsafe) private static var preemptionBudget: UInt64 = 0
     nonisolated(unsafe) private static var nextVPID: UInt32 = 1
+    /// The INVVPID type a retired vCPU's VPID is flushed with before the counter can hand it out again:
+    /// 1 (that VPID) or 2 (all), as IA32_VMX_EPT_VPID_CAP allows; 0: no INVVPID, the VM's EPT is flushed
+    /// instead (INVEPT single-context drops the combined translations of every VPID on it).
+    nonisolated(unsafe) private static var invvpidType: UInt64 = 0
+    /// VPIDs flushed at retire, and flushes that failed (printed in the destroy tests' VM summary).
+    nonisolated(unsafe) static var vpidFlushes: UInt64 = 0
+    static var vpidFlushKind: StaticString {
+        switch invvpidType {
+        case 1: return "INVVPID single-context"
+        case 2: return "INVVPID all-context"
+        default: return "INVEPT of the vCPU's VM: no INVVPID"
+        }
+    }
     /// CR0/CR4 bits VMX operation requires: forced on in the guest and hidden from it by the read shadows.
     nonisolated(unsafe) private static var cr0Forced: UInt64 = 0
     nonisolated(unsafe) private static var cr4Forced: UInt64 = 0
@@ -108,6 +121,11 @@ enum VMX {
         cr0Forced = x86_rdmsr(MSR.cr0Fixed0) & ~UInt64(0x8000_0001)
         cr4Forced = x86_rdmsr(MSR.cr4Fixed0)
         vpids = features.vpid
+        if vpids {
+            let capabilities = x86_rdmsr(MSR.eptVPIDCapabilities)
+            let supported = capabilities & (1 << 32) != 0
+            invvpidType = !supported ? 0 : capabilities & (1 << 41) != 0 ? 1 : capabilities & (1 << 42) != 0 ? 2 : 0
+        }
         // One timer tick in TSC units, scaled by the timer's rate (IA32_VMX_MISC bits 4:0).
         let rate = x86_rdmsr(MSR.misc) & 0x1F
         preemptionBudget = max(min(tscTicksPerTimerTick >> rate, 0xFFFF_FFFF), 1)
@@ -309,11 +327,20 @@ enum VMX {
 
     nonisolated(unsafe) private static var guestUsesCSTARAndGS = false
 
-    /// `vcpu` is being destroyed: its VMCS is cleared (written back, not current) and forgotten.
+    /// `vcpu` is being destroyed: its VMCS is cleared (written back, not current) and forgotten, and the
+    /// translations tagged with its VPID are flushed, so the vCPU that gets the VPID next (the counter
+    /// wraps at 65535) starts with none of them.
     static func retire(_ vcpu: VCPUPointer) {
         if syscallMSRsOf == vcpu { restoreSyscallMSRs() }
         _ = x86_vmclear(vcpu.pointee.control)
         if loaded == vcpu.pointee.control { loaded = 0 }
+        guard vpids else { return }
+        if invvpidType != 0 {
+            if x86_invvpid(invvpidType, UInt64(vcpu.pointee.tag)) == 0 { vpidFlushes &+= 1 }
+        } else if let machine = vcpu.pointee.machine {
+            retire(machine: machine)
+            vpidFlushes &+= 1
+        }
     }
 
     /// A VM is being destroyed: the guest-physical and combined translations of its EPT go (all VPIDs).

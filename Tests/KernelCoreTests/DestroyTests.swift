@@ -132,6 +132,55 @@ final class FactoryLiveObjectTests: XCTestCase {
     }
 }
 
+/// Every object made from a factory is in its `made` list (ObjectHeader.enlist/delist), which destroying
+/// the factory walks: the list holds exactly the objects alive, in any order of destroys.
+final class FactoryListTests: XCTestCase {
+    func listed(_ factory: UnsafeMutablePointer<Factory>) -> [UInt] {
+        var objects: [UInt] = []
+        var cursor = factory.pointee.made
+        while let header = cursor {
+            XCTAssertEqual(header.pointee.factory, factory)
+            if let next = header.pointee.nextMade { XCTAssertEqual(next.pointee.previousMade, header, "links agree") }
+            objects.append(header.pointee.object)
+            cursor = header.pointee.nextMade
+        }
+        return objects
+    }
+
+    func testEnlistAndDelistInAnyOrderKeepExactlyTheLiveObjects() {
+        let factory = UnsafeMutablePointer<Factory>.allocate(capacity: 1)
+        factory.initialize(to: Factory(framesLeft: 10))
+        let headers = UnsafeMutablePointer<ObjectHeader>.allocate(capacity: 4)
+        headers.initialize(repeating: ObjectHeader(), count: 4)
+        defer {
+            headers.deallocate()
+            factory.deallocate()
+        }
+        for index in 0..<4 {
+            ObjectHeader.enlist(headers + index, kind: .endpoint, object: UInt(100 + index), factory: factory)
+        }
+        XCTAssertEqual(listed(factory), [103, 102, 101, 100], "newest first")
+        ObjectHeader.delist(headers + 2)                          // the middle
+        XCTAssertEqual(listed(factory), [103, 101, 100])
+        ObjectHeader.delist(headers + 3)                          // the head
+        XCTAssertEqual(listed(factory), [101, 100])
+        ObjectHeader.delist(headers + 0)                          // the tail
+        XCTAssertEqual(listed(factory), [101])
+        ObjectHeader.delist(headers + 1)
+        XCTAssertNil(factory.pointee.made)
+        XCTAssertNil(headers[1].nextMade)
+        XCTAssertNil(headers[1].previousMade)
+    }
+
+    func testABootTimeObjectIsInNoList() {
+        var header = ObjectHeader()
+        ObjectHeader.enlist(&header, kind: .task, object: 7, factory: nil)
+        XCTAssertNil(header.factory)
+        ObjectHeader.delist(&header)                              // nothing to take it out of
+        XCTAssertEqual(header.kind, .task)
+    }
+}
+
 final class FramePairTests: XCTestCase {
     func testAPairIsTwoAdjacentFramesAndIsFoundAmongHoles() {
         let storage = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: 2)

@@ -81,15 +81,19 @@ final class RestartTests: SystemTestCase {
         assertLine(containing: "roottask: 0 of 1 tasks passed: 1 failed", "(48 pages paged in on demand)", in: result)
     }
 
-    /// A task whose own object outlives it (an endpoint it made) leaves its factory in use: the root task
-    /// names the step and the cause, does not restart it, and the run fails rather than leak a factory.
-    func testATaskWhoseObjectOutlivesItIsNotRestarted() throws {
+    /// What a task made from its own factory (rightstest makes an endpoint, which does not die with its
+    /// task) goes with that factory: the root task restarts it, and the removal gives back the whole quota.
+    func testWhatATaskMadeFromItsFactoryGoesWithItsRemoval() throws {
         let result = try boot(ImageConfiguration(tasks: ["roottask", "rightstest"], configuration: configuration("restart-leaves-object")))
-        assertRefusedBoot(result, reason: .tasksFailed, status: 7)
-        assertLine(containing: "rightstest: 8 checks, 8 passed, 0 failed", in: result)
-        assertLine(containing: "roottask: rightstest not restarted: destroy its factory (an object the task made from it outlived the task): object in use",
-                   in: result)
-        XCTAssertFalse(result.console.contains("restart 1 of rightstest"))
+        assertCleanBoot(result)
+        XCTAssertEqual(lines(of: "rightstest", in: result).filter { $0.hasPrefix("rightstest: 8 checks, 8 passed, 0 failed") }.count, 2,
+                       "both incarnations report")
+        assertLine(containing: "roottask: restart 1 of rightstest (cause: it reported, restart-after-report): removed in ", in: result)
+        let removal = figures("restart 1 of rightstest: removed: quota (\\d+), free frames (\\d+) \\(before its first start (\\d+), (\\d+)\\)", result)
+        XCTAssertEqual(removal.count, 4)
+        if removal.count == 4 { XCTAssertEqual(removal[0], removal[2], "the root task's quota after the removal, against before the first start") }
+        XCTAssertFalse(result.console.contains("not restarted"))
+        assertLine(containing: "roottask: rightstest restarted 1 times; ", in: result)
     }
 
     func testAnAbsurdRestartCountStopsTheBootNamingTheNode() throws {

@@ -14,9 +14,10 @@ public struct Factory {
     /// Its parent (which paid for it and its quota) and the capabilities naming it.
     public var header = ObjectHeader()
     public var framesLeft: UInt64
-    /// Objects made from it and not destroyed (child factories included). A factory is destroyed only
-    /// when this is zero: destroying it with its objects would leave them with nobody to refund.
+    /// Objects made from it and not destroyed (child factories included), counted and listed (through
+    /// their headers, `ObjectHeader.enlist`): destroying the factory destroys them first.
     public var liveObjects: UInt64 = 0
+    public var made: ObjectHeaderPointer?
     /// Mapping-database nodes already paid for and not in use (a frame buys `nodesPerFrame`).
     public var nodeCredits: UInt64 = 0
     /// As many nodes as fit in the frame the kernel carves them from.

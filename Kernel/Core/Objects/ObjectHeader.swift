@@ -17,18 +17,55 @@ public struct CapabilityNode {
 }
 
 /// The header every destroyable object (task, thread, endpoint, factory, interrupt) carries: the
-/// factory that paid for it (nil for boot-time objects, which cannot be destroyed) and the head of the
-/// doubly linked list of the capability nodes naming it. Reply capabilities are linked to the caller's
-/// thread, so a saved reply dies with the thread it would answer.
+/// factory that paid for it (nil for boot-time objects, which cannot be destroyed), the head of the
+/// doubly linked list of the capability nodes naming it, and its place in that factory's list of what
+/// it made (`Factory.made`), so destroying a factory finds everything made from it. Reply capabilities
+/// are linked to the caller's thread, so a saved reply dies with the thread it would answer.
 ///
 /// Linking (insert, copy, transfer through IPC, TCB copies) and unlinking (delete) are O(1) and go
-/// through `fill` and `clear`; nothing else writes a node's capability.
+/// through `fill` and `clear`; nothing else writes a node's capability. `enlist` and `delist` keep the
+/// factory's list, also O(1).
+///
+/// Invariant: a header is in its factory's `made` list exactly while the object exists and `factory`
+/// is not nil; `kind` and `object` then say what and where the object is.
 public struct ObjectHeader {
     public var capabilities: CapabilityNodePointer?
     public var factory: UnsafeMutablePointer<Factory>?
+    /// What the object is (.task for VMs too, .thread for vCPUs) and its address.
+    public var kind: ObjectType = .empty
+    public var object: UInt = 0
+    /// Neighbours in the factory's `made` list.
+    public var nextMade: ObjectHeaderPointer?
+    public var previousMade: ObjectHeaderPointer?
 
     public init(factory: UnsafeMutablePointer<Factory>? = nil) {
         self.factory = factory
+    }
+
+    /// Records a new object as made from `factory` (nil: a boot-time object, in no list). O(1).
+    public static func enlist(_ header: ObjectHeaderPointer, kind: ObjectType, object: UInt, factory: UnsafeMutablePointer<Factory>?) {
+        header.pointee.factory = factory
+        header.pointee.kind = kind
+        header.pointee.object = object
+        header.pointee.previousMade = nil
+        header.pointee.nextMade = nil
+        guard let factory else { return }
+        header.pointee.nextMade = factory.pointee.made
+        factory.pointee.made?.pointee.previousMade = header
+        factory.pointee.made = header
+    }
+
+    /// Takes a destroyed object out of its factory's list. O(1).
+    public static func delist(_ header: ObjectHeaderPointer) {
+        guard let factory = header.pointee.factory else { return }
+        if let previous = header.pointee.previousMade {
+            previous.pointee.nextMade = header.pointee.nextMade
+        } else if factory.pointee.made == header {
+            factory.pointee.made = header.pointee.nextMade
+        }
+        header.pointee.nextMade?.pointee.previousMade = header.pointee.previousMade
+        header.pointee.nextMade = nil
+        header.pointee.previousMade = nil
     }
 
     /// Finds the header of the object a capability names, or nil for capabilities that name nothing

@@ -135,6 +135,13 @@ SWIFTLET_INLINE int x86_vmclear(uint64_t vmcs) {
     __asm__ volatile("vmclear %1; setbe %0" : "=q"(failed) : "m"(vmcs) : "cc", "memory");
     return failed;
 }
+/// INVVPID: type 1 flushes the translations tagged with `vpid`, type 2 those of every VPID. 1 when it failed.
+SWIFTLET_INLINE int x86_invvpid(uint64_t type, uint64_t vpid) {
+    struct { uint64_t vpid, address; } descriptor = { vpid & 0xFFFF, 0 };
+    uint8_t failed;
+    __asm__ volatile("invvpid %1, %2; setbe %0" : "=q"(failed) : "m"(descriptor), "r"(type) : "cc", "memory");
+    return failed;
+}
 SWIFTLET_INLINE int x86_vmptrld(uint64_t vmcs) {
     uint8_t failed;
     __asm__ volatile("vmptrld %1; setbe %0" : "=q"(failed) : "m"(vmcs) : "cc", "memory");
