@@ -44,7 +44,7 @@ final class LinuxGuestTests: SystemTestCase {
         // its setup line, before its power-off), every beat in order, and all tasks passed.
         XCTAssertFalse(result.console.contains("FAILED"), "a task failed", file: file, line: line)
         let beats = checkBeats(result, period: Self.heartbeatPeriod, tasks: 4, file: file, line: line)   // ping, pong, vmm, heartbeat
-        if let setup, let off {
+        if let setup, let off, setup < off {
             let inside = heartbeats(in: Array(lines[setup..<off]))
             XCTAssertGreaterThan(inside.count, 0, "no heartbeat while the guest booted", file: file, line: line)
             if !inside.isEmpty, !beats.isEmpty {
@@ -238,7 +238,10 @@ final class LinuxGuestTests: SystemTestCase {
         XCTAssertEqual(resets.count, 1, "one reset", file: file, line: line)
         XCTAssertEqual(offs.count, 1, "one power-off", file: file, line: line)
         guard boots.count == 2, resets.count == 1, offs.count == 1 else { return nil }
-        XCTAssertTrue(boots[0] < resets[0] && resets[0] < boots[1] && boots[1] < offs[0], "boot, reset, boot, power-off in that order", file: file, line: line)
+        guard boots[0] < resets[0] && resets[0] < boots[1] && boots[1] < offs[0] else {
+            XCTFail("boot, reset, boot, power-off out of order: lines \(boots[0]), \(resets[0]), \(boots[1]), \(offs[0])", file: file, line: line)
+            return nil
+        }
         return (boots[0], resets[0], boots[1], offs[0])
     }
 

@@ -20,6 +20,22 @@ final class ToolingTests: XCTestCase {
             """)
     }
 
+    /// `swiftlet test` names emulators already running (a fake /proc: pid folders with a `comm` file).
+    func testEmulatorsAlreadyRunningAreFoundAndNamed() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("proc-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: root) }
+        for (pid, name) in [("12", "bochs-bin"), ("7", "qemu-system-x86_64"), ("30", "bash"), ("self", "bochs-bin")] {
+            let folder = root.appendingPathComponent(pid)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try Data((name + "\n").utf8).write(to: folder.appendingPathComponent("comm"))
+        }
+        let found = RunningEmulators.find(procRoot: root.path)
+        XCTAssertEqual(found.map(\.pid), [7, 12])
+        XCTAssertEqual(RunningEmulators.warning(found),
+                       "swiftlet: warning: 2 emulator processes already running (qemu-system-x86_64 7, bochs-bin 12): tests that compare guest time with the host's may fail beside them")
+        XCTAssertNil(RunningEmulators.warning([]))
+    }
+
     func testGrubConfigurationQuotesWordsGrubWouldInterpret() {
         XCTAssertEqual(GrubConfiguration.quoted("a=$x;b"), "'a=$x;b'")
         XCTAssertEqual(GrubConfiguration.quoted("it's"), "'it'\\''s'")

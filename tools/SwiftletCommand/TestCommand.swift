@@ -18,6 +18,7 @@ struct TestCommand: ParsableCommand {
             // to install, rather than in the middle of the test run.
             try HostTool.requireAll(HostTool.all)
             let toolchain = try SwiftToolchain.locate()
+            if let warning = RunningEmulators.warning(RunningEmulators.find()) { Console.output(warning) }
             guard chdir(repository.root.path) == 0 else {
                 throw SwiftletError.hostFailure("cannot change to \(repository.root.path)")
             }

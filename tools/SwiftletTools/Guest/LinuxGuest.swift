@@ -27,6 +27,12 @@ public struct LinuxGuest: Sendable {
     /// and builds the initramfs.
     /// `progress` gets one short line per step that does real work.
     public static func prepare(in repository: Repository, progress: (String) -> Void) throws -> LinuxGuest {
+        try prepare(in: repository, listsUpdated: false, progress: progress)
+    }
+
+    /// A download that fails on package lists apt already had (the archive has moved on to a newer
+    /// package, or the network failed for a moment) updates them and resolves the package again, once.
+    private static func prepare(in repository: Repository, listsUpdated: Bool, progress: (String) -> Void) throws -> LinuxGuest {
         let directory = repository.root.appendingPathComponent(".build/guest")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let package = try resolvePackage()
@@ -54,7 +60,13 @@ public struct LinuxGuest: Sendable {
         }
         if checksum == nil {
             progress("guest: fetching \(package) \(version) with apt-get download")
-            try fetch(package: package, kernelRelease: release, to: kernel, modules: modules, in: directory)
+            do {
+                try fetch(package: package, kernelRelease: release, to: kernel, modules: modules, in: directory)
+            } catch where !listsUpdated {
+                progress("guest: the download failed (\(error)); updating the package lists and resolving the kernel again")
+                try command("apt-get", ["update", "-qq"]).runQuietly()
+                return try prepare(in: repository, listsUpdated: true, progress: progress)
+            }
             let digest = try sha256(kernel)
             try Data((digest + "\n").utf8).write(to: recorded)
             checksum = digest
