@@ -132,6 +132,7 @@ func destroyTestMain(tscKHz: UInt64, utcb: UInt64) {
         checks.report()
         return
     }
+    prepareGuestCode()
     badDestroys(&checks)
     endpointStates(&checks)
     threadStates(&checks)
@@ -439,7 +440,45 @@ func vcpuThatRan(_ checks: inout TestChecks, page: UInt64) -> Bool {
         }
         ok = ok && isExit
     }
-    return destroy(Slot.vm) == .ok && destroy(Slot.endpoint) == .ok && ok
+    ok = destroy(Slot.vm) == .ok && ok
+    ok = vcpuInGuestMode(&checks) && ok
+    return destroy(Slot.endpoint) == .ok && ok
+}
+
+/// The guest code page of `vcpuInGuestMode`: the first page the root task pages in on demand above the
+/// heap, executable as the default plan gives destroytest `guest-memory` (its own data pages are
+/// no-execute, and a VM gets only rights its giver holds). `main` touches it before any figures are taken.
+let guestCodePage = TaskLayout.heap + TaskLayout.heapPages * 4096
+
+/// Writes `jmp $` at the start of the guest code page (paging it in): a vCPU starts in real mode at 0.
+func prepareGuestCode() {
+    let spin = UnsafeMutablePointer<UInt8>(bitPattern: UInt(guestCodePage))!
+    spin[0] = 0xEB
+    spin[1] = 0xFE
+}
+
+/// A vCPU taken out of guest mode by preemption, not by an exit of its own: its guest spins (`jmp $` at
+/// guest-physical 0, where its reset state starts it), this thread's timeout preempts it,
+/// and it is destroyed while ready to go back into the guest. Nothing reaches the exit endpoint.
+func vcpuInGuestMode(_ checks: inout TestChecks) -> Bool {
+    let rights = SystemCall.readMapping(RootTaskLayout.taskSlot, at: guestCodePage).rights
+    guard rights.contains(.execute) else {
+        log("destroytest: the vCPU preempted in guest mode is not tested: no executable page (rights \(hex: rights.rawValue): no guest-memory)")
+        return true
+    }
+    var ok = SystemCall.create(Slot.factory, .virtualMachine, into: Slot.vm) == .ok
+        && SystemCall.task(Slot.vm, .mapPages, (guestCodePage, 0, 1, 3)) == .ok
+        && SystemCall.create(Slot.factory, .virtualCPU, into: Slot.vcpu, (Slot.vm, 50, 0)) == .ok
+        && SystemCall.thread(Slot.vcpu, .setExceptionHandler, (Slot.endpoint, 0, 0, 0)).error == .ok
+        && SystemCall.thread(Slot.vcpu, .start).error == .ok
+    let startup = SystemCall.wait(Slot.endpoint, timeout: .microseconds(1_000_000))
+    ok = ok && startup.error == .ok && startup.tag.label == KernelMessageLabel.vmExit
+        && SystemCall.reply(MessageTag(label: 0)) == .ok
+    pause()                                       // the guest spins until this thread's timeout preempts it
+    let state = SystemCall.thread(Slot.vcpu, .readState).words.0
+    checks.expect(destroy(Slot.vcpu), .ok, "destroy a vCPU preempted in guest mode, its guest spinning (state \(state))")
+    checks.expect(SystemCall.wait(Slot.endpoint, timeout: .zero).error, .timeout, "no exit of it reached the endpoint")
+    return destroy(Slot.vm) == .ok && ok && state == ThreadStateCode.ready.rawValue
 }
 
 /// `soakCycles` create/destroy cycles of each type and `mapCycles` map/unmap cycles.

@@ -37,6 +37,7 @@ extension SystemConfiguration {
             task.periodMilliseconds = 2000
         } else if name.equals("destroytest") {
             task.machineView = true           // it compares the kernel's free frames before and after
+            task.guestMemory = true           // pages paged in are executable: one of its VMs runs guest code
             task.interrupts[0] = 3            // COM2's line, bound to endpoints it destroys (never fires)
             task.interruptCount = 1
             task.ports[0] = (0x2F8, 8)        // COM2's ports, to give a task it destroys

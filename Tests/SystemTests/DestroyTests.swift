@@ -37,6 +37,7 @@ final class DestroyTests: SystemTestCase {
         assertLine(containing: "destroytest: PASS destroy a vCPU in its startup exit, held by this thread (an exit message: yes) -> ok", in: result)
         assertLine(containing: "destroytest: PASS the reply to the destroyed vCPU's exit -> no caller", in: result)
         assertLine(containing: "destroytest: PASS destroy a vCPU that ran its guest and is queued with its next exit (state 7) -> ok", in: result)
+        assertLine(containing: "destroytest: PASS destroy a vCPU preempted in guest mode, its guest spinning (state 1) -> ok", in: result)
         assertLine(containing: "destroytest: PASS VMs whose vCPUs ran gone: quota", in: result)
         assertLine(containing: "destroytest: PASS soak: 1000 VMs with a vCPU and a page made, run (2000 exits in all) and destroyed: quota", "0 failed", in: result)
         assertTasksPassed(["destroytest"], in: result, startedWith: ") with ports 0x2f8+8 and IRQ 3: ok")
