@@ -56,6 +56,8 @@ if bareMetal {
                     exclude: ["Platform", "user.ld"], swiftSettings: embeddedSwift),
             // The VMM's pure logic (exit message view, boot protocol, ACPI, devices, policies), unit-tested on the host too.
             .target(name: "VMMCore", dependencies: ["SwiftletABI"], path: "VMM/Core", swiftSettings: embeddedSwift),
+            // The driver tasks' pure logic (ATA command blocks, bus-master DMA tables), unit-tested on the host too.
+            .target(name: "DriverCore", path: "Guests/DriverCore", swiftSettings: embeddedSwift),
             // The VMM product: runs the VMs its configuration describes (a Linux guest).
             .target(name: "VMM", dependencies: ["SwiftletUser", "SwiftletABI", "VMMCore"], path: "VMM",
                     exclude: ["Core", "Test"], swiftSettings: embeddedSwift),
@@ -80,6 +82,7 @@ if bareMetal {
             .target(name: "KernelCore", dependencies: ["SwiftletABI"], path: "Kernel/Core",
                     exclude: ["IPC/IPC.pml", "Memory/MappingDatabase.pml"]),
             .target(name: "VMMCore", dependencies: ["SwiftletABI"], path: "VMM/Core"),
+            .target(name: "DriverCore", path: "Guests/DriverCore"),
             // The ABI's power-off reasons and task names: the harness reads the kernel's lines by them.
             .target(name: "SwiftletTools", dependencies: ["SwiftletABI"], path: "tools/SwiftletTools"),
             .executableTarget(
@@ -90,6 +93,7 @@ if bareMetal {
             .systemLibrary(name: "CLibFDT", path: "Tests/CLibFDT", providers: [.apt(["libfdt-dev"])]),
             .testTarget(name: "KernelCoreTests", dependencies: ["KernelCore", "SwiftletABI", "CLibFDT"], path: "Tests/KernelCoreTests"),
             .testTarget(name: "VMMCoreTests", dependencies: ["VMMCore", "KernelCore", "SwiftletABI"], path: "Tests/VMMCoreTests"),
+            .testTarget(name: "DriverCoreTests", dependencies: ["DriverCore"], path: "Tests/DriverCoreTests"),
             .testTarget(name: "SystemTests", dependencies: ["SwiftletTools", "SwiftletABI", "VMMCore"], path: "Tests/SystemTests"),
         ])
 }
