@@ -8,7 +8,13 @@ import XCTest
 /// the kernel's own ACPI reader (the same code that finds the host's IOAPIC).
 final class ACPITablesTests: XCTestCase {
     static let base: UInt64 = 0xE_0000
-    let bytes = ACPITables.build(ACPIMachine(), at: ACPITablesTests.base)
+    /// With two virtio-mmio devices, as the VMM describes a disk and a console.
+    static var machine: ACPIMachine {
+        var machine = ACPIMachine()
+        machine.virtioDevices = [(0xFEB0_0000, 0x200, 5), (0xFEB0_0200, 0x200, 6)]
+        return machine
+    }
+    let bytes = ACPITables.build(ACPITablesTests.machine, at: ACPITablesTests.base)
 
     /// The table at guest-physical `address`, as the guest sees it.
     func table(at address: UInt64) -> [UInt8] {
@@ -88,7 +94,9 @@ final class ACPITablesTests: XCTestCase {
             }
             let listing = try String(contentsOf: directory.appendingPathComponent("\(name).dsl"), encoding: .utf8)
             if name == "dsdt" {
-                for expected in ["PNP0501", "PNP0B00", "_S5_", "0x03F8", "IRQNoFlags"] {
+                for expected in ["PNP0501", "PNP0B00", "_S5_", "0x03F8", "IRQNoFlags", "Device (VR00)", "Device (VR01)",
+                                 "\"LNRO0005\"", "Memory32Fixed (ReadWrite,", "0xFEB00200", "0x00000200",
+                                 "Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive, ,, )", "0x00000006"] {
                     XCTAssertTrue(listing.contains(expected), "the DSDT has \(expected):\n\(listing)")
                 }
             }

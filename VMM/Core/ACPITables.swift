@@ -19,6 +19,9 @@ public struct ACPIMachine {
     public var resetValue: UInt8 = 0x01
     /// The SLP_TYP `_S5` names: written with SLP_EN (bit 5) into the sleep control register to power off.
     public static let softOffType: UInt8 = 5
+    /// virtio-mmio devices (VirtioMMIO windows): each a `LNRO0005` device with its window and its
+    /// level-triggered, active-high IOAPIC input, which Linux's virtio_mmio driver binds by ACPI.
+    public var virtioDevices: [(base: UInt32, size: UInt32, gsi: UInt32)] = []
 
     public init() {}
 }
@@ -107,8 +110,16 @@ public enum ACPITables {
             AML.name("_HID", AML.eisaID("PNP0B00")),
             AML.name("_CRS", AML.resources(port: machine.rtc.port, count: 2, irq: machine.rtc.irq)),
         ])
+        var virtio: [UInt8] = []
+        for (index, device) in machine.virtioDevices.prefix(10).enumerated() {
+            virtio += AML.device(AML.numbered("VR0", index), [
+                AML.name("_HID", AML.string("LNRO0005")),
+                AML.name("_UID", AML.integer(UInt64(index))),
+                AML.name("_CRS", AML.resources(memory: device.base, size: device.size, gsi: device.gsi)),
+            ])
+        }
         let softOff = AML.name("_S5_", AML.package([AML.integer(UInt64(ACPIMachine.softOffType)), AML.integer(0)]))
-        return AML.scope("\\_SB_", com1 + rtc) + softOff
+        return AML.scope("\\_SB_", com1 + rtc + virtio) + softOff
     }
 
     static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt8 {
@@ -156,8 +167,22 @@ enum AML {
     }
 
     static func device(_ name: StaticString, _ terms: [[UInt8]]) -> [UInt8] {
-        let content = nameString(name) + terms.flatMap { $0 }
+        device(nameString(name), terms)
+    }
+
+    static func device(_ name: [UInt8], _ terms: [[UInt8]]) -> [UInt8] {
+        let content = name + terms.flatMap { $0 }
         return [0x5B, 0x82] + packageLength(content.count) + content
+    }
+
+    /// A 4-character name segment: a 3-character prefix and one decimal digit (`index` below 10).
+    static func numbered(_ prefix: StaticString, _ index: Int) -> [UInt8] {
+        nameString(prefix) + [UInt8(ascii: "0") + UInt8(index % 10)]
+    }
+
+    /// A null-terminated ASCII string (a _HID that is no EISA ID).
+    static func string(_ text: StaticString) -> [UInt8] {
+        [0x0D] + ACPITables.ascii(text) + [0x00]
     }
 
     static func name(_ name: StaticString, _ value: [UInt8]) -> [UInt8] {
@@ -188,6 +213,16 @@ enum AML {
         let product = hex(c[3]) << 4 | hex(c[4])
         let revision = hex(c[5]) << 4 | hex(c[6])
         return [0x0C, UInt8(vendor >> 8), UInt8(vendor & 0xFF), product, revision]
+    }
+
+    /// A resource template: a read-write Memory32Fixed window and one Extended Interrupt (consumer,
+    /// level-triggered, active-high, exclusive) on global system interrupt `gsi`.
+    static func resources(memory base: UInt32, size: UInt32, gsi: UInt32) -> [UInt8] {
+        var template: [UInt8] = [0x86] + ACPITables.le(UInt16(9)) + [0x01] + ACPITables.le(base) + ACPITables.le(size)
+        template += [0x89] + ACPITables.le(UInt16(6)) + [0x01, 0x01] + ACPITables.le(gsi)
+        template += [0x79, 0x00]
+        let content = integer(UInt64(template.count)) + template
+        return [0x11] + packageLength(content.count) + content
     }
 
     /// A resource template (a Buffer): one 16-bit-decoded I/O range and one edge-triggered ISA IRQ.
