@@ -7,6 +7,8 @@ final class AbuseTaskTests: SystemTestCase {
     static let fuzzSummary = #"^\[abusetest\] fuzz: (\d+) calls, seed 0x[0-9a-f]+, kernel alive"#
     static let reached = #"fuzz: figures: (\d+) of 16 syscalls reached"#
     static let unexpected = #"fuzz: \d+ calls, seed 0x[0-9a-f]+, kernel alive; \d+ ms, (\d+) unexpected results"#
+    /// Successful destroys of what the fuzzer made, each judged by the model (FuzzDestroy.swift).
+    static let destroys = #"fuzz: destroys: (\d+) endpoints, (\d+) threads, (\d+) tasks, (\d+) factories \((\d+) objects with the tasks and factories\), (\d+) blocked workers aborted"#
 
     func checkAbuseTest(_ result: RunResult, file: StaticString = #filePath, line: UInt = #line) {
         assertTasksPassed(["abusetest"], in: result, file: file, line: line)
@@ -15,6 +17,7 @@ final class AbuseTaskTests: SystemTestCase {
         XCTAssertEqual(integer(matching: Self.reached, in: result, file: file, line: line), 16, "syscalls reached", file: file, line: line)
         XCTAssertEqual(integer(matching: Self.unexpected, in: result, file: file, line: line), 0, "unexpected results", file: file, line: line)
         assertLine(containing: "fuzz:   unknown codes: 0", in: result, file: file, line: line)
+        checkDestroys(result, file: file, line: line)
         assertLine(containing: "abusetest: PASS fuzz: every result what the model", "(0 unexpected)", in: result,
                    file: file, line: line)
         assertLine(containing: "abusetest: PASS echo beside the fuzzer:", "0 wrong", in: result, file: file, line: line)
@@ -23,6 +26,21 @@ final class AbuseTaskTests: SystemTestCase {
         assertLine(containing: "abusetest: PASS mapPages a data page as writable and executable (more rights) -> invalid address", in: result, file: file, line: line)
         assertLine(containing: "abusetest: PASS create a thread with priority 101 > own 100 -> priority too high", in: result,
                    file: file, line: line)
+    }
+
+    /// The fuzzer destroyed objects of every kind it makes while they were in use (endpoints that workers
+    /// wait on, threads, tasks holding mappings, factories with objects in them).
+    func checkDestroys(_ result: RunResult, file: StaticString = #filePath, line: UInt = #line) {
+        guard let regex = try? Regex(Self.destroys),
+              let match = result.consoleLines.lazy.compactMap({ $0.firstMatch(of: regex) }).first else {
+            XCTFail("no fuzz: destroys line", file: file, line: line)
+            return
+        }
+        let counts = (1...6).map { Int(match[$0].substring ?? "") ?? 0 }
+        print("abusetest fuzz destroys: \(counts[0]) endpoints, \(counts[1]) threads, \(counts[2]) tasks, \(counts[3]) factories, \(counts[4]) objects with them, \(counts[5]) blocked workers aborted")
+        for (index, what) in ["endpoints", "threads", "tasks", "factories", "objects with tasks and factories"].enumerated() {
+            XCTAssertGreaterThan(counts[index], 0, "destroys of \(what)", file: file, line: line)
+        }
     }
 
     /// The fuzzer's result histogram, which the seed alone decides (lines may carry a task tag in front).
