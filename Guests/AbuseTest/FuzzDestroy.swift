@@ -19,6 +19,10 @@ struct DestroyFigures {
     var withThem: UInt64 = 0
     /// Workers blocked on a destroyed endpoint that got `aborted` (the workers' own count).
     var aborted: UInt64 = 0
+    /// Workers destroyed while blocked in their receive (directly or with their factory).
+    var blockedWorkers: UInt64 = 0
+    /// Mappings of destroyed tasks (derived from the fuzzer's pages) revoked with them.
+    var mappings: UInt64 = 0
 }
 
 /// Incremented by a worker whose receive answered `aborted` (its endpoint was destroyed). In memory the
@@ -79,13 +83,13 @@ extension FuzzWorld {
             expectedAborts = destroyEndpoint(object)
             context.destroys.endpoints += 1
         case .thread:
-            destroyThread(object)
+            destroyThread(object, &context.destroys)
             context.destroys.threads += 1
         case .task:
-            context.destroys.withThem += destroyTask(object)
+            context.destroys.withThem += destroyTask(object, &context.destroys)
             context.destroys.tasks += 1
         case .factory:
-            let (count, aborts) = destroyFactory(object)
+            let (count, aborts) = destroyFactory(object, &context.destroys)
             expectedAborts = aborts
             context.destroys.withThem += count
             context.destroys.factories += 1
@@ -132,10 +136,11 @@ extension FuzzWorld {
         return aborted
     }
 
-    mutating func destroyThread(_ thread: UInt8) {
+    mutating func destroyThread(_ thread: UInt8, _ figures: inout DestroyFigures) {
         let index = Int(thread)
         forget(.thread, thread)
         let model = threads[index]
+        if model.runs && model.state == ThreadStateCode.receiving.rawValue { figures.blockedWorkers += 1 }
         refund(model.maker, model.vcpu ? 3 : 1)
         if model.utcbPage >= 0 { pages[Int(model.utcbPage)].pinned = false }
         if model.stack >= 0 { stacksInUse &= ~(1 << UInt8(model.stack)) }
@@ -146,12 +151,12 @@ extension FuzzWorld {
     }
 
     /// Returns how many threads went with it.
-    mutating func destroyTask(_ task: UInt8) -> UInt64 {
+    mutating func destroyTask(_ task: UInt8, _ figures: inout DestroyFigures) -> UInt64 {
         let index = Int(task)
         forget(.task, task)
         var threadsGone: UInt64 = 0
         for thread in 0..<threadCount where threads[thread].alive && threads[thread].task == task {
-            destroyThread(UInt8(thread))
+            destroyThread(UInt8(thread), &figures)
             threadsGone += 1
         }
         // Its mappings: each node back to the factory that paid for it (the task's), then the tables.
@@ -159,7 +164,10 @@ extension FuzzWorld {
         if region >= 0 {
             for page in 0..<FuzzLayout.childPages {
                 let pageIndex = PageIndex.ownCount + region * FuzzLayout.childPages + page
-                if pages[pageIndex].mapped { unmapPage(pageIndex) }
+                if pages[pageIndex].mapped {
+                    unmapPage(pageIndex)
+                    figures.mappings += 1
+                }
                 pages[pageIndex] = PageModel()
             }
             freeRegions |= 1 << UInt8(region)
@@ -174,16 +182,16 @@ extension FuzzWorld {
     /// Everything made from `top` and the factories below it, then `top`: its budget and own frame go
     /// back to its parent (every charge to it was refunded by then). Returns the objects that went with
     /// it and the workers that got `aborted`.
-    mutating func destroyFactory(_ top: UInt8) -> (objects: UInt64, aborted: UInt64) {
+    mutating func destroyFactory(_ top: UInt8, _ figures: inout DestroyFigures) -> (objects: UInt64, aborted: UInt64) {
         var objects: UInt64 = 0
         func below(_ maker: UInt8) -> Bool { maker != SlotModel.unknown && descends(maker, from: top) }
         // Tasks first (their threads with them), then threads: a worker destroyed before its endpoint never
         // runs again, whichever order the kernel takes them in, so only workers from elsewhere are aborted.
         for index in 0..<taskCount where tasks[index].alive && below(tasks[index].maker) {
-            objects += 1 + destroyTask(UInt8(index))
+            objects += 1 + destroyTask(UInt8(index), &figures)
         }
         for index in 0..<threadCount where threads[index].alive && below(threads[index].maker) {
-            destroyThread(UInt8(index))
+            destroyThread(UInt8(index), &figures)
             objects += 1
         }
         var aborted: UInt64 = 0

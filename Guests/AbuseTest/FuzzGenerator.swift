@@ -147,8 +147,9 @@ func sanitize(_ c: inout RawCall, _ world: FuzzWorld, plannedWorker: Bool = fals
             let thread = world.threads[Int(found.object)]
             if c.rsi == ThreadOperation.setPriority.rawValue && thread.runs && c.rdx <= 255 { c.rdx = UInt64(Fuzz.priority) }
             if c.rsi == ThreadOperation.start.rawValue && thread.vcpu { c.rsi = ThreadOperation.readState.rawValue }
-            // A worker's first entry reads its start record from its UTCB: without one it would fault.
-            if c.rsi == ThreadOperation.start.rawValue && thread.runs && !thread.ran && thread.utcbPage < 0 {
+            // A worker reads its UTCB (the start record on its first entry, its messages after): without one
+            // it would fault (seed 0x38ef790189ccc892: a worker stopped by a revoked UTCB, started again).
+            if c.rsi == ThreadOperation.start.rawValue && thread.runs && thread.utcbPage < 0 {
                 c.rsi = ThreadOperation.readState.rawValue
             }
         } else if c.rsi == ThreadOperation.start.rawValue {

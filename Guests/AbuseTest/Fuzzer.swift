@@ -192,6 +192,8 @@ extension Generator {
             c.number = Syscall.taskControl.rawValue
             c.rsi = TaskOperation.mapPages.rawValue
             c.rdi = chance(1, in: 4) ? 1 : chance(2, in: 3) ? FuzzLayout.child : 27 + below(5)
+            // Often a task of the fuzzer's whose region the model follows: destroying it revokes these.
+            if chance(1, in: 3), let task = regionTask(world) { c.rdi = task }
             c.rdx = sourcePage()
             // A task whose region the model follows only ever gets pages there (elsewhere it would need page
             // tables and nodes the model cannot count, and its factory's quota would no longer be known).
@@ -279,9 +281,17 @@ extension Generator {
         return c
     }
 
-    /// A slot of 27-40 naming something the fuzzer may destroy, if one does.
+    /// A slot of 27-40 naming something the fuzzer may destroy, if one does; half the time an endpoint a
+    /// worker waits on, if there is one.
     mutating func destroyTarget(_ world: FuzzWorld) -> UInt64? {
-        pick { slot in
+        let served = pick { slot in
+            if case .success(let found) = world.lookup(slot, .endpoint), found.object != SlotModel.unknown {
+                return world.destroyable(found) && world.waitingWorkers(on: found.object) > 0
+            }
+            return false
+        }
+        if let served, chance(1, in: 2) { return served }
+        return pick { slot in
             if case .success(let found) = world.slot(slot) { return world.destroyable(found) }
             return false
         }
@@ -291,6 +301,16 @@ extension Generator {
     mutating func held(_ world: FuzzWorld, _ type: ObjectType, _ rights: Rights) -> UInt64? {
         pick { slot in
             if case .success(let found) = world.lookup(slot, type, rights) { return found.object != SlotModel.unknown }
+            return false
+        }
+    }
+
+    /// A slot of 27-40 with a task the fuzzer made whose region the model follows, if one has.
+    mutating func regionTask(_ world: FuzzWorld) -> UInt64? {
+        pick { slot in
+            if case .success(let found) = world.lookup(slot, .task, .control), found.object != SlotModel.unknown {
+                return world.tasks[Int(found.object)].fuzzMade && world.tasks[Int(found.object)].region >= 0
+            }
             return false
         }
     }
@@ -588,7 +608,7 @@ func fuzzer(seed: UInt64, utcbAddress: UInt64) {
     }
     log("fuzz:   unknown codes: \(figures.histogram[20])")
     let destroys = context.destroys
-    log("fuzz: destroys: \(destroys.endpoints) endpoints, \(destroys.threads) threads, \(destroys.tasks) tasks, \(destroys.factories) factories (\(destroys.withThem) objects with the tasks and factories), \(destroys.aborted) blocked workers aborted")
+    log("fuzz: destroys: \(destroys.endpoints) endpoints, \(destroys.threads) threads, \(destroys.tasks) tasks, \(destroys.factories) factories (\(destroys.withThem) objects with the tasks and factories), \(destroys.aborted) blocked workers aborted, \(destroys.blockedWorkers) blocked workers destroyed, \(destroys.mappings) mappings revoked with their tasks")
     var line: LogLine = "fuzz: per syscall"
     for number in 0..<17 {
         line.append(" ")

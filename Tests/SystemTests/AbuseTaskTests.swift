@@ -30,17 +30,22 @@ final class AbuseTaskTests: SystemTestCase {
 
     /// The fuzzer destroyed objects of every kind it makes while they were in use (endpoints that workers
     /// wait on, threads, tasks holding mappings, factories with objects in them).
-    func checkDestroys(_ result: RunResult, file: StaticString = #filePath, line: UInt = #line) {
+    /// `workersAborted`: a fixed seed (the count is then the model's, checked call by call) must also have
+    /// destroyed an endpoint under a waiting worker.
+    @discardableResult
+    func checkDestroys(_ result: RunResult, workersAborted: Bool = false, file: StaticString = #filePath, line: UInt = #line) -> [Int] {
         guard let regex = try? Regex(Self.destroys),
               let match = result.consoleLines.lazy.compactMap({ $0.firstMatch(of: regex) }).first else {
             XCTFail("no fuzz: destroys line", file: file, line: line)
-            return
+            return []
         }
         let counts = (1...6).map { Int(match[$0].substring ?? "") ?? 0 }
         print("abusetest fuzz destroys: \(counts[0]) endpoints, \(counts[1]) threads, \(counts[2]) tasks, \(counts[3]) factories, \(counts[4]) objects with them, \(counts[5]) blocked workers aborted")
         for (index, what) in ["endpoints", "threads", "tasks", "factories", "objects with tasks and factories"].enumerated() {
             XCTAssertGreaterThan(counts[index], 0, "destroys of \(what)", file: file, line: line)
         }
+        if workersAborted { XCTAssertGreaterThan(counts[5], 0, "workers aborted by a destroyed endpoint", file: file, line: line) }
+        return counts
     }
 
     /// The fuzzer's result histogram, which the seed alone decides (lines may carry a task tag in front).
@@ -85,6 +90,7 @@ final class AbuseTaskTests: SystemTestCase {
         let result = try bootTasks(["abusetest"])
         assertLine(containing: "fuzz: start, seed 0x5eed0fab05e001,", in: result)
         checkAbuseTest(result)
+        checkDestroys(result, workersAborted: true)
     }
 
     func testInvalidArgumentsAndFuzzOnBochsVMXModel() throws {
