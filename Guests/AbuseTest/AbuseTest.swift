@@ -25,7 +25,9 @@ enum Slot {
     static let empty: UInt64 = 50             // never used
 
     /// The fuzzer never names these selectors where it could destroy, stop or use what they hold.
-    static let protected: ClosedRange<UInt64> = 216...254
+    static let protected: ClosedRange<UInt64> = 208...254
+    /// Copies of the endpoints the started workers serve, one per worker stack (8).
+    static let servedEndpoints: UInt64 = 208
     /// Copies of the fuzzer's started worker threads (8), and of the tasks whose pages it models (4).
     static let workerCopies: UInt64 = 216
     static let childCopies: UInt64 = 224

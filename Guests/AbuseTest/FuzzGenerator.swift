@@ -133,21 +133,23 @@ struct Generator {
 /// Keeps the fuzzer from blocking itself, printing, powering off, destroying what it runs on (its code,
 /// stacks, UTCBs: `unmapOwn` only inside the playground) or touching the protected
 /// slots; a running thread of its own keeps the fuzzer's priority so its state stays predictable.
-func sanitize(_ c: inout RawCall, _ world: FuzzWorld) {
+func sanitize(_ c: inout RawCall, _ world: FuzzWorld, plannedWorker: Bool = false) {
     if Slot.protected.contains(c.rdi) { c.rdi -= 128 }
     switch c.number {
     case Syscall.debugWrite.rawValue:
         if c.rsi & ~Syscall.debugWriteContinues <= UInt64(Syscall.debugWriteChunk) { c.rsi = Syscall.debugWriteContinues }
     case Syscall.threadControl.rawValue:
-        if c.rsi == ThreadOperation.setEntry.rawValue && c.rdx < userSpaceEnd { c.rdx = 0 }
+        // Only the worker entry the generator prepared a start record for (`threadOperation`).
+        if c.rsi == ThreadOperation.setEntry.rawValue && c.rdx < userSpaceEnd && !plannedWorker { c.rdx = 0 }
         // An exception handler or pager is named by selector too (a priority there stays out of range).
         if Slot.protected.contains(c.rdx) { c.rdx -= 128 }
         if case .success(let found) = world.lookup(c.rdi, .thread, .control), found.object != SlotModel.unknown {
             let thread = world.threads[Int(found.object)]
             if c.rsi == ThreadOperation.setPriority.rawValue && thread.runs && c.rdx <= 255 { c.rdx = UInt64(Fuzz.priority) }
             if c.rsi == ThreadOperation.start.rawValue && thread.vcpu { c.rsi = ThreadOperation.readState.rawValue }
-            // A worker's first entry reads its start record from its UTCB: without one it would fault.
-            if c.rsi == ThreadOperation.start.rawValue && thread.runs && !thread.ran && thread.utcbPage < 0 {
+            // A worker reads its UTCB (the start record on its first entry, its messages after): without one
+            // it would fault (seed 0x38ef790189ccc892: a worker stopped by a revoked UTCB, started again).
+            if c.rsi == ThreadOperation.start.rawValue && thread.runs && thread.utcbPage < 0 {
                 c.rsi = ThreadOperation.readState.rawValue
             }
         } else if c.rsi == ThreadOperation.start.rawValue {
@@ -157,11 +159,17 @@ func sanitize(_ c: inout RawCall, _ world: FuzzWorld) {
         if Slot.protected.contains(c.rdx) { c.rdx -= 128 }
         if Slot.protected.contains(c.r10) { c.r10 -= 128 }
     case Syscall.create.rawValue, Syscall.capabilityControl.rawValue:
-        // Destroy only where it must fail for want of the right: destroying its own objects would pull
-        // the world from under the model (destroytest checks destroy itself).
+        // Destroy with the right only what the fuzzer made and the model follows: the rest is the world
+        // the fuzzing runs on (its task, threads, partner, the endpoints and factories of slots 1-26).
         if c.number == Syscall.capabilityControl.rawValue && c.rsi == CapabilityOperation.destroy.rawValue,
-           case .success(let found) = world.slot(c.rdi), Rights(rawValue: found.rights).contains(.destroy) {
+           case .success(let found) = world.slot(c.rdi), Rights(rawValue: found.rights).contains(.destroy), !world.destroyable(found) {
             c.rsi = CapabilityOperation.identify.rawValue
+        }
+        // Deleting the last capability of what the fuzzer made would keep its quota for good: destroy it.
+        if c.number == Syscall.capabilityControl.rawValue && c.rsi == CapabilityOperation.delete.rawValue,
+           case .success(let found) = world.slot(c.rdi), Rights(rawValue: found.rights).contains(.destroy),
+           world.destroyable(found), world.onlyCapability(found) {
+            c.rsi = CapabilityOperation.destroy.rawValue
         }
         // Destination slots too: the fuzzer keeps copies of its children and workers in protected slots.
         if Slot.protected.contains(c.rdx) { c.rdx -= 128 }

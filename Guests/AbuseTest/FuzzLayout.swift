@@ -15,6 +15,8 @@ enum FuzzLayout {
     static let reservePages = 32
     /// The model's tables (kept off the stack: Embedded Swift copies inline arrays it reads).
     static let modelTables = heap + 96 * 4096
+    /// The workers' count of `aborted` receives, in the last page of the model's.
+    static let workerAborts = heap + 127 * 4096
     static let playground = heap + 128 * 4096
     /// 128 pages mapped at start, 8 above the heap unmapped.
     static let playgroundPages = 136
@@ -47,10 +49,20 @@ enum FuzzLayout {
     /// frames: its page tables and the mapping nodes of at most its 128 pages fit, so a quota error there
     /// means a charge that was never given back.
     static let child: UInt64 = 41
-    static let childFrames: UInt64 = 9
+    static let childFrames: UInt64 = 10              // the task 4, its tables 3, nodes for 128 pages 3
     /// Its factory, in a protected slot.
     static let childFactory: UInt64 = 237
     static let partnerBadge: UInt64 = 0x0B0B
+
+    /// Does a valid `window` overlap the image (text, data, the spawned threads' pages in .bss), the heap
+    /// below the playground (stacks, UTCBs, reserve, model) or the main thread's stack?
+    static func reachesWhatItRunsOn(_ window: Flexpage) -> Bool {
+        guard window.isValid, window.base < userSpaceEnd else { return false }
+        let end = window.size > userSpaceEnd - window.base ? userSpaceEnd : window.base + window.size
+        func overlaps(_ start: UInt64, _ limit: UInt64) -> Bool { window.base < limit && start < end }
+        return overlaps(textPage, textPage + UInt64(imagePages) * 4096) || overlaps(heap, playground)
+            || overlaps(TaskLayout.stackTop - TaskLayout.stackPages * 4096, TaskLayout.stackTop)
+    }
 }
 
 /// Page numbers of the model: own pages (playground, reserve, text, main UTCB), then each child task's region.

@@ -115,7 +115,7 @@ extension FuzzWorld {
         if endpoint == FuzzWorld.partnerEndpoint {
             return partnerExchange(c, capability: capability, isCall: isCall, &context)
         }
-        if endpoint == FuzzWorld.workerEndpoint && waitingWorkers() > 0 {
+        if endpoint != SlotModel.unknown && waitingWorkers(on: endpoint) > 0 {
             let registers = perform(c)
             // The worker that took it answers a call with an empty message; every worker waits again after.
             if isCall && registers.rax == 0 && (registers.rsi != 0 || registers.rdx != 0) {
@@ -164,7 +164,7 @@ extension FuzzWorld {
                 let registers = perform(c)
                 if registers.rax == 0 {
                     set(c.rdx, .thread, [.control, .destroy], object: SlotModel.unknown)
-                    chargeMade(factorySlot.object, cost: 1)
+                    chargeMade(factorySlot.object, cost: 1, followed: false)
                 }
                 // Not followed: a VM's task (wrong type) among them.
                 return (registers.rax, Allowed(mask: 1 << 0 | 1 << 4 | 1 << 6 | 1 << 11 | 1 << 12,
@@ -200,7 +200,7 @@ extension FuzzWorld {
                 let registers = perform(c)
                 if registers.rax == 0 {
                     set(c.rdx, .thread, [.control, .destroy], object: SlotModel.unknown)
-                    chargeMade(factorySlot.object, cost: 3)
+                    chargeMade(factorySlot.object, cost: 3, followed: false)
                 }
                 return (registers.rax, Allowed(mask: 1 << 0 | 1 << 4 | 1 << 11, reason: "a task the model does not follow"))
             }
@@ -245,20 +245,25 @@ extension FuzzWorld {
         switch type {
         case .task, .virtualMachine:
             newTask.factory = factory != SlotModel.unknown && factories[Int(factory)].exact ? factory : SlotModel.unknown
+            newTask.maker = factory
+            newTask.fuzzMade = true
             newTask.spaceKnown = true
             // A modeled child keeps a copy in a protected slot, so its pages can be read back.
-            if !newTask.vm && regionsUsed < PageIndex.children,
-               SystemCall.capability(c.rdx, .copy, (Slot.childCopies + UInt64(regionsUsed), allRights, 0, 0)).succeeded {
-                newTask.region = Int8(regionsUsed)
-                regionsUsed += 1
+            let region = freeRegions != 0 ? freeRegions.trailingZeroBitCount : regionsUsed
+            if !newTask.vm && region < PageIndex.children,
+               SystemCall.capability(c.rdx, .copy, (Slot.childCopies + UInt64(region), allRights, 0, 0)).succeeded {
+                newTask.region = Int8(region)
+                if region == regionsUsed { regionsUsed += 1 } else { freeRegions &= ~(1 << UInt8(region)) }
             }
             object = addTask(newTask)
         case .endpoint:
-            object = addEndpoint()
+            object = addEndpoint(EndpointModel(fuzzMade: true, maker: factory))
             rights = [.send, .receive, .grant, .destroy]
         case .factory:
-            object = addFactory(FactoryModel(exact: true, budget: c.r10))
+            object = addFactory(FactoryModel(fuzzMade: true, maker: factory, exact: true, budget: c.r10))
         case .thread, .virtualCPU:
+            newThread.maker = factory
+            newThread.fuzzMade = true
             object = addThread(newThread)
             if let utcbPage {
                 pages[utcbPage].pinned = true
@@ -266,13 +271,18 @@ extension FuzzWorld {
         default:
             break
         }
+        // More objects than the model's tables hold: this one is not followed.
+        if object == SlotModel.unknown { chargeMade(factory, cost: 0, followed: false) }
         set(c.rdx, type == .virtualMachine ? .task : type == .virtualCPU ? .thread : type, rights, object: object)
         return (registers.rax, allowed)
     }
 
-    /// An object the model does not follow was made from `factory`: its quota still counts the frames.
-    mutating func chargeMade(_ factory: UInt8, cost: UInt64) {
-        if factory != SlotModel.unknown && factories[Int(factory)].exact { factories[Int(factory)].spent &+= cost }
+    /// An object was made from `factory`: its quota counts the frames; one the model does not follow
+    /// keeps the factory from being destroyed (`destroyable`).
+    mutating func chargeMade(_ factory: UInt8, cost: UInt64, followed: Bool) {
+        guard factory != SlotModel.unknown else { return }
+        if factories[Int(factory)].exact { factories[Int(factory)].spent &+= cost }
+        if !followed { factories[Int(factory)].lostTrack = true }
     }
 
     // MARK: threadControl
@@ -302,6 +312,7 @@ extension FuzzWorld {
             if registers.rax == 0 {
                 threads[index].hasEntry = c.rdx != 0
                 threads[index].runs = c.rdx == user_thread_trampoline() && context.plannedWorker == index
+                if threads[index].runs { threads[index].serves = context.plannedServes }
             }
             return (registers.rax, .only(.ok))
         case .setPriority:
@@ -378,7 +389,10 @@ extension FuzzWorld {
             }
             let allowed = Allowed.only(tasks[Int(task)].isOccupied(c.r10) ? .slotOccupied : .ok)
             let registers = perform(c)
-            if registers.rax == 0 { tasks[Int(task)].occupy(c.r10) }
+            if registers.rax == 0 {
+                tasks[Int(task)].occupy(c.r10)
+                spaceEntries[Int(task) * 256 + Int(c.r10)] = UInt16(source.type) << 8 | UInt16(source.object)
+            }
             return (registers.rax, allowed)
         case .readMapping:
             if c.rdx >= userSpaceEnd { return (perform(c).rax, .only(.invalidAddress)) }
@@ -613,10 +627,13 @@ extension FuzzWorld {
         case .saveCaller:
             return (perform(c).rax, .only(.noCaller))
         case .destroy:
-            // sanitize lets destroy through only on a capability without the right (the fuzzer's own
-            // objects stay alive); destroy itself is checked by destroytest.
+            // sanitize lets destroy with the right through only for what the model may destroy (FuzzDestroy.swift).
             guard Rights(rawValue: source.rights).contains(.destroy) else { return (perform(c).rax, .only(.missingRight)) }
-            return (SyscallError.ok.rawValue, .only(.ok))
+            // Counted before the call: a woken worker may run as soon as the call returns.
+            let abortsBefore = workerAborts
+            let registers = perform(c)
+            if registers.rax == 0 { destroyed(source, abortsBefore: abortsBefore, &context) }
+            return (registers.rax, .only(.ok))
         }
     }
 

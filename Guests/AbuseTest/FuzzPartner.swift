@@ -55,9 +55,14 @@ func partnerMain(argument: UInt64, utcbAddress: UInt64) {
     }
 }
 
-/// The body of the threads the fuzzer creates and starts: serve the workers endpoint with empty replies.
+/// The body of the threads the fuzzer creates and starts: serve the endpoint in slot `argument` (the
+/// workers endpoint or a protected copy of one the fuzzer made) with empty replies. Once that endpoint is
+/// destroyed (`aborted` while waiting, or its slot empty after a stop and start), the workers endpoint.
 func workerMain(argument: UInt64, utcbAddress: UInt64) {
+    var endpoint = argument
     while true {
-        _ = SystemCall.replyWait(Partner.workerSlot, MessageTag(label: 0))
+        let result = SystemCall.replyWait(endpoint, MessageTag(label: 0))
+        if result.error == .aborted { workerAborts &+= 1 }
+        if result.error == .aborted || result.error == .emptySlot { endpoint = Partner.workerSlot }
     }
 }

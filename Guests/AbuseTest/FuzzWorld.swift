@@ -16,6 +16,11 @@ struct SlotModel {
 }
 
 struct TaskModel {
+    var alive = true
+    /// Made by a create during the fuzzing: the fuzzer may destroy it (`FuzzDestroy.swift`).
+    var fuzzMade = false
+    /// The factory that made it (index), or `SlotModel.unknown`.
+    var maker: UInt8 = SlotModel.unknown
     var own = false
     var vm = false
     /// The child region this task's pages are modeled in (0-3), or -1.
@@ -34,6 +39,11 @@ struct TaskModel {
 }
 
 struct ThreadModel {
+    var alive = true
+    var fuzzMade = false
+    var maker: UInt8 = SlotModel.unknown
+    /// The endpoint (index) a started worker serves; after that endpoint is destroyed, the workers one.
+    var serves: UInt8 = FuzzWorld.workerEndpoint
     var state: UInt64 = ThreadStateCode.inactive.rawValue
     var priority: UInt8 = 0
     var task: UInt8 = 0
@@ -51,16 +61,21 @@ struct ThreadModel {
 }
 
 struct EndpointModel {
-    /// The partner thread waits here.
-    var partner = false
-    /// The fuzzer's started worker threads wait here (the model settles them after each wake-up).
-    var workers = false
+    var alive = true
+    var fuzzMade = false
+    var maker: UInt8 = SlotModel.unknown
 }
 
 /// A factory's quota, exactly: frames spent on objects and page tables, and the mapping nodes alive that
 /// it paid for. Nodes come `nodesPerFrame` to a frame and are refunded when freed, a frame going back once
 /// a whole frame's worth is unused (Kernel/Core/Objects/Factory.swift), so they hold ceil(nodes / 51).
 struct FactoryModel {
+    var alive = true
+    var fuzzMade = false
+    var maker: UInt8 = SlotModel.unknown
+    /// It made an object the model does not follow: destroying it (or a factory above it) would take
+    /// objects the model cannot name, so the fuzzer does not.
+    var lostTrack = false
     var exact = false
     var budget: UInt64 = 0
     var spent: UInt64 = 0
@@ -93,13 +108,20 @@ struct FuzzWorld {
     var taskCount = 0
     let threads: UnsafeMutablePointer<ThreadModel>
     var threadCount = 0
+    let endpoints: UnsafeMutablePointer<EndpointModel>
     var endpointCount = 0
     let factories: UnsafeMutablePointer<FactoryModel>
     var factoryCount = 0
     let pages: UnsafeMutablePointer<PageModel>
+    /// Child regions handed out (0-4); a destroyed task's region is free again (`freeRegions`, a bit each).
     var regionsUsed = 0
+    var freeRegions: UInt8 = 0
     var childTask: UInt8 = 0
-    var stacksUsed = 0
+    /// Worker stacks in use (a bit each of `FuzzLayout.maximumRunningThreads`); a destroyed worker's is free.
+    var stacksInUse: UInt8 = 0
+    /// The occupied slots of every modeled child task's capability space: what each holds, as
+    /// type << 8 | object (a destroy empties the copies of its object there too).
+    let spaceEntries: UnsafeMutablePointer<UInt16>
     /// The CPU has VMX or SVM (a VM can be created).
     var virtualization = false
     let fuzzerPriority = Fuzz.priority
@@ -116,8 +138,10 @@ struct FuzzWorld {
         slots = table(SlotModel.self, 256, SlotModel())
         tasks = table(TaskModel.self, FuzzWorld.taskCapacity, TaskModel())
         threads = table(ThreadModel.self, 48, ThreadModel())
+        endpoints = table(EndpointModel.self, 48, EndpointModel())
         factories = table(FactoryModel.self, 48, FactoryModel())
         pages = table(PageModel.self, PageIndex.count, PageModel())
+        spaceEntries = table(UInt16.self, FuzzWorld.taskCapacity * 256, 0)
     }
 
     /// Tasks and VMs the model follows (16 filled up within 7,000 calls of seed 0x077585ba9ab0471d); a task
@@ -132,7 +156,14 @@ struct FuzzWorld {
 
     // MARK: Building the model
 
+    // A destroyed object's entry is taken again: nothing names it any more (its slots are empty, and
+    // whatever was made from it or ran in it was destroyed with it).
     mutating func addTask(_ task: TaskModel) -> UInt8 {
+        for index in 0..<taskCount where !tasks[index].alive {
+            tasks[index] = task
+            for slot in 0..<256 { spaceEntries[index * 256 + slot] = 0 }
+            return UInt8(index)
+        }
         guard taskCount < FuzzWorld.taskCapacity else { return SlotModel.unknown }
         tasks[taskCount] = task
         taskCount += 1
@@ -140,19 +171,32 @@ struct FuzzWorld {
     }
 
     mutating func addThread(_ thread: ThreadModel) -> UInt8 {
+        for index in 0..<threadCount where !threads[index].alive {
+            threads[index] = thread
+            return UInt8(index)
+        }
         guard threadCount < 48 else { return SlotModel.unknown }
         threads[threadCount] = thread
         threadCount += 1
         return UInt8(threadCount - 1)
     }
 
-    mutating func addEndpoint() -> UInt8 {
+    mutating func addEndpoint(_ endpoint: EndpointModel = EndpointModel()) -> UInt8 {
+        for index in 0..<endpointCount where !endpoints[index].alive {
+            endpoints[index] = endpoint
+            return UInt8(index)
+        }
         guard endpointCount < 48 else { return SlotModel.unknown }
+        endpoints[endpointCount] = endpoint
         endpointCount += 1
         return UInt8(endpointCount - 1)
     }
 
     mutating func addFactory(_ factory: FactoryModel) -> UInt8 {
+        for index in 0..<factoryCount where !factories[index].alive {
+            factories[index] = factory
+            return UInt8(index)
+        }
         guard factoryCount < 48 else { return SlotModel.unknown }
         factories[factoryCount] = factory
         factoryCount += 1
@@ -204,7 +248,7 @@ struct FuzzWorld {
         set(Slot.smallTask, .task, made, object: 2)
         // The mapping child (see FuzzLayout.child): region 0, its own exact factory.
         var factory = FactoryModel(exact: true, budget: FuzzLayout.childFrames)
-        factory.spent = 3
+        factory.spent = 4                                          // the task (Factory.cost(of: .task))
         var child = TaskModel()
         child.region = 0
         child.factory = addFactory(factory)
@@ -374,10 +418,11 @@ struct FuzzWorld {
         return nil
     }
 
-    /// The started workers waiting on the workers endpoint (a stopped one no longer answers).
-    func waitingWorkers() -> Int {
+    /// The started workers waiting on `endpoint` (a stopped one no longer answers).
+    func waitingWorkers(on endpoint: UInt8) -> Int {
         var count = 0
-        for index in 0..<threadCount where threads[index].runs && threads[index].state == ThreadStateCode.receiving.rawValue { count += 1 }
+        for index in 0..<threadCount where threads[index].runs && threads[index].serves == endpoint
+            && threads[index].state == ThreadStateCode.receiving.rawValue { count += 1 }
         return count
     }
 

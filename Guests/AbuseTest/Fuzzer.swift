@@ -38,8 +38,12 @@ struct FuzzContext {
     var unexpected: UInt64 = 0
     var extra = InlineArray<4, Mismatch>(repeating: Mismatch(what: "", expected: 0, got: 0))
     var extraCount = 0
-    /// The thread (model index) the generator is giving the worker entry; -1 otherwise.
+    /// The thread (model index) the generator is giving the worker entry; -1 otherwise. Its stack, and
+    /// the endpoint it is to serve.
     var plannedWorker = -1
+    var plannedStack = 0
+    var plannedServes = FuzzWorld.workerEndpoint
+    var destroys = DestroyFigures()
 
     init(utcb: UTCB) {
         self.utcb = utcb
@@ -188,6 +192,8 @@ extension Generator {
             c.number = Syscall.taskControl.rawValue
             c.rsi = TaskOperation.mapPages.rawValue
             c.rdi = chance(1, in: 4) ? 1 : chance(2, in: 3) ? FuzzLayout.child : 27 + below(5)
+            // Often a task of the fuzzer's whose region the model follows: destroying it revokes these.
+            if chance(1, in: 3), let task = regionTask(world) { c.rdi = task }
             c.rdx = sourcePage()
             // A task whose region the model follows only ever gets pages there (elsewhere it would need page
             // tables and nodes the model cannot count, and its factory's quota would no longer be known).
@@ -214,7 +220,9 @@ extension Generator {
         case 13..<15:
             // create: tasks and threads land in slots 27-40, where the aimed calls look for them.
             c.number = Syscall.create.rawValue
+            // Sometimes from a factory made here, so destroying that one takes objects with it.
             c.rdi = chance(1, in: 8) ? 16 + below(8) : 3
+            if chance(1, in: 4), let factory = held(world, .factory, .control) { c.rdi = factory }
             c.rdx = 27 + below(14)
             switch below(8) {
             case 0: c.rsi = UInt64(ObjectType.task.rawValue)
@@ -227,6 +235,14 @@ extension Generator {
                 c.r10 = chance(1, in: 2) ? 1 : 27 + below(14)
                 c.r8 = chance(3, in: 4) ? UInt64(Fuzz.priority) : below(120)
                 c.r9 = chance(1, in: 2) ? playgroundPage() : FuzzLayout.childRegion + below(UInt64(FuzzLayout.childPages)) * 4096
+                // Now and then in a child task whose region has a writable page for the UTCB: destroying
+                // the task takes the thread with it.
+                if chance(1, in: 4), let task = held(world, .task, .control), let utcb = freeUTCB(world, task) {
+                    c.r10 = task
+                    c.r9 = utcb
+                } else if chance(1, in: 2), c.r10 == 1, let utcb = freeUTCB(world, 1) {
+                    c.r9 = utcb
+                }
             }
             if c.rdi == 3 && c.rsi == UInt64(ObjectType.factory.rawValue) && c.r10 > 8 { c.r10 = below(8) }
         case 15..<17:
@@ -247,11 +263,97 @@ extension Generator {
             c.number = Syscall.capabilityControl.rawValue
             c.rsi = 1 + below(3)
             c.rdi = below(41)
+            // Destroy, mostly of what the creates above put in slots 27-40 (so their quota comes back).
+            // With none there, a slot there is emptied for the next create.
+            if chance(1, in: 2) {
+                c.rsi = CapabilityOperation.destroy.rawValue
+                if chance(7, in: 8) {
+                    if let target = destroyTarget(world) { c.rdi = target } else {
+                        c.rsi = CapabilityOperation.delete.rawValue
+                        c.rdi = 27 + below(14)
+                    }
+                }
+            }
             c.rdx = 1 + below(40)
             c.r10 = chance(3, in: 4) ? below(16) : boundary()
             c.r8 = chance(1, in: 2) ? 0 : below(1 << 20)
         }
         return c
+    }
+
+    /// A slot of 27-40 naming something the fuzzer may destroy, if one does; half the time an endpoint a
+    /// worker waits on, if there is one.
+    mutating func destroyTarget(_ world: FuzzWorld) -> UInt64? {
+        let served = pick { slot in
+            if case .success(let found) = world.lookup(slot, .endpoint), found.object != SlotModel.unknown {
+                return world.destroyable(found) && world.waitingWorkers(on: found.object) > 0
+            }
+            return false
+        }
+        if let served, chance(1, in: 2) { return served }
+        return pick { slot in
+            if case .success(let found) = world.slot(slot) { return world.destroyable(found) }
+            return false
+        }
+    }
+
+    /// A slot of 27-40 holding a followed object of `type` with `rights`, if one does.
+    mutating func held(_ world: FuzzWorld, _ type: ObjectType, _ rights: Rights) -> UInt64? {
+        pick { slot in
+            if case .success(let found) = world.lookup(slot, type, rights) { return found.object != SlotModel.unknown }
+            return false
+        }
+    }
+
+    /// A slot of 27-40 with a task the fuzzer made whose region the model follows, if one has.
+    mutating func regionTask(_ world: FuzzWorld) -> UInt64? {
+        pick { slot in
+            if case .success(let found) = world.lookup(slot, .task, .control), found.object != SlotModel.unknown {
+                return world.tasks[Int(found.object)].fuzzMade && world.tasks[Int(found.object)].region >= 0
+            }
+            return false
+        }
+    }
+
+    /// A slot of 27-40 with receive rights to an endpoint the fuzzer made (not the partner's or another
+    /// that the fuzzing runs on), if one has.
+    mutating func madeEndpoint(_ world: FuzzWorld) -> UInt64? {
+        pick { slot in
+            if case .success(let found) = world.lookup(slot, .endpoint, .receive), found.object != SlotModel.unknown {
+                return world.endpoints[Int(found.object)].fuzzMade
+            }
+            return false
+        }
+    }
+
+    /// A writable, unpinned page for a new thread's UTCB in the task in slot `task` (the playground of its
+    /// own, the region of a child), if it has one.
+    mutating func freeUTCB(_ world: FuzzWorld, _ task: UInt64) -> UInt64? {
+        guard case .success(let found) = world.slot(task), found.object != SlotModel.unknown else { return nil }
+        let own = world.tasks[Int(found.object)].own
+        let region = Int(world.tasks[Int(found.object)].region)
+        guard own || region >= 0 else { return nil }
+        let count = own ? FuzzLayout.playgroundMapped : FuzzLayout.childPages
+        let first = own ? PageIndex.playground : PageIndex.ownCount + region * FuzzLayout.childPages
+        let base = own ? FuzzLayout.playground : FuzzLayout.childRegion
+        let start = Int(below(UInt64(count)))
+        for step in 0..<count {
+            let page = (start + step) % count
+            let model = world.pages[first + page]
+            if model.mapped && model.rights & 2 != 0 && !model.pinned && !model.floating { return base + UInt64(page) * 4096 }
+        }
+        return nil
+    }
+
+    /// One of the slots 27-40 that `fits`, at random.
+    mutating func pick(_ fits: (UInt64) -> Bool) -> UInt64? {
+        var candidates = InlineArray<14, UInt64>(repeating: 0)
+        var count = 0
+        for slot in 27...40 as ClosedRange<UInt64> where fits(slot) {
+            candidates[count] = slot
+            count += 1
+        }
+        return count > 0 ? candidates[Int(below(UInt64(count)))] : nil
     }
 
     /// A send or call to the partner with typed items; the partner's window and slot, the fuzzer's own,
@@ -308,7 +410,11 @@ extension Generator {
         switch below(8) {
         case 0: return Flexpage(raw: 0)
         case 1: return Flexpage(raw: FuzzLayout.mainUTCB | 12 << 4)
-        case 2: return Flexpage(raw: flexpage(rights: 0, hostile: true) & ~0x7)
+        case 2:
+            // A map item into a hostile window would replace whatever lies there: never the fuzzer's code,
+            // data, stacks or model (seed 0x537560c7644b6fa4: a reply mapped a playground page over the text).
+            let window = Flexpage(raw: flexpage(rights: 0, hostile: true) & ~0x7)
+            return FuzzLayout.reachesWhatItRunsOn(window) ? Flexpage(raw: 0) : window
         default: return Flexpage(raw: flexpage(rights: 0, hostile: false))
         }
     }
@@ -340,23 +446,42 @@ extension Generator {
     mutating func threadOperation(_ c: inout RawCall, _ world: FuzzWorld, _ context: inout FuzzContext) {
         c.number = Syscall.threadControl.rawValue
         c.rdi = 27 + below(14)
+        if chance(1, in: 2), let thread = held(world, .thread, .control) { c.rdi = thread }
         c.rsi = 1 + below(8)
         c.rdx = chance(1, in: 4) ? boundary() : below(128)
         guard case .success(let found) = world.lookup(c.rdi, .thread, .control), found.object != SlotModel.unknown else { return }
         let index = Int(found.object)
         let thread = world.threads[index]
+        // Workers more often: the worker entry for a thread that could take it, a start for one that has it.
+        if chance(1, in: 3) && world.tasks[Int(thread.task)].own && thread.utcbPage >= 0 && !thread.vcpu {
+            c.rsi = thread.runs ? ThreadOperation.start.rawValue : ThreadOperation.setEntry.rawValue
+        }
+        // A stopped worker keeps its stack (and its protected copy); a new one takes a free stack.
+        let stack = thread.stack >= 0 ? Int(thread.stack) : (~world.stacksInUse).trailingZeroBitCount
+        let idle = thread.state == ThreadStateCode.inactive.rawValue || thread.state == ThreadStateCode.stopped.rawValue
         if c.rsi == ThreadOperation.setEntry.rawValue && world.tasks[Int(thread.task)].own && thread.priority == Fuzz.priority
-            && !thread.vcpu && thread.utcbPage >= 0 && world.stacksUsed < FuzzLayout.maximumRunningThreads {
+            && !thread.vcpu && thread.utcbPage >= 0 && idle && stack < FuzzLayout.maximumRunningThreads {
             let utcb = PageIndex.ownAddress(Int(thread.utcbPage))
             // The record goes into the thread's UTCB page: only while the kernel says it is mapped writable.
             guard context.readRights(Slot.task, utcb) & 2 != 0 else { return }
-            ThreadSpawner.prepare(utcb: utcb, workerMain, argument: 0, slot: 0)
+            // Half of them serve an endpoint the fuzzer made (which it may destroy under them), through a
+            // protected copy; the others the workers endpoint.
+            var served = Partner.workerSlot
+            context.plannedServes = FuzzWorld.workerEndpoint
+            if chance(1, in: 2), let candidate = madeEndpoint(world), case .success(let found) = world.slot(candidate) {
+                served = Slot.servedEndpoints + UInt64(stack)
+                _ = SystemCall.capability(served, .delete)
+                guard SystemCall.capability(candidate, .copy, (served, allRights, 0, 0)).succeeded else { return }
+                context.plannedServes = found.object
+            }
+            ThreadSpawner.prepare(utcb: utcb, workerMain, argument: served, slot: 0)
             UTCB(address: utcb).receiveSlot = 0
             UTCB(address: utcb).receiveWindow = Flexpage(raw: 0)
             c.rdx = user_thread_trampoline()
-            c.r10 = FuzzLayout.createdStacks + UInt64(world.stacksUsed + 1) * 3 * 4096
+            c.r10 = FuzzLayout.createdStacks + UInt64(stack + 1) * 3 * 4096
             c.r8 = 0
             context.plannedWorker = index
+            context.plannedStack = stack
         }
     }
 }
@@ -402,6 +527,13 @@ func fuzzer(seed: UInt64, utcbAddress: UInt64) {
         log("fuzz: UNEXPECTED the mapping child could not be created")
     }
     world.start(virtualization: virtualization)
+    // The mapping child's factory, as the model starts it (its quota is never identified later: protected).
+    let childQuota = SystemCall.capability(FuzzLayout.childFactory, .identify)
+    let childModel = world.factories[Int(world.tasks[Int(world.childTask)].factory)]
+    if childQuota.words.3 != childModel.framesLeft {
+        context.unexpected += 1
+        log("fuzz: UNEXPECTED the mapping child's factory has \(childQuota.words.3) frames left, the model says \(childModel.framesLeft)")
+    }
     // The image's pages (text r-x, rodata r--, data rw-) as the loader mapped them.
     for page in 0..<FuzzLayout.imagePages {
         let rights = context.readRights(Slot.task, FuzzLayout.textPage + UInt64(page) * 4096)
@@ -429,7 +561,7 @@ func fuzzer(seed: UInt64, utcbAddress: UInt64) {
             c = generator.aimed(world, &context)
             figures.aimed += 1
         }
-        sanitize(&c, world)
+        sanitize(&c, world, plannedWorker: context.plannedWorker >= 0)
         let traced = Fuzz.tracePage >= 0 ? world.pages[Fuzz.tracePage] : PageModel()
         let (result, allowed) = world.run(c, &context)
         if Fuzz.tracePage >= 0 {
@@ -442,11 +574,13 @@ func fuzzer(seed: UInt64, utcbAddress: UInt64) {
         }
         if index >= Fuzz.auditFrom { context.audit(&world) }
         context.checkFloatingPins(&world)
-        if context.plannedWorker >= 0 && result == 0 && world.threads[context.plannedWorker].runs {
-            FuzzContext.workerSlots[context.plannedWorker] = Slot.workerCopies + UInt64(world.stacksUsed)
-            _ = SystemCall.capability(c.rdi, .copy, (Slot.workerCopies + UInt64(world.stacksUsed), allRights, 0, 0))
-            world.threads[context.plannedWorker].stack = Int8(world.stacksUsed)
-            world.stacksUsed += 1
+        if context.plannedWorker >= 0 && result == 0 && world.threads[context.plannedWorker].runs
+            && world.threads[context.plannedWorker].stack < 0 {
+            let stack = context.plannedStack
+            FuzzContext.workerSlots[context.plannedWorker] = Slot.workerCopies + UInt64(stack)
+            _ = SystemCall.capability(c.rdi, .copy, (Slot.workerCopies + UInt64(stack), allRights, 0, 0))
+            world.threads[context.plannedWorker].stack = Int8(stack)
+            world.stacksInUse |= 1 << UInt8(stack)
         }
         figures.count(c.number, result)
         if allowed.isExact { figures.exact += 1 }
@@ -473,6 +607,8 @@ func fuzzer(seed: UInt64, utcbAddress: UInt64) {
         log("fuzz:   \(SyscallError(rawValue: UInt64(code))!.name) (\(code)): \(figures.histogram[code])")
     }
     log("fuzz:   unknown codes: \(figures.histogram[20])")
+    let destroys = context.destroys
+    log("fuzz: destroys: \(destroys.endpoints) endpoints, \(destroys.threads) threads, \(destroys.tasks) tasks, \(destroys.factories) factories (\(destroys.withThem) objects with the tasks and factories), \(destroys.aborted) blocked workers aborted, \(destroys.blockedWorkers) blocked workers destroyed, \(destroys.mappings) mappings revoked with their tasks")
     var line: LogLine = "fuzz: per syscall"
     for number in 0..<17 {
         line.append(" ")
