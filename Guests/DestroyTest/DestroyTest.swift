@@ -29,7 +29,7 @@ enum Seen {
 enum Work {
     static let wait: UInt64 = 1, sendWithTimeout: UInt64 = 2, call: UInt64 = 3, waitWithTimeout: UInt64 = 4
     static let destroySelf: UInt64 = 5, serveOnce: UInt64 = 6, destroyWorker0: UInt64 = 7, markRan: UInt64 = 8
-    static let serveAndSave: UInt64 = 9, destroyChildFactory: UInt64 = 10
+    static let serveAndSave: UInt64 = 9, destroyChildFactory: UInt64 = 10, touchUnmapped: UInt64 = 11
 }
 
 /// The soak's length: 20,000 create/destroy cycles of each type and 20,000 map/unmap cycles (about 3 s
@@ -71,6 +71,11 @@ func worker(_ argument: UInt64, _ utcb: UInt64) {
         _ = SystemCall.wait(Slot.idle, timeout: .microseconds(50_000))
         result = SystemCall.capability(Slot.workers, .destroy).error
     case Work.markRan: result = .ok
+    case Work.touchUnmapped:
+        // A page nobody mapped: the fault goes to this thread's pager (the main thread).
+        Seen.results[index] = 0
+        Seen.after[index] = UnsafePointer<UInt64>(bitPattern: UInt(unmappedPlace))!.pointee | 1   // never: destroyed mid-map
+        return
     case Work.destroyChildFactory:
         Seen.results[index] = 0
         result = SystemCall.capability(Slot.childFactory, .destroy).error
@@ -94,6 +99,9 @@ func spawn(_ index: Int, _ operation: UInt64, priority: UInt8, start: Bool = tru
     guard error == .ok, start else { return error }
     return SystemCall.thread(slot, .start).error
 }
+
+/// Where `Work.touchUnmapped` faults: outside the heap window, so only its own pager could map it.
+let unmappedPlace: UInt64 = 0x0000_3000_0000_0000
 
 /// Lets lower-priority threads run for `microseconds`.
 func pause(_ microseconds: UInt64 = 30_000) {
@@ -134,6 +142,7 @@ func destroyTestMain(tscKHz: UInt64, utcb: UInt64) {
     }
     prepareGuestCode()
     badDestroys(&checks)
+    midMap(&checks)
     endpointStates(&checks)
     threadStates(&checks)
     factories(&checks)
@@ -161,6 +170,28 @@ func badDestroys(_ checks: inout TestChecks) {
     checks.expect(identify(Slot.weak), .emptySlot, "its copy without the destroy right")
     let after = Figures.now
     checks.check(after == before, "quota \(before.quota) -> \(after.quota) frames, kernel free frames \(before.free) -> \(after.free)")
+}
+
+/// A thread destroyed mid-map: it faulted, its pager (this thread) holds the fault, and the thread is
+/// destroyed before the pager's reply maps the page. The reply finds no caller, nothing is mapped at
+/// the fault address, and nothing leaks.
+func midMap(_ checks: inout TestChecks) {
+    let before = Figures.now
+    var ok = SystemCall.create(Slot.factory, .endpoint, into: Slot.endpoint) == .ok
+        && spawn(0, Work.touchUnmapped, priority: 90, start: false) == .ok
+        && SystemCall.thread(Slot.workers, .setPager, (Slot.endpoint, 0, 0, 0)).error == .ok
+        && SystemCall.thread(Slot.workers, .start).error == .ok
+    let fault = SystemCall.wait(Slot.endpoint, timeout: .microseconds(1_000_000))
+    ok = ok && fault.error == .ok && fault.tag.label == KernelMessageLabel.pageFault && fault.words.0 == unmappedPlace
+    checks.expect(destroy(Slot.workers), .ok, "destroy a thread whose page fault its pager holds (fault at \(hex: fault.words.0))")
+    let page = user_thread_pages() + 12 * 4096
+    let (w0, w1) = TypedItem.map(Flexpage(base: page, order: 12, rights: [.read, .write]), hotSpot: unmappedPlace)
+    checks.expect(SystemCall.reply(MessageTag(label: 0, items: 1), (w0, w1, 0, 0)), .noCaller, "the pager's reply with the page")
+    checks.check(SystemCall.readMapping(RootTaskLayout.taskSlot, at: unmappedPlace).rights.rawValue == 0
+                 && Seen.after[0] == 0, "nothing was mapped at the fault address, and the thread never ran on")
+    ok = destroy(Slot.endpoint) == .ok && ok
+    let after = Figures.now
+    checks.check(ok && after == before, "mid-map: quota \(before.quota) -> \(after.quota), free frames \(before.free) -> \(after.free)")
 }
 
 func endpointStates(_ checks: inout TestChecks) {

@@ -7,6 +7,9 @@ import XCTest
 final class DestroyTests: SystemTestCase {
     func checkDestroyTest(_ result: RunResult) {
         assertLine(containing: "destroytest: PASS destroy through a copy without the destroy right -> missing right", in: result)
+        assertLine(containing: "destroytest: PASS destroy a thread whose page fault its pager holds (fault at 0x300000000000) -> ok", in: result)
+        assertLine(containing: "destroytest: PASS the pager's reply with the page -> no caller", in: result)
+        assertLine(containing: "destroytest: PASS mid-map: quota", in: result)
         assertLine(containing: "destroytest: PASS both receivers woke with aborted and aborted", in: result)
         assertLine(containing: "destroytest: PASS sender and caller woke with aborted and aborted", in: result)
         assertLine(containing: "destroytest: PASS destroy a ready thread (state 1) -> ok", in: result)
