@@ -81,8 +81,8 @@ public enum FastPath {
         endpoint.pointee.receivers.remove(handler)
         handler.pointee.queuedOn = nil
         if handler.pointee.inTimeoutList { scheduler.timeouts.remove(handler) }
+        // `faultToPager` stays false: only a user-mode page fault sets it, and a vCPU runs no user code.
         thread.pointee.state = .faulted
-        thread.pointee.faultToPager = false
         thread.pointee.callCount &+= 1     // as IPC.sendFault counts it
         handler.pointee.context.rax = SyscallError.ok.rawValue
         handler.pointee.context.rdi = badge

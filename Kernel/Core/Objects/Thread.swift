@@ -63,6 +63,7 @@ public struct Thread {
     /// Where page faults go, if set (an endpoint capability; a node like `exceptionHandlerNode`).
     public var pagerNode = CapabilityNode()
     /// The pending fault went to the pager (its reply maps memory) rather than to the exception handler.
+    /// Never set for a vCPU (it takes no user-mode page faults): the exit fast path relies on that.
     public var faultToPager = false
     /// The vector of the last fault while `.faulted` / `.stopped` after a fault.
     public var faultVector: UInt64 = 0
