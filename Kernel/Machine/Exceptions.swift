@@ -29,6 +29,7 @@ func handleInterrupt(_ frame: UnsafeMutablePointer<InterruptFrame>) {
         System.timerInterrupt()
     case Interrupts.vectorBase..<(Interrupts.vectorBase + UInt64(Interrupts.maximumLines)):
         Interrupts.fired(vector: vector)
+        System.checkOverdueTimeouts()
     case InterruptVector.spurious, InterruptVector.legacyPIC:
         break
     default:

@@ -135,6 +135,16 @@ enum LocalAPIC {
     static func endOfInterrupt() {
         registers.write(Register.endOfInterrupt, 0)
     }
+
+    /// The timer's registers, for the overdue-timeout report (System.checkOverdueTimeouts): the LVT entry,
+    /// the one-shot's initial and current counts, and the in-service and requested bits of vectors 32-63
+    /// (the timer's is bit 16).
+    static var timerState: (lvt: UInt32, initial: UInt32, current: UInt32, inService: UInt32, requested: UInt32) {
+        (registers.read(Register.timerVector), registers.read(Register.timerInitialCount),
+         registers.read(Register.timerCurrentCount), registers.read(0x110), registers.read(0x210))
+    }
+
+    static var nextTickDeadline: UInt64 { nextTick }
 }
 
 /// The 8254 PIT, used only as a known clock (1.193182 MHz) to calibrate the APIC timer and the TSC.

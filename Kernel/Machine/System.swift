@@ -46,6 +46,21 @@ enum System {
         LocalAPIC.arm(scheduler.nextTimeout ?? UInt64.max)
     }
 
+    nonisolated(unsafe) private static var overdueReported = false
+
+    /// A rare hang seen in CI (QEMU: timeouts stopped expiring while device interrupts still came) left
+    /// no trace. At a device interrupt, a timeout more than two seconds overdue cannot be legitimate (every
+    /// timer interrupt expires what is due), so the kernel says once what the timer looks like.
+    static func checkOverdueTimeouts() {
+        guard !overdueReported, let first = scheduler.timeouts.head else { return }
+        let now = x86_rdtsc()
+        let tscHz = scheduler.clockHz
+        guard now > first.pointee.wakeupTime, now - first.pointee.wakeupTime > 2 * tscHz else { return }
+        overdueReported = true
+        let timer = LocalAPIC.timerState
+        log("kernel: a timeout is \((now - first.pointee.wakeupTime) / (tscHz / 1000 + 1)) ms overdue: timer armed for \(LocalAPIC.armedFor), next tick \(LocalAPIC.nextTickDeadline), now \(now); LVT \(hex: UInt64(timer.lvt)), count \(timer.current) of \(timer.initial), ISR 32-63 \(hex: UInt64(timer.inService)), IRR 32-63 \(hex: UInt64(timer.requested)); \(LocalAPIC.ticks) ticks")
+    }
+
     /// Enters user mode for the first time: the boot path ends here.
     static func start() -> Never {
         prepareReturn()
