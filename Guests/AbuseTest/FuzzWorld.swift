@@ -332,6 +332,20 @@ struct FuzzWorld {
         return false
     }
 
+    /// Does `page` (an own page) show a frame of the playground or the reserve: its lineage is known all the
+    /// way (nothing floats) and starts at one of their pages, not the image or a page outside the model?
+    func derivesFromPassablePage(_ page: Int) -> Bool {
+        var current = page
+        var steps = 0
+        while steps < PageIndex.count {
+            guard current >= 0, current < PageIndex.ownCount, pages[current].mapped, !pages[current].floating else { return false }
+            if pages[current].parent < 0 { return current < PageIndex.text }
+            current = Int(pages[current].parent)
+            steps += 1
+        }
+        return false
+    }
+
     var anyFloating: Bool {
         for index in 0..<PageIndex.count where pages[index].floating { return true }
         return false

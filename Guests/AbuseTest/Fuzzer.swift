@@ -462,8 +462,12 @@ extension Generator {
         if c.rsi == ThreadOperation.setEntry.rawValue && world.tasks[Int(thread.task)].own && thread.priority == Fuzz.priority
             && !thread.vcpu && thread.utcbPage >= 0 && idle && stack < FuzzLayout.maximumRunningThreads {
             let utcb = PageIndex.ownAddress(Int(thread.utcbPage))
-            // The record goes into the thread's UTCB page: only while the kernel says it is mapped writable.
-            guard context.readRights(Slot.task, utcb) & 2 != 0 else { return }
+            // The record goes into the thread's UTCB page: only while the kernel says it is mapped writable,
+            // and only into a page of the playground or reserve itself. A page whose mapping came from
+            // anywhere else may alias what the fuzzer runs on (seed 0xbaa816290cfe2210: an item from a
+            // flexpage at 0 of order 47 put the model's first page in the playground, and a record there
+            // turned slot 167 of the model into garbage).
+            guard world.derivesFromPassablePage(Int(thread.utcbPage)), context.readRights(Slot.task, utcb) & 2 != 0 else { return }
             // Half of them serve an endpoint the fuzzer made (which it may destroy under them), through a
             // protected copy; the others the workers endpoint.
             var served = Partner.workerSlot
