@@ -19,7 +19,7 @@ extension FuzzWorld {
             let kind = context.messageRegister(c, tag.words + 2 * item)
             let value = context.messageRegister(c, tag.words + 2 * item + 1)
             let outcome = transferItem(kind: kind, value: value, window: partner.receiveWindow, receiveSlot: partner.receiveSlot,
-                                       canGrant: canGrant)
+                                       canGrant: canGrant, afterUnpredicted: !certain)
             if outcome == nil { certain = false } else if outcome == false { failed = true }
         }
         let replyTag = MessageTag(raw: partnerScript.replyTag)
@@ -30,7 +30,8 @@ extension FuzzWorld {
                 let kind = partnerScript.reply[replyTag.words + 2 * item]
                 let value = partnerScript.reply[replyTag.words + 2 * item + 1]
                 // A reply carries no grant right: capability items in it always fail.
-                let outcome = transferItem(kind: kind, value: value, window: window, receiveSlot: context.utcb.receiveSlot, canGrant: false)
+                let outcome = transferItem(kind: kind, value: value, window: window, receiveSlot: context.utcb.receiveSlot, canGrant: false,
+                                           afterUnpredicted: !certain)
                 if outcome == nil { certain = false } else if outcome == false { replyFailed = true }
             }
         }
@@ -82,7 +83,12 @@ extension FuzzWorld {
 
     /// One typed item from the fuzzer's own space into a window of its own space (the partner shares it).
     /// True: it must succeed; false: it must fail; nil: the model cannot say (it then re-reads the pages).
-    mutating func transferItem(kind: UInt64, value: UInt64, window: Flexpage, receiveSlot: UInt64, canGrant: Bool) -> Bool? {
+    /// After an item the model could not predict (`afterUnpredicted`), the pages a memory item reads may
+    /// not be what the model says until the re-read, so its destination floats too (seed 0xaf0a33d8dd927bff:
+    /// a grant from a floating page filled page 8 unseen, the next item mapped page 8 onto page 14, and the
+    /// model kept page 14's old lineage; a later replacement of page 8 took page 14 with it).
+    mutating func transferItem(kind: UInt64, value: UInt64, window: Flexpage, receiveSlot: UInt64, canGrant: Bool,
+                               afterUnpredicted: Bool = false) -> Bool? {
         switch kind & 0xFF {
         case TypedItem.capabilityKind:
             guard canGrant, case .success(let source) = slot(value), canInsert(receiveSlot) == .ok else { return false }
@@ -97,7 +103,8 @@ extension FuzzWorld {
             // the top page, which no user mapping reaches (UserMemory.transfer): else the item fails whole.
             let end = userSpaceEnd - 4096
             guard placement.destination < end, placement.pages <= (end - placement.destination) / 4096 else { return false }
-            let outcome = transferPages(placement, grant: kind & 0xFF == TypedItem.grantKind, rights: UInt8(truncatingIfNeeded: value & 7))
+            let outcome = afterUnpredicted ? nil
+                : transferPages(placement, grant: kind & 0xFF == TypedItem.grantKind, rights: UInt8(truncatingIfNeeded: value & 7))
             // Unpredicted: what now lies in the window may come from anywhere (a replacement can keep the
             // rights the model expects), so the mapped pages there float; the resync reads the rest.
             if outcome == nil { floatPages(from: placement.destination, count: placement.pages) }
