@@ -14,6 +14,8 @@ struct Footprint {
     /// The interrupt objects made for it (the first of `count` consecutive slots).
     var interrupts: (first: UInt64, count: Int)
     var restartsLeft: UInt32
+    /// Restarts left after failures (`restart-on-failure`): a fault, an exception, a kill.
+    var failureRestartsLeft: UInt32 = 0
     var restarts: UInt32 = 0
     /// The root task's figures right before and after the task's first start, and after its first removal.
     var beforeFirstStart: Figures
@@ -62,7 +64,7 @@ func remove(_ footprint: Footprint) -> (error: SyscallError, step: StaticString)
 /// Removes task `number` and starts it again from its module with the same configuration, in the slots
 /// and pages its first start took; logs the cause, the time each part took and the root task's figures.
 /// False when the task is gone for good (the reason logged).
-func restart(_ task: SystemConfiguration.Task, number: UInt64, cause: StaticString, info: BootInformation,
+func restart(_ task: SystemConfiguration.Task, number: UInt64, cause: StaticString, failure: Bool = false, info: BootInformation,
              launcher: inout TaskLauncher, services: inout Services) -> Bool {
     guard number < 17, var footprint = services.footprints[Int(number)] else { return false }
     let begin = timestamp()
@@ -91,8 +93,12 @@ func restart(_ task: SystemConfiguration.Task, number: UInt64, cause: StaticStri
         return false
     }
     let afterStart = Figures.now
+    // A service starts before the tasks that use it, so the figures after its first start lack theirs:
+    // after its first restart everything is in place, and that is what each later start must leave.
+    if task.service && footprint.restarts == 0 { footprint.afterFirstStart = afterStart }
     footprint.launched = again.launched
-    footprint.restartsLeft -= 1
+    // A failure uses a restart-on-failure first; a report (or a fault of a restart-after-report task) the other kind.
+    if failure && footprint.failureRestartsLeft > 0 { footprint.failureRestartsLeft -= 1 } else if footprint.restartsLeft > 0 { footprint.restartsLeft -= 1 }
     footprint.restarts += 1
     footprint.unchanged = footprint.unchanged && afterStart == footprint.afterFirstStart
     services.footprints[Int(number)] = footprint
@@ -100,6 +106,7 @@ func restart(_ task: SystemConfiguration.Task, number: UInt64, cause: StaticStri
     let before = footprint.beforeFirstStart, first = footprint.afterFirstStart
     log("roottask: restart \(UInt64(footprint.restarts)) of \(task.node) (cause: \(cause)): removed in \(microseconds(removed &- begin)) us, started again in \(microseconds(end &- removed)) us")
     log("roottask: restart \(UInt64(footprint.restarts)) of \(task.node): removed: quota \(afterRemoval.quota), free frames \(afterRemoval.free) (before its first start \(before.quota), \(before.free))")
-    log("roottask: restart \(UInt64(footprint.restarts)) of \(task.node): started: quota \(afterStart.quota), free frames \(afterStart.free) (after its first start \(first.quota), \(first.free))")
+    let reference: StaticString = task.service ? "after its first restart" : "after its first start"
+    log("roottask: restart \(UInt64(footprint.restarts)) of \(task.node): started: quota \(afterStart.quota), free frames \(afterStart.free) (\(reference) \(first.quota), \(first.free))")
     return true
 }

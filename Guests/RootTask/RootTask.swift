@@ -122,6 +122,8 @@ struct Services {
     var stops = InlineArray<17, UInt64>(repeating: 0)
     /// What was made for each task the root task restarts (`restart-after-report`), by task number.
     var footprints = InlineArray<17, Footprint?>(repeating: nil)
+    /// When each task with `kill-every-ms` is killed next (TSC; 0: never), by task number.
+    var nextKill = InlineArray<17, UInt64>(repeating: 0)
 }
 
 /// Loads `task`, gives it its configured rights and the common capabilities, and starts it.
@@ -178,6 +180,10 @@ func start(_ task: SystemConfiguration.Task, number: UInt64, info: BootInformati
             _ = launcher.give(badged, to: launched, at: Report.reportSlot, rights: .send)
             // The root task pages the task's heap in on demand: its faults come here, badged like its reports.
             granted = granted && SystemCall.thread(launched.thread, .setPager, (badged, 0, 0, 0)).error == .ok
+            // A supervised task's exceptions come here too, so that it is restarted rather than left stopped.
+            if task.restartsOnFailure > 0 {
+                granted = granted && SystemCall.thread(launched.thread, .setExceptionHandler, (badged, 0, 0, 0)).error == .ok
+            }
             if number < 17 { services.threads[Int(number)] = launched.thread }
             if services.consoleReady {
                 let client = launcher.takeSlot()
@@ -202,12 +208,16 @@ func start(_ task: SystemConfiguration.Task, number: UInt64, info: BootInformati
                 && launcher.give(badged, to: launched, at: grant.slot, rights: grant.rights) == .ok
         }
         let error = launcher.start(launched)
-        if task.restartsAfterReport > 0 && number < 17 {
+        if (task.restartsAfterReport > 0 || task.restartsOnFailure > 0) && number < 17 {
             services.footprints[Int(number)] = Footprint(launched: launched, slots: firstSlot..<launcher.nextSlot,
                                                          pages: firstPage..<launcher.pool.next,
                                                          interrupts: (firstInterrupt, task.interruptCount),
-                                                         restartsLeft: task.restartsAfterReport, beforeFirstStart: figures,
+                                                         restartsLeft: task.restartsAfterReport,
+                                                         failureRestartsLeft: task.restartsOnFailure, beforeFirstStart: figures,
                                                          afterFirstStart: Figures.now)
+        }
+        if task.killMilliseconds > 0 && number < 17 {
+            services.nextKill[Int(number)] = timestamp() &+ UInt64(task.killMilliseconds) &* info.tscKHz
         }
         var rights: LogLine = ""
         if task.portRanges > 0 { rights = " with ports \(hex: task.ports[0].first)+\(task.ports[0].count)" }
@@ -305,10 +315,15 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
         services.consoleReady = ready || services.consoleReady
         if !ready { notStarted += 1 }
     }
-    var started = 0
+    var started = 0, serviceCount = 0
     var reports = Reports()
     for index in 0..<plan.count where !plan.tasks[index].consoleServer {
         if start(plan.tasks[index], number: UInt64(index + 1), info: info, launcher: &launcher, services: &services) {
+            // A service (a driver) serves until power-off: nobody waits for its report.
+            if plan.tasks[index].service {
+                serviceCount += 1
+                continue
+            }
             started += 1
             reports.started[index + 1] = true
         } else {
@@ -323,14 +338,20 @@ func rootMain(bootInformation: UInt64, utcb: UInt64) {
         reports.stopDaemons(plan, services)
         reports.collect(daemons: true, plan, &services, &launcher, info, timeout: Root.stopDeadline)
     }
+    // A service restarted along the way: its summary, and figures that moved across its restarts are a leak.
+    for index in 0..<plan.count where plan.tasks[index].service && index + 1 < 17 {
+        guard let footprint = services.footprints[index + 1], footprint.restarts > 0 else { continue }
+        footprint.logSummary(plan.tasks[index].node)
+        if !footprint.unchanged { reports.servicesLost += 1 }
+    }
     let finished = reports.finishedCount, passed = reports.passed
     // The verdict says what was seen: a task that failed, faulted, never reported or never started counts.
-    let failed = finished - passed, silent = started - finished
+    let failed = finished - passed + reports.servicesLost, silent = started - finished
     var reason: PowerOffReason = notStarted > 0 ? .taskNotStarted : failed + silent > 0 ? .tasksFailed : .allPassed
     if reason == .allPassed {
         log("roottask: all done (\(services.pager.pagedIn) pages paged in on demand); powering off: all \(passed) tasks passed")
     } else {
-        log("roottask: \(passed) of \(started + notStarted) tasks passed: \(failed) failed, \(silent) did not report, \(notStarted) not started (\(services.pager.pagedIn) pages paged in on demand); powering off")
+        log("roottask: \(passed) of \(started + serviceCount + notStarted) tasks passed: \(failed) failed, \(silent) did not report, \(notStarted) not started (\(services.pager.pagedIn) pages paged in on demand); powering off")
     }
     // A guest's debug-exit status is the run's result, once everything passed (QEMU's isa-debug-exit).
     if reason == .allPassed, let status = reports.guestStatus {

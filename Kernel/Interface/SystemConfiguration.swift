@@ -29,6 +29,10 @@ public struct SystemConfiguration {
     public static let defaultReportDeadlineSeconds: UInt32 = 300
     /// What `restart-after-report` may be: enough for a test, bounded so that the run ends.
     public static let restartsAfterReport: ClosedRange<UInt32> = 1...1000
+    /// What `restart-on-failure` may be: a driver killed many times over in a test (at least 100).
+    public static let restartsOnFailure: ClosedRange<UInt32> = 1...100_000
+    /// `kill-every-ms` bounds: long enough for a restart to finish, at most an hour.
+    public static let killMilliseconds: ClosedRange<UInt32> = 10...3_600_000
 
     public struct Task {
         public var node: ByteString
@@ -60,6 +64,15 @@ public struct SystemConfiguration {
         /// `restart-after-report`: how many times the root task removes the task after its report (or a fault) and
         /// starts it again from its module (a test of restartable tasks; 0: it runs once).
         public var restartsAfterReport: UInt32 = 0
+        /// `service`: it serves other tasks until power-off (a device driver) and never reports, so the root
+        /// task does not wait for it, as for a console server.
+        public var service = false
+        /// `restart-on-failure`: how many times the root task removes the task and starts it again from its
+        /// module when it fails — a fault it may not have, an exception, a kill (supervision of drivers).
+        public var restartsOnFailure: UInt32 = 0
+        /// `kill-every-ms`: the root task kills the task on purpose this often (a test of supervision: the
+        /// kill is a failure, and the task is restarted while its restarts last). 0: never.
+        public var killMilliseconds: UInt32 = 0
         /// It gets the machine capability without rights in `Report.machineViewSlot` (identify only: the
         /// kernel's free frames). Default plan only (destroytest, which checks that nothing leaks).
         public var machineView = false
@@ -209,17 +222,35 @@ public struct SystemConfiguration {
             } else if key.equals("guest-memory") {
                 task.guestMemory = true
             } else if key.equals("period-ms") {
-                guard value.count == 4, let period = DeviceTree.cell(value, 0), periodMilliseconds.contains(period) else {
+                guard let period = oneCell(value, in: periodMilliseconds) else {
                     bad = "period-ms must be one cell, 1 to 3600000 milliseconds"
                     return
                 }
                 task.periodMilliseconds = period
             } else if key.equals("restart-after-report") {
-                guard value.count == 4, let count = DeviceTree.cell(value, 0), restartsAfterReport.contains(count) else {
+                guard let count = oneCell(value, in: restartsAfterReport) else {
                     bad = "restart-after-report must be one cell, 1 to 1000 restarts"
                     return
                 }
                 task.restartsAfterReport = count
+            } else if key.equals("restart-on-failure") {
+                guard let count = oneCell(value, in: restartsOnFailure) else {
+                    bad = "restart-on-failure must be one cell, 1 to 100000 restarts"
+                    return
+                }
+                task.restartsOnFailure = count
+            } else if key.equals("kill-every-ms") {
+                guard let period = oneCell(value, in: killMilliseconds) else {
+                    bad = "kill-every-ms must be one cell, 10 to 3600000 milliseconds"
+                    return
+                }
+                task.killMilliseconds = period
+            } else if key.equals("service") {
+                guard value.count == 0 else {
+                    bad = "service takes no value"
+                    return
+                }
+                task.service = true
             } else if key.equals("daemon") {
                 guard value.count == 0 else {
                     bad = "daemon takes no value"
@@ -252,10 +283,27 @@ public struct SystemConfiguration {
         if task.restartsAfterReport > 0 && (task.daemon || task.consoleServer || task.virtualMachine != nil) {
             return .failure(StaticFailure("restart-after-report is for a task that reports: not a daemon, console server or VMM"))
         }
+        // A supervised task is one whose whole state the root task made (no VM) and that the console does
+        // not depend on; a kill is a failure, so a killed task must be one that is restarted.
+        if task.restartsOnFailure > 0 && (task.consoleServer || task.virtualMachine != nil) {
+            return .failure(StaticFailure("restart-on-failure is for a task the root task can remake: not a console server or VMM"))
+        }
+        if task.killMilliseconds > 0 && task.restartsOnFailure == 0 {
+            return .failure(StaticFailure("kill-every-ms needs restart-on-failure"))
+        }
+        if task.service && (task.daemon || task.consoleServer || task.restartsAfterReport > 0) {
+            return .failure(StaticFailure("a service never reports: not a daemon, console server or restart-after-report"))
+        }
         if let endpointFailure { return .failure(endpointFailure) }
         if let vmFailure { return .failure(vmFailure) }
         if unknown { return .failure(StaticFailure("unknown property or child node")) }
         return .success(task)
+    }
+
+    /// A property of exactly one cell whose value lies in `range`.
+    static func oneCell(_ value: UnsafeRawBufferPointer, in range: ClosedRange<UInt32>) -> UInt32? {
+        guard value.count == 4, let cell = DeviceTree.cell(value, 0), range.contains(cell) else { return nil }
+        return cell
     }
 
     struct StaticFailure: Error {

@@ -181,6 +181,12 @@ final class SystemConfigurationTests: XCTestCase {
         XCTAssertEqual(config.tasks[1].restartsAfterReport, 0, "runs once unless the node says otherwise")
         let restarted = try configuration("ping { module = \"ping\"; restart-after-report = <3>; };").get()
         XCTAssertEqual(restarted.tasks[0].restartsAfterReport, 3)
+        XCTAssertEqual(config.tasks[1].restartsOnFailure, 0, "not supervised unless the node says so")
+        XCTAssertFalse(config.tasks[1].service)
+        let supervised = try configuration("ata { module = \"ping\"; service; restart-on-failure = <100000>; kill-every-ms = <10>; };").get()
+        XCTAssertTrue(supervised.tasks[0].service)
+        XCTAssertEqual(supervised.tasks[0].restartsOnFailure, 100_000)
+        XCTAssertEqual(supervised.tasks[0].killMilliseconds, 10)
         let whole = try configuration("ping { module = \"ping\"; memory-pages = <16128>; };").get()
         XCTAssertEqual(whole.tasks[0].memoryPages, 16128, "the whole on-demand window")
     }
@@ -254,6 +260,19 @@ final class SystemConfigurationTests: XCTestCase {
              "restart-after-report is for a task that reports: not a daemon, console server or VMM"),
             ("w { module = \"serial\"; console-server; restart-after-report = <2>; };", "/tasks/w",
              "restart-after-report is for a task that reports: not a daemon, console server or VMM"),
+            ("x { module = \"ping\"; restart-on-failure = <0>; };", "/tasks/x", "restart-on-failure must be one cell, 1 to 100000 restarts"),
+            ("y { module = \"ping\"; restart-on-failure = <100001>; };", "/tasks/y", "restart-on-failure must be one cell, 1 to 100000 restarts"),
+            ("z { module = \"serial\"; console-server; restart-on-failure = <5>; };", "/tasks/z",
+             "restart-on-failure is for a task the root task can remake: not a console server or VMM"),
+            ("k1 { module = \"ping\"; kill-every-ms = <100>; };", "/tasks/k1", "kill-every-ms needs restart-on-failure"),
+            ("k2 { module = \"ping\"; restart-on-failure = <5>; kill-every-ms = <9>; };", "/tasks/k2",
+             "kill-every-ms must be one cell, 10 to 3600000 milliseconds"),
+            ("k3 { module = \"ping\"; restart-on-failure = <5>; kill-every-ms = <3600001>; };", "/tasks/k3",
+             "kill-every-ms must be one cell, 10 to 3600000 milliseconds"),
+            ("s1 { module = \"ping\"; service = <1>; };", "/tasks/s1", "service takes no value"),
+            ("s2 { module = \"ping\"; service; daemon; };", "/tasks/s2", "a service never reports: not a daemon, console server or restart-after-report"),
+            ("s3 { module = \"ping\"; service; restart-after-report = <2>; };", "/tasks/s3",
+             "a service never reports: not a daemon, console server or restart-after-report"),
         ]
         for (tasks, path, reason) in cases {
             guard case .failure(let failure) = try configuration(tasks) else {

@@ -96,6 +96,50 @@ final class RestartTests: SystemTestCase {
         assertLine(containing: "roottask: rightstest restarted 1 times; ", in: result)
     }
 
+    /// Supervision: a service (a driver's stand-in) killed on purpose every 100 ms is restarted from its
+    /// module each time, with the root task's figures the same after every start, while the task the run
+    /// waits for runs on and reports.
+    func testAKilledServiceIsRestartedEachTimeWithNothingLost() throws {
+        let result = try boot(ImageConfiguration(tasks: ["roottask", "serial", "crashtest", "supervisiontest"], configuration: configuration("supervised-kill")))
+        assertCleanBoot(result)
+        let kills = lines(of: "roottask", in: result).filter { $0.hasPrefix("roottask: killing task 1 (driver) on purpose (kill-every-ms)") }
+        let restarts = lines(of: "roottask", in: result).filter {
+            $0.hasPrefix("roottask: restart ") && $0.contains(" of driver (cause: killed on purpose (kill-every-ms)): removed in ")
+        }
+        XCTAssertGreaterThan(kills.count, 0, "the service was killed while its client ran")
+        XCTAssertEqual(restarts.count, kills.count, "each kill was followed by a restart: \(restarts)")
+        let ups = lines(of: "driver", in: result).filter { $0 == "crashtest: up, serving" }
+        XCTAssertGreaterThanOrEqual(ups.count, kills.count, "each incarnation came up")
+        for restart in 1...max(1, restarts.count) where restart <= restarts.count {
+            let start = figures("restart \(restart) of driver: started: quota (\\d+), free frames (\\d+) \\(after its first restart (\\d+), (\\d+)\\)", result)
+            XCTAssertEqual(start.count, 4)
+            if start.count == 4 { XCTAssertEqual([start[0], start[1]], [start[2], start[3]], "figures after restart \(restart)") }
+        }
+        assertLine(containing: "supervisiontest: PASS ", " requests over 3000 ms, each answered right in the end (0 wrong, 0 unanswered); ", in: result)
+        assertLine(containing: "[roottask] roottask: all done (", "powering off: all 1 tasks passed", in: result)
+        XCTAssertFalse(result.console.contains("not restarted"))
+        assertLine(containing: "roottask: driver restarted \(restarts.count) times; ", "after each removal as after its first: yes", in: result)
+        if !kills.isEmpty { print("supervision: the service was killed \(kills.count) times and restarted each time, figures unchanged") }
+    }
+
+    /// A service that crashes (an exception, the root task its handler) is restarted until its restarts
+    /// are used; then it stays stopped and the run's verdict counts it as failed.
+    func testACrashingServiceIsRestartedThenCountedAsFailed() throws {
+        let result = try boot(ImageConfiguration(tasks: ["roottask", "serial", "crashtest", "supervisiontest"], configuration: configuration("supervised-crash")))
+        assertRefusedBoot(result, reason: .tasksFailed, status: 7)
+        let exceptions = lines(of: "roottask", in: result).filter { $0.hasPrefix("roottask: task 1 took exception 6 (error 0x0) at RIP ") }
+        XCTAssertEqual(exceptions.count, 4, "four incarnations, each crashed: \(exceptions)")
+        XCTAssertEqual(exceptions.filter { $0.hasSuffix("; restarting it") }.count, 3, "\(exceptions)")
+        XCTAssertTrue(exceptions.last?.hasSuffix("; stopped") ?? false, "\(exceptions)")
+        for restart in 1...3 {
+            assertLine(containing: "roottask: restart \(restart) of driver (cause: an exception): removed in ", in: result)
+        }
+        XCTAssertFalse(result.console.contains("restart 4 of driver"))
+        assertLine(containing: "roottask: service driver failed with no restart left; it stays stopped", in: result)
+        assertLine(containing: "supervisiontest: PASS no service to call: waited 2000 ms", in: result)
+        assertLine(containing: "roottask: 1 of 2 tasks passed: 1 failed, 0 did not report, 0 not started", in: result)
+    }
+
     func testAnAbsurdRestartCountStopsTheBootNamingTheNode() throws {
         let result = try boot(ImageConfiguration(tasks: ["roottask", "fputest"], configuration: configuration("restart-too-often")))
         assertRefusedBoot(result, reason: .configurationRejected, status: 5)

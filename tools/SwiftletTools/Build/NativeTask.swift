@@ -31,6 +31,8 @@ public struct NativeTask: Sendable, Hashable {
         NativeTask(name: "vmmtest", product: "VMMTest"),
         NativeTask(name: "forgetest", product: "ForgeTest"),
         NativeTask(name: "failtest", product: "FailTest"),
+        NativeTask(name: "crashtest", product: "CrashTest"),
+        NativeTask(name: "supervisiontest", product: "SupervisionTest"),
         NativeTask(name: "heartbeat", product: "Heartbeat"),
     ]
 
