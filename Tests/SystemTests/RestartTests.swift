@@ -96,11 +96,12 @@ final class RestartTests: SystemTestCase {
         assertLine(containing: "roottask: rightstest restarted 1 times; ", in: result)
     }
 
-    /// Supervision: a service (a driver's stand-in) killed on purpose every 100 ms is restarted from its
+    /// Supervision: a service (a driver's stand-in) killed on purpose every 100 ms (`--kill-every`) is restarted from its
     /// module each time, with the root task's figures the same after every start, while the task the run
     /// waits for runs on and reports.
     func testAKilledServiceIsRestartedEachTimeWithNothingLost() throws {
-        let result = try boot(ImageConfiguration(tasks: ["roottask", "serial", "crashtest", "supervisiontest"], configuration: configuration("supervised-kill")))
+        let result = try boot(ImageConfiguration(tasks: ["roottask", "serial", "crashtest", "supervisiontest"], configuration: configuration("supervised"),
+                                                 kills: [KillOverride(node: "driver", milliseconds: 100)]))
         assertCleanBoot(result)
         let kills = lines(of: "roottask", in: result).filter { $0.hasPrefix("roottask: killing task 1 (driver) on purpose (kill-every-ms)") }
         let restarts = lines(of: "roottask", in: result).filter {

@@ -46,8 +46,14 @@ struct ImageOptions: ParsableArguments {
     @Option(name: .customLong("guest-memory"), help: ArgumentHelp("The VM's RAM in MiB, for this run (an even number, at least 16).", valueName: "MiB"))
     var guestMemory: Int?
 
+    @Option(name: .customLong("kill-every"),
+            help: ArgumentHelp("Have the root task kill the task of configuration node NODE on purpose every MS milliseconds (the node needs restart-on-failure: the root task restarts it). Repeatable.",
+                               valueName: "NODE=MS"))
+    var killEvery: [String] = []
+
     var isStandard: Bool {
         commandLine.isEmpty && modules.isEmpty && tasks.isEmpty && systemConfiguration == nil && seeds.isEmpty && virtualMachineOverride == nil
+            && killEvery.isEmpty
     }
 
     /// What --guest, --guest-cmdline, --guest-module, --bootargs and --guest-memory change; nil: nothing.
@@ -94,6 +100,7 @@ struct ImageOptions: ParsableArguments {
             configuration: systemConfiguration.map { $0.hasPrefix("/") ? $0 : base.appendingPathComponent($0).path }
                 ?? (tasks.isEmpty ? ImageConfiguration.standardConfiguration : nil),
             seeds: try parsedSeeds(),
-            virtualMachineOverride: change)
+            virtualMachineOverride: change,
+            kills: try killEvery.map { try KillOverride(argument: $0) })
     }
 }

@@ -27,10 +27,20 @@ public struct ImageBuilder: Sendable {
         }
         var config: [BootModule] = []
         var guest: [BootModule] = []
+        if configuration.configuration == nil && !configuration.kills.isEmpty {
+            throw SwiftletError.invalidArgument("--kill-every changes a task node of the configuration, and this image has none (give --config DTS)")
+        }
         if let source = configuration.configuration {
             var blob = try compileConfiguration(source, variant: configuration.variantName)
+            var changed = source.hasPrefix("/") ? source : repository.root.appendingPathComponent(source).path
             if let change = configuration.virtualMachineOverride {
                 blob = try compileOverride(change, over: source, compiled: blob, variant: configuration.variantName)
+                changed = repository.workDirectory.appendingPathComponent("config/\(configuration.variantName)-overlay.dts").path
+            }
+            if !configuration.kills.isEmpty {
+                let overlay = repository.workDirectory.appendingPathComponent("config/\(configuration.variantName)-kills.dts")
+                try KillOverride.overlay(including: changed, kills: configuration.kills).write(to: overlay, atomically: true, encoding: .utf8)
+                blob = try compileConfiguration(overlay.path, variant: configuration.variantName)
             }
             config = [try BootModule(source: blob, name: "config")]
             // A VM that names the Linux guest's modules gets them (fetched or from the cache).

@@ -16,15 +16,19 @@ public struct ImageConfiguration: Sendable, Hashable {
     public var seeds: [String: UInt64]
     /// The configuration's VM changed for this image (`--guest`, `--bootargs`, `--guest-memory`).
     public var virtualMachineOverride: VirtualMachineOverride?
+    /// Tasks the root task kills on purpose in this image (`--kill-every`).
+    public var kills: [KillOverride]
 
     public init(commandLine: String = "", tasks: [String] = NativeTask.standardSet, modules: [BootModule] = [],
-                configuration: String? = nil, seeds: [String: UInt64] = [:], virtualMachineOverride: VirtualMachineOverride? = nil) {
+                configuration: String? = nil, seeds: [String: UInt64] = [:], virtualMachineOverride: VirtualMachineOverride? = nil,
+                kills: [KillOverride] = []) {
         self.commandLine = commandLine
         self.tasks = tasks
         self.modules = modules
         self.configuration = configuration
         self.seeds = seeds
         self.virtualMachineOverride = virtualMachineOverride
+        self.kills = kills
     }
 
     /// The standard system: the tasks and rights of Guests/system.dts, with the Linux VM under the VMM (the
@@ -62,6 +66,7 @@ public struct ImageConfiguration: Sendable, Hashable {
             text += "vm=\(change.bootargs ?? "-")|\(change.memoryMiB ?? 0)|"
             text += change.addedModules.map { "\($0.name)@\($0.source.path)" }.joined(separator: ",") + "\n"
         }
+        for kill in kills { text += "kill=\(kill.node)=\(kill.milliseconds)\n" }
         return "swiftlet-" + StableHash.hex(of: text)
     }
 }
