@@ -65,7 +65,21 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Boot this ISO instead of building one.", valueName: "PATH"))
     var iso: String?
 
+    @Option(help: ArgumentHelp(
+        "Attach this raw disk image as the primary IDE master (created sparse and zero-filled if missing).",
+        valueName: "FILE"))
+    var disk: String?
+
+    @Option(name: .customLong("disk-size"), help: ArgumentHelp(
+        "The size of a --disk image created now, in MiB (1-\(DiskImage.maximumMiB), default \(DiskImage.defaultMiB)); an existing image must have it.",
+        valueName: "MiB"))
+    var diskSize: Int?
+
     func validate() throws {
+        if diskSize != nil && disk == nil { throw ValidationError("--disk-size needs --disk FILE") }
+        if let diskSize {
+            do { try DiskImage.checkSize(diskSize) } catch { throw ValidationError("\(error)") }
+        }
         if iso != nil && !image.isStandard {
             throw ValidationError("--iso boots a finished image; --cmdline, --module, --guest and the other image options need a build")
         }
@@ -112,13 +126,17 @@ struct RunCommand: ParsableCommand {
                 consoleSink: StandardOutput.sink(stoppingOnClose: interruption.request),
                 stopRequest: interruption.request)
             configuration.kvm = choice.kvm
+            if let disk {
+                configuration.disk = try DiskImage.prepare(at: CallerDirectory.resolve(disk), mebibytes: diskSize)
+            }
             if !terminal {
                 configuration.forwardedInput = (STDIN_FILENO, image.isStandard && iso == nil ? LinuxGuest.prompt : nil)
             }
             if let explanation = choice.explanation { Console.error("swiftlet: \(explanation)") }
             Console.error("swiftlet: booting \(CallerDirectory.display(isoURL)) on \(emulator.rawValue)\(choice.kvm ? " with KVM" : "") "
                 + "(cpu \(configuration.effectiveCPUModel), \(machineMiB) MiB"
-                + (deterministic ? ", deterministic)" : ")"))
+                + (deterministic ? ", deterministic)" : ")")
+                + (configuration.disk.map { ", disk \(CallerDirectory.display($0.path)) (\($0.bytes >> 20) MiB)" } ?? ""))
             let result = try ImageRunner(repository: repository).run(iso: isoURL, configuration: configuration)
             withExtendedLifetime(interruption) {}
             return result
