@@ -32,6 +32,8 @@ public struct NativeTask: Sendable, Hashable {
         NativeTask(name: "forgetest", product: "ForgeTest"),
         NativeTask(name: "failtest", product: "FailTest"),
         NativeTask(name: "heartbeat", product: "Heartbeat"),
+        NativeTask(name: "ata", product: "BlockDriver"),
+        NativeTask(name: "blocktest", product: "BlockTest"),
     ]
 
     /// The tasks a standard image boots: sigma0 (the root pager), the root task, the serial driver (every other task's console),
