@@ -68,6 +68,16 @@ func blockTestMain(tscKHz: UInt64, utcb: UInt64) {
     let (item0, item1) = TypedItem.map(Flexpage(base: BlockTest.buffer, order: BlockTest.bufferOrder, rights: [.read, .write]))
     let connected = SystemCall.call(BlockTest.diskSlot, MessageTag(label: BlockProtocol.connect, words: 0, items: 1), (item0, item1, 0, 0))
     let capacity = connected.words.0, maximum = connected.words.1
+    // No disk on the channel (or not an ATA disk): the driver says so at connect and, with no connection,
+    // refuses every request; the host test knows which of the two it booted.
+    if connected.succeeded && connected.tag.label == BlockProtocol.Status.ioError.rawValue {
+        let read = BlockTest.call(BlockProtocol.read, 0, 1, 0), flush = BlockTest.call(BlockProtocol.flush, 0, 0, 0)
+        let unknown = BlockTest.call(99, 0, 0, 0)
+        checks.check(read == .badBuffer && flush == .badBuffer && unknown == .unsupported,
+                     "no disk: connect -> io error; then read -> \(statusName(read)), flush -> \(statusName(flush)), label 99 -> \(statusName(unknown))")
+        checks.report()
+        return
+    }
     guard checks.check(connected.succeeded && connected.tag.label == 0 && capacity > 4096 + 128 && maximum == BlockTest.bufferBytes / 512,
                        "connect with a 64 KiB buffer: the disk has \(capacity) sectors (\(capacity >> 11) MiB), at most \(maximum) a request") else {
         log("blocktest: connect answered \(connected.error.name), label \(connected.tag.label), words \(capacity) \(maximum)")

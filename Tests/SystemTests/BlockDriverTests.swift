@@ -74,4 +74,23 @@ final class BlockDriverTests: SystemTestCase {
         let disk = try freshDisk("bochs")
         try check(try boot(configuration, on: .bochs, disk: disk), disk: disk)
     }
+
+    /// Without --disk: QEMU's primary channel has no drive (its CD is the secondary master), Bochs's primary
+    /// master is the boot CD, an ATAPI drive that refuses IDENTIFY DEVICE. Either way the driver says it has
+    /// no disk, connect answers io error and, with no connection, requests are refused; nothing traps.
+    func checkNoDisk(_ result: RunResult, file: StaticString = #filePath, line: UInt = #line) {
+        assertLine(containing: "ata: no disk: ", "; every request answers io error", in: result, file: file, line: line)
+        assertLine(containing: "blocktest: PASS no disk: connect -> io error; then read -> bad buffer, flush -> bad buffer, label 99 -> unsupported",
+                   in: result, file: file, line: line)
+        assertLine(containing: "ata: stopped after 4 requests (4 refused)", in: result, file: file, line: line)
+        assertTasksPassed(["ata", "blocktest"], in: result, startedWith: ": ok", file: file, line: line)
+    }
+
+    func testWithoutADiskRequestsAreRefusedOnQEMU() throws {
+        checkNoDisk(try boot(configuration))
+    }
+
+    func testWithTheCDOnThePrimaryMasterRequestsAreRefusedOnBochs() throws {
+        checkNoDisk(try boot(configuration, on: .bochs))
+    }
 }
