@@ -149,5 +149,21 @@ func blockTestMain(tscKHz: UInt64, utcb: UInt64) {
     let lastWrong = BlockTest.mismatches(sector: capacity - 1, sectors: 1)
     checks.check(first == .ok && last == .ok && firstWrong == 0 && lastWrong == 0,
                  "after the refusals the driver still serves: sectors 0 and \(capacity - 1) read back, \(firstWrong + lastWrong) words differ")
+
+    // A read-only buffer is refused (a disk read would write it) and the connection stays as it was.
+    let (readOnly0, readOnly1) = TypedItem.map(Flexpage(base: BlockTest.buffer, order: BlockTest.bufferOrder, rights: .read))
+    let readOnly = SystemCall.call(BlockTest.diskSlot, MessageTag(label: BlockProtocol.connect, words: 0, items: 1), (readOnly0, readOnly1, 0, 0))
+    let kept = BlockTest.call(BlockProtocol.read, 0, 1, 0)
+    checks.check(readOnly.tag.label == BlockProtocol.Status.badBuffer.rawValue && kept == .ok,
+                 "connect with a read-only buffer -> \(statusName(BlockProtocol.Status(rawValue: readOnly.tag.label))); the old connection still reads -> \(statusName(kept))")
+    // The client takes its buffer back: the driver must notice, not fault; a new connect serves again.
+    let revoked = SystemCall.unmap(Flexpage(base: BlockTest.buffer, order: BlockTest.bufferOrder, rights: .all))
+    let afterRevoke = BlockTest.call(BlockProtocol.read, 0, 1, 0)
+    let again = SystemCall.call(BlockTest.diskSlot, MessageTag(label: BlockProtocol.connect, words: 0, items: 1), (item0, item1, 0, 0))
+    BlockTest.clear()
+    let reread = BlockTest.call(BlockProtocol.read, capacity - 1, 1, 0)
+    let rereadWrong = BlockTest.mismatches(sector: capacity - 1, sectors: 1)
+    checks.check(revoked == .ok && afterRevoke == .badBuffer && again.tag.label == 0 && again.words.0 == capacity && reread == .ok && rereadWrong == 0,
+                 "buffer unmapped by the client: read -> \(statusName(afterRevoke)); connected again, the last sector reads back, \(rereadWrong) words differ")
     checks.report()
 }
