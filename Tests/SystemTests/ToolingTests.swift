@@ -334,7 +334,7 @@ final class ToolingTests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("bad\(bad).img").path))
         }
         let odd = folder.appendingPathComponent("odd.img")
-        FileManager.default.createFile(atPath: odd.path, contents: Data(count: 1000))
+        XCTAssertTrue(FileManager.default.createFile(atPath: odd.path, contents: Data(count: 1000)))
         XCTAssertThrowsError(try DiskImage.prepare(at: odd, mebibytes: nil)) { error in
             XCTAssertTrue("\(error)".contains("holds 1000 bytes"), "\(error)")
         }

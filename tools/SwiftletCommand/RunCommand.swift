@@ -104,6 +104,8 @@ struct RunCommand: ParsableCommand {
                                               host: HostVirtualization.probe())
             let emulator = choice.emulator
             try HostTool.requireAll([emulator.tool])
+            // Before the build, so a disk image that cannot be used stops the run at once.
+            let diskImage = try disk.map { try DiskImage.prepare(at: CallerDirectory.resolve($0), mebibytes: diskSize) }
             let isoURL: URL
             if let iso {
                 isoURL = CallerDirectory.resolve(iso)
@@ -126,9 +128,7 @@ struct RunCommand: ParsableCommand {
                 consoleSink: StandardOutput.sink(stoppingOnClose: interruption.request),
                 stopRequest: interruption.request)
             configuration.kvm = choice.kvm
-            if let disk {
-                configuration.disk = try DiskImage.prepare(at: CallerDirectory.resolve(disk), mebibytes: diskSize)
-            }
+            configuration.disk = diskImage
             if !terminal {
                 configuration.forwardedInput = (STDIN_FILENO, image.isStandard && iso == nil ? LinuxGuest.prompt : nil)
             }
