@@ -20,7 +20,7 @@ struct ATADisk {
     let tscKHz: UInt64
     var identity: ATAIdentity?
     /// Figures for the driver's last line.
-    var interrupts: UInt64 = 0, missedInterrupts: UInt64 = 0, commands: UInt64 = 0, failures: UInt64 = 0
+    var interrupts: UInt64 = 0, missedInterrupts: UInt64 = 0, commands: UInt64 = 0, failures: UInt64 = 0, resets: UInt64 = 0
 
     init(tscKHz: UInt64) {
         self.tscKHz = max(tscKHz, 1)
@@ -131,16 +131,35 @@ struct ATADisk {
 
     /// Moves `sectors` sectors from `lba` between the disk and `buffer` (mapped, writable, 512 bytes a
     /// sector: the caller checked it). Errors leave the drive idle for the next command.
-    mutating func transfer(write: Bool, lba: UInt64, sectors: UInt32, buffer: UnsafeMutablePointer<UInt16>) -> BlockProtocol.Status {
+    /// `stillMapped(sector)` is asked right before each sector's data moves, with nothing that blocks in
+    /// between: a client thread that unmapped the buffer while the driver waited for the device gets
+    /// `badBuffer` (and the drive a reset), not a driver that faults.
+    mutating func transfer(write: Bool, lba: UInt64, sectors: UInt32, buffer: UnsafeMutablePointer<UInt16>,
+                           stillMapped: (Int) -> Bool) -> BlockProtocol.Status {
         guard case .success(let command) = ATACommand.transfer(write ? .writeSectorsExt : .readSectorsExt, lba: lba, sectors: sectors) else {
             return .outOfRange
         }
-        let status = perform(command, buffer: buffer)
-        if status != .ok { failures &+= 1 }
+        let status = perform(command, buffer: buffer, stillMapped: stillMapped)
+        if status == .ioError { failures &+= 1 }
+        if status != .ok { reset() }
         return status
     }
 
-    private mutating func perform(_ command: ATACommand, buffer: UnsafeMutablePointer<UInt16>) -> BlockProtocol.Status {
+    /// Software reset of the channel (SRST), which ends a command left half done; the drive then
+    /// answers commands again once it is not busy.
+    mutating func reset() {
+        user_outb(Self.control, 0x04)
+        for _ in 0..<64 { _ = alternateStatus }          // SRST held for well over 5 us
+        user_outb(Self.control, 0x00)
+        settle()
+        _ = waitWhileBusy()
+        _ = user_inb(Self.register(ATACommand.Register.status))
+        drainInterrupts()
+        resets &+= 1
+    }
+
+    private mutating func perform(_ command: ATACommand, buffer: UnsafeMutablePointer<UInt16>,
+                                  stillMapped: (Int) -> Bool) -> BlockProtocol.Status {
         guard issue(command) == .ok else { return .ioError }
         let data = Self.register(ATACommand.Register.data)
         let write = command.opcode == .writeSectorsExt
@@ -150,10 +169,12 @@ struct ATADisk {
                 // The first sector is asked for without an interrupt; each later one after the previous one's.
                 if sector == 0 { guard waitWhileBusy() else { return .ioError } }
                 guard dataReady() == .ok else { return .ioError }
+                guard stillMapped(sector) else { return .badBuffer }
                 user_outsw(data, words, 256)
                 guard waitForInterrupt() else { return .ioError }
             } else {
                 guard waitForInterrupt(), dataReady() == .ok else { return .ioError }
+                guard stillMapped(sector) else { return .badBuffer }
                 user_insw(data, words, 256)
             }
         }

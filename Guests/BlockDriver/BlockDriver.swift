@@ -29,7 +29,7 @@ struct Connection {
 
 /// What the stop thread reports; written by the serving thread (one word each, read once at the end).
 nonisolated(unsafe) var served: (requests: UInt64, refused: UInt64) = (0, 0)
-nonisolated(unsafe) var diskFigures: (commands: UInt64, interrupts: UInt64, missed: UInt64, failures: UInt64) = (0, 0, 0, 0)
+nonisolated(unsafe) var diskFigures: (commands: UInt64, interrupts: UInt64, missed: UInt64, failures: UInt64, resets: UInt64) = (0, 0, 0, 0, 0)
 
 struct Service {
     var disk: ATADisk
@@ -92,7 +92,11 @@ struct Service {
             let first = transfer.offset / 4096, pages = (transfer.offset + transfer.bytes + 4095) / 4096 - first
             guard Service.mappedPages(at: connection.window, from: first, count: pages) == pages else { return .badBuffer }
             let buffer = UnsafeMutablePointer<UInt16>(bitPattern: UInt(connection.window + transfer.offset))!
-            return disk.transfer(write: transfer.write, lba: transfer.sector, sectors: UInt32(transfer.sectors), buffer: buffer)
+            let window = connection.window
+            return disk.transfer(write: transfer.write, lba: transfer.sector, sectors: UInt32(transfer.sectors), buffer: buffer) { sector in
+                // A sector is inside one page: offsets are sector-aligned and 512 divides 4096.
+                Service.mappedPages(at: window, from: (transfer.offset + UInt64(sector) * 512) / 4096, count: 1) == 1
+            }
         }
     }
 }
@@ -106,7 +110,7 @@ func blockDriverStop(_ argument: UInt64, _ utcb: UInt64) {
         if message.tag.label == Report.stop { break }
     }
     let figures = diskFigures
-    log("ata: stopped after \(served.requests) requests (\(served.refused) refused), \(figures.commands) ATA commands, \(figures.interrupts) interrupts (\(figures.missed) waits ended without one), \(figures.failures) device errors")
+    log("ata: stopped after \(served.requests) requests (\(served.refused) refused), \(figures.commands) ATA commands, \(figures.interrupts) interrupts (\(figures.missed) waits ended without one), \(figures.failures) device errors, \(figures.resets) resets")
     _ = SystemCall.send(Report.reportSlot, MessageTag(label: Report.done, words: 1), (0, 0, 0, 0))
 }
 
@@ -136,7 +140,7 @@ func blockDriverMain(tscKHz: UInt64, utcb address: UInt64) {
             }
             served.requests &+= 1
             if reply.0.label != 0 { served.refused &+= 1 }
-            diskFigures = (service.disk.commands, service.disk.interrupts, service.disk.missedInterrupts, service.disk.failures)
+            diskFigures = (service.disk.commands, service.disk.interrupts, service.disk.missedInterrupts, service.disk.failures, service.disk.resets)
         }
         utcb.receiveWindow = Flexpage(base: service.freeWindow, order: BlockDriver.windowOrder, rights: .all)
         message = message.succeeded ? SystemCall.replyWait(BlockDriver.serviceSlot, reply.0, reply.1)

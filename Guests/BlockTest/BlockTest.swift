@@ -58,6 +58,16 @@ extension BlockProtocol.Status {
 
 func statusName(_ status: BlockProtocol.Status?) -> StaticString { status?.name ?? "no answer" }
 
+/// A second thread of the client: once armed (the flag's word 1), it takes the buffer back while the
+/// driver waits for the disk in the middle of a request, then says so (2).
+@_cdecl("block_test_revoker")
+func blockTestRevoker(_ argument: UInt64, _ utcb: UInt64) {
+    let flag = SharedWord(address: TaskLayout.heap)
+    while flag.load() == 0 { SystemCall.yield() }
+    _ = SystemCall.unmap(Flexpage(base: BlockTest.buffer, order: BlockTest.bufferOrder, rights: .all))
+    flag.store(2)
+}
+
 @_cdecl("task_main")
 func blockTestMain(tscKHz: UInt64, utcb: UInt64) {
     var checks = TestChecks("blocktest")
@@ -165,5 +175,23 @@ func blockTestMain(tscKHz: UInt64, utcb: UInt64) {
     let rereadWrong = BlockTest.mismatches(sector: capacity - 1, sectors: 1)
     checks.check(revoked == .ok && afterRevoke == .badBuffer && again.tag.label == 0 && again.words.0 == capacity && reread == .ok && rereadWrong == 0,
                  "buffer unmapped by the client: read -> \(statusName(afterRevoke)); connected again, the last sector reads back, \(rereadWrong) words differ")
+
+    // The buffer taken back by another thread of the client while the driver waits for the disk in the
+    // middle of a 128-sector read: the driver checks each sector's page right before its data moves,
+    // answers bad buffer and resets the drive; connected again, it serves.
+    let flag = SharedWord(address: TaskLayout.heap)
+    flag.store(0)
+    var spawner = ThreadSpawner()
+    let spawned = spawner.spawn(blockTestRevoker, argument: 0, priority: 100, slot: 30)
+    _ = SystemCall.call(BlockTest.diskSlot, MessageTag(label: BlockProtocol.connect, words: 0, items: 1), (item0, item1, 0, 0))
+    flag.store(1)
+    let midway = BlockTest.call(BlockProtocol.read, 4096, maximum, 0)
+    let revokedMidway = flag.load() == 2
+    let reconnected = SystemCall.call(BlockTest.diskSlot, MessageTag(label: BlockProtocol.connect, words: 0, items: 1), (item0, item1, 0, 0))
+    BlockTest.clear()
+    let afterReset = BlockTest.call(BlockProtocol.read, 4096, maximum, 0)
+    let afterResetWrong = BlockTest.mismatches(sector: 4096, sectors: maximum)
+    checks.check(spawned == .ok && revokedMidway && midway == .badBuffer && reconnected.tag.label == 0 && afterReset == .ok && afterResetWrong == 0,
+                 "buffer unmapped by another thread during a \(maximum)-sector read -> \(statusName(midway)); connected again, the \(maximum) sectors read back, \(afterResetWrong) words differ")
     checks.report()
 }
