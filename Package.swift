@@ -30,7 +30,9 @@ let freestandingC: [CSetting] = [
 ]
 
 /// Native tasks under Guests/, each linked by `swiftlet build` into an ELF boot module.
-let nativeTasks = ["RootTask", "Ping", "Pong", "FPUTest", "IPCTest", "AbuseTest", "SchedTest", "MemTest", "SerialDriver", "ConsoleTest", "PortTest", "Sigma0", "RTCTest", "ForgeTest", "FailTest", "PagerTest", "RightsTest", "Heartbeat", "DestroyTest", "CrashTest", "SupervisionTest"]
+let nativeTasks = ["RootTask", "Ping", "Pong", "FPUTest", "IPCTest", "AbuseTest", "SchedTest", "MemTest", "SerialDriver", "ConsoleTest", "PortTest", "Sigma0", "RTCTest", "ForgeTest", "FailTest", "PagerTest", "RightsTest", "Heartbeat", "DestroyTest", "CrashTest", "SupervisionTest", "BlockDriver", "BlockTest"]
+/// Native tasks that also use the drivers' pure logic.
+let driverCoreTasks: Set<String> = ["BlockDriver", "BlockTest"]
 let freestandingUserC: [CSetting] = [
     .unsafeFlags(["-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-fno-pic", "-mno-sse", "-mno-mmx", "-Os"]),
 ]
@@ -66,7 +68,8 @@ if bareMetal {
             .target(name: "VMMTest", dependencies: ["SwiftletUser", "SwiftletABI", "VMMCore", "TestGuest"], path: "VMM/Test",
                     swiftSettings: embeddedSwift),
         ] + nativeTasks.map {
-            .target(name: $0, dependencies: ["SwiftletUser", "SwiftletABI"], path: "Guests/\($0)", swiftSettings: embeddedSwift)
+            .target(name: $0, dependencies: (["SwiftletUser", "SwiftletABI"] as [Target.Dependency]) + (driverCoreTasks.contains($0) ? ["DriverCore"] : []),
+                    path: "Guests/\($0)", swiftSettings: embeddedSwift)
         })
 } else {
     package = Package(
@@ -94,6 +97,6 @@ if bareMetal {
             .testTarget(name: "KernelCoreTests", dependencies: ["KernelCore", "SwiftletABI", "CLibFDT"], path: "Tests/KernelCoreTests"),
             .testTarget(name: "VMMCoreTests", dependencies: ["VMMCore", "KernelCore", "SwiftletABI"], path: "Tests/VMMCoreTests"),
             .testTarget(name: "DriverCoreTests", dependencies: ["DriverCore"], path: "Tests/DriverCoreTests"),
-            .testTarget(name: "SystemTests", dependencies: ["SwiftletTools", "SwiftletABI", "VMMCore"], path: "Tests/SystemTests"),
+            .testTarget(name: "SystemTests", dependencies: ["SwiftletTools", "SwiftletABI", "VMMCore", "DriverCore"], path: "Tests/SystemTests"),
         ])
 }

@@ -38,6 +38,27 @@ final class CommandExitStatusTests: XCTestCase {
         XCTAssertTrue(errors.contains("--timeout must be positive"), errors)
     }
 
+    /// `run --disk`: a size out of range, a size without a disk, or an image that is not whole 256 KiB
+    /// cylinders stops the run before anything is built.
+    func testABadDiskExitsWithStatus64() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlet-disk-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let missing = folder.appendingPathComponent("new.img").path
+        var (status, errors) = try run(["run", "--disk", missing, "--disk-size", "0"])
+        XCTAssertEqual(status, 64, errors)
+        XCTAssertTrue(errors.contains("--disk-size must be a whole number of MiB from 1 to 16383 (got 0)"), errors)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: missing), "nothing created for a refused size")
+        (status, errors) = try run(["run", "--disk-size", "8"])
+        XCTAssertEqual(status, 64, errors)
+        XCTAssertTrue(errors.contains("--disk-size needs --disk FILE"), errors)
+        let odd = folder.appendingPathComponent("odd.img")
+        XCTAssertTrue(FileManager.default.createFile(atPath: odd.path, contents: Data(count: 1000)))
+        (status, errors) = try run(["run", "--disk", odd.path])
+        XCTAssertEqual(status, 64, errors)
+        XCTAssertTrue(errors.contains("holds 1000 bytes: a disk image must be a whole number of 256 KiB"), errors)
+    }
+
     func testAModuleFileThatDoesNotExistExitsWithStatus64() throws {
         let (status, errors) = try run(["run", "--module", "/nonexistent/swiftlet-module"])
         XCTAssertEqual(status, 64, errors)

@@ -11,13 +11,15 @@ class SystemTestCase: XCTestCase {
 
     /// Builds (once) and boots `configuration`, returning the finished run.
     func boot(_ configuration: ImageConfiguration = .native, on emulator: Emulator = .qemu,
-              cpu: String? = nil, deterministic: Bool = false, input: ConsoleInput? = nil) throws -> RunResult
+              cpu: String? = nil, deterministic: Bool = false, input: ConsoleInput? = nil,
+              disk: DiskImage? = nil) throws -> RunResult
     {
         let image = try SystemImages.image(configuration)
         var run = RunConfiguration(
             emulator: emulator, cpuModel: cpu, deterministic: deterministic,
             timeout: emulator == .qemu ? Self.qemuTimeout : Self.bochsTimeout)
         run.consoleInput = input
+        run.disk = disk
         let result = try ImageRunner(repository: SystemImages.repository).run(iso: image.iso, configuration: run)
         // Leave the console in the test log: it is what anyone debugging a failure needs first.
         let cmdline = configuration.commandLine

@@ -279,6 +279,68 @@ final class ToolingTests: XCTestCase {
         XCTAssertTrue(configuration.text.contains("clock: sync=slowdown, time0=utc"))
     }
 
+    /// `run --disk`: the image on the primary master in both emulators, the CD where it does not clash;
+    /// without a disk the arguments and the bochsrc are as before.
+    func testADiskGoesOnThePrimaryMasterAndTheCDStaysBootable() {
+        let disk = DiskImage(path: URL(fileURLWithPath: "/d/disk.img"), bytes: 64 << 20)
+        var run = RunConfiguration(memoryMiB: 128)
+        XCTAssertFalse(QEMURunner.arguments(iso: URL(fileURLWithPath: "/x.iso"), configuration: run, interactive: false).contains("-drive"))
+        run.disk = disk
+        let arguments = QEMURunner.arguments(iso: URL(fileURLWithPath: "/x.iso"), configuration: run, interactive: false).joined(separator: " ")
+        XCTAssertTrue(arguments.contains("-cdrom /x.iso -boot d"), arguments)
+        XCTAssertTrue(arguments.hasSuffix("-drive file=/d/disk.img,format=raw,if=ide,index=0,media=disk"), arguments)
+
+        var bochs = BochsConfiguration(iso: URL(fileURLWithPath: "/x.iso"), cpuModel: "ryzen", memoryMiB: 64, deterministic: false,
+                                       serialTerminal: "/dev/pts/7", logFile: URL(fileURLWithPath: "/run/log"))
+        let lines = { (text: String) in text.split(separator: "\n").map(String.init).filter { $0.hasPrefix("ata") || $0.hasPrefix("boot:") } }
+        XCTAssertEqual(lines(bochs.text), [#"ata0-master: type=cdrom, path="/x.iso", status=inserted"#, "boot: cdrom"])
+        bochs.disk = disk
+        // 64 MiB = 256 cylinders of 16 heads x 32 sectors: exactly the file's size, as Bochs requires.
+        XCTAssertEqual(lines(bochs.text), [
+            #"ata0-master: type=disk, mode=flat, path="/d/disk.img", cylinders=256, heads=16, spt=32"#,
+            "ata1: enabled=1, ioaddr1=0x170, ioaddr2=0x370, irq=15",
+            #"ata1-master: type=cdrom, path="/x.iso", status=inserted"#,
+            "boot: cdrom",
+        ])
+    }
+
+    /// A missing image is created sparse and zero-filled; a bad size or an image of another size is refused.
+    func testDiskImagePreparation() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlet-disk-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("disk.img")
+        let made = try DiskImage.prepare(at: path, mebibytes: nil)
+        XCTAssertEqual(made.bytes, 64 << 20)
+        XCTAssertEqual(made.sectors, 131072)
+        let attributes = try FileManager.default.attributesOfItem(atPath: path.path)
+        XCTAssertEqual((attributes[.size] as? NSNumber)?.uint64Value, 64 << 20)
+        var status = stat()
+        XCTAssertEqual(stat(path.path, &status), 0)
+        XCTAssertLessThan(status.st_blocks, 64, "sparse: no blocks until written")
+        let head = try FileHandle(forReadingFrom: path)
+        XCTAssertEqual(head.readData(ofLength: 4096), Data(count: 4096))
+        try head.close()
+        // Again: the same file, kept as it is.
+        XCTAssertEqual(try DiskImage.prepare(at: path, mebibytes: 64), made)
+        XCTAssertThrowsError(try DiskImage.prepare(at: path, mebibytes: 8)) { error in
+            XCTAssertTrue("\(error)".contains("not the 8 MiB"), "\(error)")
+        }
+        for bad in [0, -1, DiskImage.maximumMiB + 1] {
+            XCTAssertThrowsError(try DiskImage.prepare(at: folder.appendingPathComponent("bad\(bad).img"), mebibytes: bad)) { error in
+                XCTAssertEqual((error as? SwiftletError)?.exitStatus, 64)
+                XCTAssertTrue("\(error)".contains("--disk-size must be a whole number of MiB from 1 to 16383"), "\(error)")
+            }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("bad\(bad).img").path))
+        }
+        let odd = folder.appendingPathComponent("odd.img")
+        XCTAssertTrue(FileManager.default.createFile(atPath: odd.path, contents: Data(count: 1000)))
+        XCTAssertThrowsError(try DiskImage.prepare(at: odd, mebibytes: nil)) { error in
+            XCTAssertTrue("\(error)".contains("holds 1000 bytes"), "\(error)")
+        }
+        XCTAssertEqual(try DiskImage.prepare(at: folder.appendingPathComponent("small.img"), mebibytes: 1).bytes, 1 << 20)
+    }
+
     func testBootPathLengthParsing() {
         let console = "x\nboot: kernel path 123456 instructions (TSC, deterministic under Bochs sync=none)\n"
         XCTAssertEqual(DeterministicRun.instructionCount(in: console), 123456)

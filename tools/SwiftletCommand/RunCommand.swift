@@ -65,7 +65,21 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Boot this ISO instead of building one.", valueName: "PATH"))
     var iso: String?
 
+    @Option(help: ArgumentHelp(
+        "Attach this raw disk image as the primary IDE master (created sparse and zero-filled if missing).",
+        valueName: "FILE"))
+    var disk: String?
+
+    @Option(name: .customLong("disk-size"), help: ArgumentHelp(
+        "The size of a --disk image created now, in MiB (1-\(DiskImage.maximumMiB), default \(DiskImage.defaultMiB)); an existing image must have it.",
+        valueName: "MiB"))
+    var diskSize: Int?
+
     func validate() throws {
+        if diskSize != nil && disk == nil { throw ValidationError("--disk-size needs --disk FILE") }
+        if let diskSize {
+            do { try DiskImage.checkSize(diskSize) } catch { throw ValidationError("\(error)") }
+        }
         if iso != nil && !image.isStandard {
             throw ValidationError("--iso boots a finished image; --cmdline, --module, --guest and the other image options need a build")
         }
@@ -90,6 +104,8 @@ struct RunCommand: ParsableCommand {
                                               host: HostVirtualization.probe())
             let emulator = choice.emulator
             try HostTool.requireAll([emulator.tool])
+            // Before the build, so a disk image that cannot be used stops the run at once.
+            let diskImage = try disk.map { try DiskImage.prepare(at: CallerDirectory.resolve($0), mebibytes: diskSize) }
             let isoURL: URL
             if let iso {
                 isoURL = CallerDirectory.resolve(iso)
@@ -112,13 +128,15 @@ struct RunCommand: ParsableCommand {
                 consoleSink: StandardOutput.sink(stoppingOnClose: interruption.request),
                 stopRequest: interruption.request)
             configuration.kvm = choice.kvm
+            configuration.disk = diskImage
             if !terminal {
                 configuration.forwardedInput = (STDIN_FILENO, image.isStandard && iso == nil ? LinuxGuest.prompt : nil)
             }
             if let explanation = choice.explanation { Console.error("swiftlet: \(explanation)") }
             Console.error("swiftlet: booting \(CallerDirectory.display(isoURL)) on \(emulator.rawValue)\(choice.kvm ? " with KVM" : "") "
                 + "(cpu \(configuration.effectiveCPUModel), \(machineMiB) MiB"
-                + (deterministic ? ", deterministic)" : ")"))
+                + (deterministic ? ", deterministic)" : ")")
+                + (configuration.disk.map { ", disk \(CallerDirectory.display($0.path)) (\($0.bytes >> 20) MiB)" } ?? ""))
             let result = try ImageRunner(repository: repository).run(iso: isoURL, configuration: configuration)
             withExtendedLifetime(interruption) {}
             return result

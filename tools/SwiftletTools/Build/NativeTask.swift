@@ -34,6 +34,8 @@ public struct NativeTask: Sendable, Hashable {
         NativeTask(name: "crashtest", product: "CrashTest"),
         NativeTask(name: "supervisiontest", product: "SupervisionTest"),
         NativeTask(name: "heartbeat", product: "Heartbeat"),
+        NativeTask(name: "ata", product: "BlockDriver"),
+        NativeTask(name: "blocktest", product: "BlockTest"),
     ]
 
     /// The tasks a standard image boots: sigma0 (the root pager), the root task, the serial driver (every other task's console),

@@ -11,6 +11,8 @@ public struct BochsConfiguration: Sendable {
     public var serialTerminal: String
     /// Bochs's own log.
     public var logFile: URL
+    /// A disk on ata0-master; the CD then moves to ata1-master (the BIOS boots the first CD it finds).
+    public var disk: DiskImage? = nil
 
     /// Emulated instructions per emulated second in deterministic runs. It fixes how many instructions a
     /// timer period takes, so it must not change between deterministic runs that are compared with each
@@ -29,6 +31,13 @@ public struct BochsConfiguration: Sendable {
     /// The same moment as QEMU's `-rtc base=` takes it.
     public static let fixedStartDate = "2000-01-01T00:00:00"
 
+    /// The ATA lines: the CD alone on ata0-master as always, or the disk there and the CD on ata1-master.
+    var drives: String {
+        let cdrom = "type=cdrom, path=\"\(iso.path)\", status=inserted"
+        guard let disk else { return "ata0-master: \(cdrom)" }
+        return "\(disk.bochsLine)\nata1: enabled=1, ioaddr1=0x170, ioaddr2=0x370, irq=15\nata1-master: \(cdrom)"
+    }
+
     public var text: String {
         let clock = deterministic
             // The TSC counts instructions and the RTC always starts at the same moment.
@@ -44,7 +53,7 @@ public struct BochsConfiguration: Sendable {
             memory: guest=\(memoryMiB), host=\(memoryMiB)
             romimage: file=\(HostFile.bochsBIOS.path)
             vgaromimage: file=\(HostFile.vgaBIOS.path)
-            ata0-master: type=cdrom, path="\(iso.path)", status=inserted
+            \(drives)
             boot: cdrom
             # Bochs opens the terminal and makes it raw itself; it polls it for input at the line's rate.
             com1: enabled=1, mode=term, dev="\(serialTerminal)"

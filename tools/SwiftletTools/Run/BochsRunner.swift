@@ -16,10 +16,11 @@ public struct BochsRunner: Sendable {
         _ = try HostFile.vgaBIOS.require()
 
         let terminal = try PseudoTerminal()
-        let bochsrc = BochsConfiguration(iso: iso, cpuModel: configuration.effectiveCPUModel,
+        var bochsrc = BochsConfiguration(iso: iso, cpuModel: configuration.effectiveCPUModel,
                                          memoryMiB: configuration.memoryMiB,
                                          deterministic: configuration.deterministic,
                                          serialTerminal: terminal.slavePath, logFile: files.file("bochs.log"))
+        bochsrc.disk = configuration.disk
         let rcFile = files.file("bochsrc")
         let commandsFile = files.file("debugger-commands")
         try bochsrc.text.write(to: rcFile, atomically: true, encoding: .utf8)

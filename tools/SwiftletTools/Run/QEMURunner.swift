@@ -24,6 +24,8 @@ public struct QEMURunner: Sendable {
             "-no-reboot",
             "-serial", interactive ? "mon:stdio" : "stdio",
         ]
+        // The disk on the primary master; the CD stays where -cdrom puts it, the secondary master.
+        if let disk = configuration.disk { arguments += disk.qemuArguments }
         if configuration.deterministic {
             // One guest TSC tick per instruction; align=off lets the guest run as fast as it can.
             arguments += ["-icount", "shift=0,align=off"]

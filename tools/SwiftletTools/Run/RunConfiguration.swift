@@ -31,6 +31,8 @@ public struct RunConfiguration: Sendable {
     /// The image's verdict token (VerdictTokenFile): only kernel lines that carry it judge the run. The
     /// runner reads it from beside the ISO; nil judges by untagged lines, as before raw console output.
     public var verdictToken: String?
+    /// A raw disk image on the primary IDE channel's master (`run --disk`); nil: no disk, as before.
+    public var disk: DiskImage?
 
     public init(emulator: Emulator = .qemu, cpuModel: String? = nil, memoryMiB: Int = 256,
                 deterministic: Bool = false, timeout: TimeInterval = 60, interactive: Bool = false,

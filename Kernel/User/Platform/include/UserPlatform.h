@@ -101,3 +101,11 @@ static inline __attribute__((always_inline)) uint8_t user_inb(uint16_t port) {
     __asm__ volatile("inb %1, %0" : "=a"(value) : "Nd"(port));
     return value;
 }
+/// A device's 16-bit data port (an ATA data register): `count` words between it and `buffer`, as REP INSW
+/// and REP OUTSW move them (the buffer must be mapped, writable for input).
+static inline __attribute__((always_inline)) void user_insw(uint16_t port, void *buffer, uint64_t count) {
+    __asm__ volatile("rep insw" : "+D"(buffer), "+c"(count) : "d"(port) : "memory");
+}
+static inline __attribute__((always_inline)) void user_outsw(uint16_t port, const void *buffer, uint64_t count) {
+    __asm__ volatile("rep outsw" : "+S"(buffer), "+c"(count) : "d"(port) : "memory");
+}
