@@ -30,7 +30,7 @@ let freestandingC: [CSetting] = [
 ]
 
 /// Native tasks under Guests/, each linked by `swiftlet build` into an ELF boot module.
-let nativeTasks = ["RootTask", "Ping", "Pong", "FPUTest", "IPCTest", "AbuseTest", "SchedTest", "MemTest", "SerialDriver", "ConsoleTest", "PortTest", "Sigma0", "RTCTest", "ForgeTest", "FailTest", "PagerTest", "RightsTest", "Heartbeat", "DestroyTest"]
+let nativeTasks = ["RootTask", "Ping", "Pong", "FPUTest", "IPCTest", "AbuseTest", "SchedTest", "MemTest", "SerialDriver", "ConsoleTest", "PortTest", "Sigma0", "RTCTest", "ForgeTest", "FailTest", "PagerTest", "RightsTest", "Heartbeat", "DestroyTest", "RamDiskServer"]
 let freestandingUserC: [CSetting] = [
     .unsafeFlags(["-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-fno-pic", "-mno-sse", "-mno-mmx", "-Os"]),
 ]
