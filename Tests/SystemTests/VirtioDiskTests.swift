@@ -55,4 +55,37 @@ final class VirtioDiskTests: SystemTestCase {
             print("virtio-blk: \(emulator.rawValue): /dev/vda of \(Self.sectors * 512) bytes; 1 MiB through ext2 read back with sha256 \(hashes.2); \(served) virtio requests, \(calls) block service calls, \(transfers) ramdisk reads and writes; run \(String(format: "%.1f", result.duration)) s")
         }
     }
+
+    /// A hostile driver (Guests/HostileLinux/virtio.S, `virtio` on its command line, Configurations/
+    /// linux-hostile-disk.dts) breaks the queue seven ways: each leaves the device in DEVICE_NEEDS_RESET
+    /// (status 75 when the queue never became ready, 79 after DRIVER_OK), the VMM carries on, and a
+    /// well-formed flush after all the resets is served (used index 1, request status 0, device status 15).
+    func testAHostileDriverGetsNeedsResetAndTheVMMCarriesOn() throws {
+        try checkHostile(on: .qemu)
+    }
+
+    func testAHostileDriverGetsNeedsResetAndTheVMMCarriesOnOnBochs() throws {
+        try checkHostile(on: .bochs)
+    }
+
+    private func checkHostile(on emulator: Emulator) throws {
+        let result = try boot(ImageConfiguration(tasks: NativeTask.standardSet + ["ramdisk"],
+                                                 configuration: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                                                     .appendingPathComponent("Configurations/linux-hostile-disk.dts").path), on: emulator)
+        assertCleanBoot(result)
+        var seen: [String] = []
+        for (attack, status) in [("queue size 3", 75), ("rings outside RAM", 75), ("descriptor loop", 79), ("buffer outside RAM", 79),
+                                 ("length 0xffffffff", 79), ("available index 100 ahead", 79), ("head index 200", 79)] {
+            if let line = assertLine(containing: "hostile-linux: virtio \(attack): status \(status)", in: result) { seen.append(line) }
+        }
+        let flush = assertLine(containing: "hostile-linux: virtio flush after the resets: used index 1, request status 0, device status 15", in: result)
+        let summary = assertLine(containing: "vmm: /tasks/vmm/vm@0: virtio-blk: 1 requests served, 5 malformed chains", in: result)
+        assertLine(containing: "hostile-linux: virtio attacks done", in: result)
+        assertLine(containing: "vmm: /tasks/vmm/vm@0: the guest powered off (ACPI S5) after", in: result)
+        XCTAssertFalse(result.console.contains("hostile-linux: unexpected exception"), "the guest took an exception")
+        XCTAssertFalse(result.console.contains("FAILED"), "a task failed")
+        if seen.count == 7, let flush, let summary {
+            for line in seen + [flush, summary] { print("virtio-blk hostile (\(emulator.rawValue)): \(line)") }
+        }
+    }
 }
