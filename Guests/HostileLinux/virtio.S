@@ -21,12 +21,18 @@
 /* "<message>: status N" with the device status */
 .macro VSTEP message
     lea \message(%rip), %rdi
-    call puts
     mov 0x70(%rbx), %eax
-    call putdec
+    call vputs_dec
     mov $'\n', %al
     call putc
 .endm
+
+/* the string at rdi, then eax in decimal */
+vputs_dec:
+    push %rax
+    call puts
+    pop %rax
+    jmp putdec
 
 /* reset, then ACKNOWLEDGE | DRIVER, VERSION_1 only, FEATURES_OK */
 vnegotiate:
@@ -145,17 +151,14 @@ virtio_attack:
     movw $0, RINGS + 30
     call vpost0
     lea m_vflush(%rip), %rdi
-    call puts
     movzwl USED + 2, %eax
-    call putdec
+    call vputs_dec
     lea m_vrequest(%rip), %rdi
-    call puts
     movzbl REQUEST + 0x100, %eax
-    call putdec
+    call vputs_dec
     lea m_vdevice(%rip), %rdi
-    call puts
     mov 0x70(%rbx), %eax
-    call putdec
+    call vputs_dec
     mov $'\n', %al
     call putc
     VW 0x70, 0
