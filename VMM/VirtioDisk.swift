@@ -11,6 +11,9 @@ enum VirtioDisk {
     static let bufferOrder = 16
     /// How long the first connect waits for the driver to serve, and a lost driver between reconnects.
     static let connectTimeout: UInt64 = 10_000_000
+    /// A request the driver has not answered in this time counts as lost (connected again, re-issued):
+    /// a hung driver delays the guest's disk instead of stopping the VMM for good.
+    static let callTimeout: UInt64 = 30_000_000
     static let retryPause: UInt64 = 100_000
     /// Descriptors of one chain: seg_max data segments, the header and the status.
     static let segmentMaximum: UInt32 = 126
@@ -32,7 +35,8 @@ struct EndpointBlockLink: BlockLink {
     }
 
     mutating func call(_ label: UInt64, _ words: (UInt64, UInt64, UInt64)) -> BlockLinkReply {
-        outcome(SystemCall.call(endpoint, MessageTag(label: label, words: 3), (words.0, words.1, words.2, 0)))
+        outcome(SystemCall.call(endpoint, MessageTag(label: label, words: 3), (words.0, words.1, words.2, 0),
+                                timeout: .microseconds(VirtioDisk.callTimeout)))
     }
 
     /// The driver is gone (restarted: its endpoint destroyed, or not yet there) or answered.
