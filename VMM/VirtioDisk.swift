@@ -94,9 +94,10 @@ extension GuestMachine {
         board.serveDisk(memory, segments: diskSegments, backend: &disk!)
     }
 
-    /// The disk's figures at the VM's end.
+    /// The disk's figures at the VM's end (all boots together).
     func reportDisk() {
-        guard let disk, let device = board.disk else { return }
-        log("vmm: \(name): virtio-blk: \(device.served) requests served, \(device.malformed) malformed chains, \(disk.calls) block service calls, \(disk.reconnects) reconnects")
+        guard let disk else { return }
+        let counts = board.diskCounts
+        log("vmm: \(name): virtio-blk: \(counts.served) requests served, \(counts.malformed) malformed chains, \(disk.calls) block service calls, \(disk.reconnects) reconnects")
     }
 }

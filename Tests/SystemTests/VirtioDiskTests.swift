@@ -56,6 +56,27 @@ final class VirtioDiskTests: SystemTestCase {
         }
     }
 
+    /// The disk outlives a reset of the guest (Configurations/linux-disk-reboot.dts, /init's disk-reboot
+    /// job): the first boot writes a file and its sha256 to ext2 on /dev/vda and reboots; the VMM resets the
+    /// board (a new virtio device on the same block service), the second boot finds the file and reads it
+    /// back with the sum it was written with.
+    func testTheDiskKeepsAFileAcrossAGuestReboot() throws {
+        let result = try boot(ImageConfiguration(tasks: NativeTask.standardSet + ["ramdisk"],
+                                                 configuration: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                                                     .appendingPathComponent("Configurations/linux-disk-reboot.dts").path))
+        assertCleanBoot(result)
+        let written = result.consoleLines.lazy.compactMap { $0.firstMatch(of: /swiftlet-guest: disk file written \(sha256 ([0-9a-f]{64})\); rebooting/) }.first
+        XCTAssertNotNil(written, "the first boot's file")
+        let reset = assertLine(containing: "vmm: /tasks/vmm/vm@0: the guest reset (", "; booting it again (boot 2", in: result)
+        let kept = assertLine(containing: "swiftlet-guest: disk kept the file across the reboot: 1048576 bytes, sha256 ", in: result)
+        if let written, let kept { XCTAssertTrue(kept.hasSuffix(String(written.1)), "the sum read back after the reboot: \(kept)") }
+        assertLine(containing: "vmm: /tasks/vmm/vm@0: the guest powered off (ACPI S5) after", in: result)
+        XCTAssertFalse(result.console.contains("FAILED"), "a task failed")
+        if let written, reset != nil, let kept, kept.hasSuffix(String(written.1)) {
+            print("virtio-blk: \(kept) (written before the reset with the same sum)")
+        }
+    }
+
     /// A hostile driver (Guests/HostileLinux/virtio.S, `virtio` on its command line, Configurations/
     /// linux-hostile-disk.dts) breaks the queue seven ways: each leaves the device in DEVICE_NEEDS_RESET
     /// (status 75 when the queue never became ready, 79 after DRIVER_OK), the VMM carries on, and a

@@ -295,8 +295,9 @@ final class LinuxBoardTests: XCTestCase {
         _ = board.writeDisk(LinuxBoard.diskBase + 0x64, size: 4, value: 1, memory: memory)
         board.writeMemory(0xFEE0_00B0, size: 4, value: 0, now: 0)
         XCTAssertNil(board.pendingInterrupt(now: 0), "acknowledged: the line is low")
-        // A reset keeps the disk (a new device: the driver sets it up again).
+        // A reset keeps the disk (a new device: the driver sets it up again) and the run's counts.
         board.reset()
+        XCTAssertEqual(board.diskCounts.served, 1)
         XCTAssertEqual(board.readMemory(LinuxBoard.diskBase + 0x70, size: 4, now: 0), 0)
         XCTAssertEqual(board.readMemory(LinuxBoard.diskBase + 0x100, size: 4, now: 0), 2048)
     }

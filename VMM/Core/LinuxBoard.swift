@@ -33,6 +33,8 @@ public struct LinuxBoard {
     public var console = SerialOutput()
     /// The virtio-blk disk, when the VM has one (`attachDisk`): the DSDT describes it (`acpi`).
     public private(set) var disk: VirtioBlock?
+    /// Requests the disks of earlier boots served and chains they refused (a reset makes a new device).
+    private var earlierDiskCounts: (served: UInt64, malformed: UInt64) = (0, 0)
     /// Accesses nothing backs (ports and addresses), counted for the VMM's summary.
     public private(set) var unbackedPorts: UInt64 = 0
     public private(set) var unbackedMemory: UInt64 = 0
@@ -63,7 +65,15 @@ public struct LinuxBoard {
         ioapic = IOAPIC()
         msrs.reset(x2APIC: startsInX2APIC)
         console = SerialOutput()
-        if let old = disk { disk = VirtioBlock(sectors: old.configuration.capacity, segmentMaximum: old.configuration.segmentMaximum) }
+        if let old = disk {
+            earlierDiskCounts = (earlierDiskCounts.served &+ old.served, earlierDiskCounts.malformed &+ old.malformed)
+            disk = VirtioBlock(sectors: old.configuration.capacity, segmentMaximum: old.configuration.segmentMaximum)
+        }
+    }
+
+    /// The disk's requests served and malformed chains over the whole run, all boots together.
+    public var diskCounts: (served: UInt64, malformed: UInt64) {
+        (earlierDiskCounts.served &+ (disk?.served ?? 0), earlierDiskCounts.malformed &+ (disk?.malformed ?? 0))
     }
 
     /// Gives the board a virtio-blk disk of `sectors` (before the guest boots: the ACPI tables name it).
