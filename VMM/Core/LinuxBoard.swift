@@ -4,7 +4,8 @@ import SwiftletABI
 /// 0xFEE00000 or x2APIC MSRs), the IOAPIC at 0xFEC00000, COM1 at 0x3F8 on IRQ 4, the CMOS RTC at
 /// 0x70/0x71, the hardware-reduced ACPI sleep and reset registers at 0x600-0x602, the reset ports of the
 /// keyboard controller and 0xCF9, and a debug-exit port at 0xF4 as QEMU's `isa-debug-exit` (a write ends
-/// the run with status (value << 1) | 1, so other people's test guests run unchanged). Every other port
+/// the run with status (value << 1) | 1, so other people's test guests run unchanged), and, when the VMM
+/// attaches one, a virtio-blk disk at 0xFEB00000 on GSI 16 (`attachDisk`). Every other port
 /// reads as all ones and ignores writes; every other address outside RAM too. It routes an access to
 /// its device and the device's interrupt through the IOAPIC to the local APIC. Pure: the caller passes
 /// the guest's TSC and the wall clock, and acts on what an access returns.
