@@ -30,7 +30,7 @@ let freestandingC: [CSetting] = [
 ]
 
 /// Native tasks under Guests/, each linked by `swiftlet build` into an ELF boot module.
-let nativeTasks = ["RootTask", "Ping", "Pong", "FPUTest", "IPCTest", "AbuseTest", "SchedTest", "MemTest", "SerialDriver", "ConsoleTest", "PortTest", "Sigma0", "RTCTest", "ForgeTest", "FailTest", "PagerTest", "RightsTest", "Heartbeat", "DestroyTest", "CrashTest", "SupervisionTest", "BlockDriver", "BlockTest"]
+let nativeTasks = ["RootTask", "Ping", "Pong", "FPUTest", "IPCTest", "AbuseTest", "SchedTest", "MemTest", "SerialDriver", "ConsoleTest", "PortTest", "Sigma0", "RTCTest", "ForgeTest", "FailTest", "PagerTest", "RightsTest", "Heartbeat", "DestroyTest", "CrashTest", "SupervisionTest", "BlockDriver", "BlockTest", "RamDiskServer"]
 /// Native tasks that also use the drivers' pure logic.
 let driverCoreTasks: Set<String> = ["BlockDriver", "BlockTest"]
 let freestandingUserC: [CSetting] = [

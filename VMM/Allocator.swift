@@ -22,3 +22,15 @@ func posixMemalign(_ pointer: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ 
 
 @_cdecl("free")
 func free(_ pointer: UnsafeMutableRawPointer?) {}
+
+extension Allocator {
+    /// `bytes` (a power of two, whole pages) of the heap aligned to their size, so they are one flexpage
+    /// (a buffer mapped to another task); nil when the heap has no room.
+    static func alignedPages(_ bytes: UInt64) -> UInt64? {
+        guard bytes >= 4096, bytes & (bytes - 1) == 0 else { return nil }
+        let start = (next + bytes - 1) & ~(bytes - 1)
+        guard start <= end, bytes <= end - start else { return nil }
+        next = start + bytes
+        return start
+    }
+}

@@ -52,6 +52,9 @@ struct GuestMachine {
     var exitsBeforeBoot: UInt64 = 0
     /// Exits the VMM answers with #UD because it does not model them.
     var unhandledExits: UInt64 = 0
+    /// The virtio-blk disk's link to its block driver, and room for one request's chain (VirtioDisk.swift).
+    var disk: BlockServiceClient<EndpointBlockLink>? = nil
+    var diskSegments = UnsafeMutableBufferPointer<SplitVirtqueue.Segment>(start: nil, count: 0)
 
     var name: LogLine { description.name }
 
@@ -102,7 +105,7 @@ struct GuestMachine {
     /// Checks and places the kernel, initrd and command line, creates the VM, maps its RAM and starts its
     /// vCPU (whose first exit asks for the state `LinuxGuestSetup` chose). False: refused, said why.
     mutating func build() -> Bool {
-        guard place() else { return false }
+        guard attachDisk(), place() else { return false }
 
         let factory = RootTaskLayout.factorySlot
         var error = SystemCall.create(factory, .virtualMachine, into: machine)
@@ -146,7 +149,7 @@ struct GuestMachine {
         }
         let setup: LinuxGuestSetup.Result
         do {
-            setup = try LinuxGuestSetup.prepare(ram: memory.buffer, kernel: kernel, initrd: initrd, bootargs: bootargs)
+            setup = try LinuxGuestSetup.prepare(ram: memory.buffer, kernel: kernel, initrd: initrd, bootargs: bootargs, acpi: board.acpi)
         } catch {
             if case .layout(.tooLittleMemory(let needed)) = error {
                 log("vmm: \(name): refused: \(error.description) (\(description.ramBytes >> 20) MiB given, \(needed) MiB needed)")
@@ -211,6 +214,7 @@ struct GuestMachine {
                 _ = SystemCall.thread(reader, .stop)
                 flushConsole()
                 statistics.report(name, boots: boot)
+                reportDisk()
                 if board.msrs.unknownAccesses > 0 || board.refusedAPICAccesses > 0 || unhandledExits > 0 || board.unbackedPorts > 0 {
                     log("vmm: \(name): \(board.msrs.unknownAccesses) accesses to MSRs not modelled and \(board.refusedAPICAccesses) to x2APIC registers that fault (#GP), \(unhandledExits) exits answered with #UD, \(board.unbackedPorts) port and \(board.unbackedMemory) memory accesses nothing backs, \(TimerKick.recalls) recalls for the timer")
                 }

@@ -2,7 +2,8 @@
  * local APIC (x2APIC MSRs and xAPIC MMIO), the IOAPIC and the UART with nonsense, sends interrupts to
  * vectors that do not exist, writes over its ACPI tables, the ROM area and its zero page, and touches
  * unbacked MMIO and ports. It reports each step on COM1 and powers off by ACPI S5 (port 0x600, _S5 = 5).
- * With `flood` or `storm` on its command line it attacks the console instead (console.S).
+ * With `flood` or `storm` on its command line it attacks the console instead (console.S), with `virtio`
+ * the disk's virtqueue (virtio.S).
  * Entered by the VMM at load address + 0x200 in long mode (64-bit boot protocol), interrupts off; all
  * code is position independent (RIP-relative) so the image needs no linking: objcopy -O binary. */
 
@@ -64,6 +65,9 @@ entry64:
     lea w_storm(%rip), %rdi
     call cmdline_has
     jnz storm
+    lea w_virtio(%rip), %rdi
+    call cmdline_has
+    jnz virtio_attack
     lea m_start(%rip), %rdi
     call puts
     lea m_forged(%rip), %rdi        /* the verdict lines, forged: the harness must not believe them */
@@ -698,6 +702,7 @@ unexpected:
     jmp 1b
 
 #include "console.S"
+#include "virtio.S"
 
 /* ---- output ---- */
 /* "<rdi> done; #GP so far N, interrupts N (timer N, uart N), on exception vectors N, NMIs N" */

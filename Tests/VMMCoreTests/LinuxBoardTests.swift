@@ -238,4 +238,67 @@ final class LinuxBoardTests: XCTestCase {
             if board.console.count == SerialOutput.capacity { _ = board.console.take() }
         }
     }
+
+    /// Without a disk the window is nothing (reads all ones) and the DSDT names no virtio device; with one
+    /// the window answers as virtio-mmio, the DSDT names it, and a served request raises its level-triggered
+    /// GSI through the IOAPIC until the guest acknowledges it (and again after the EOI while it is pending).
+    func testTheDiskWindowAndItsLevelTriggeredInterrupt() {
+        var board = LinuxBoard(tscPerBusTick: 40)
+        XCTAssertFalse(board.isDisk(LinuxBoard.diskBase))
+        XCTAssertEqual(board.readMemory(LinuxBoard.diskBase, size: 4, now: 0), UInt64.max)
+        XCTAssertTrue(board.acpi.virtioDevices.isEmpty)
+        board.attachDisk(sectors: 2048, segmentMaximum: 126)
+        XCTAssertEqual(board.acpi.virtioDevices.first?.base, 0xFEB0_0000)
+        XCTAssertEqual(board.acpi.virtioDevices.first?.gsi, 16)
+        XCTAssertEqual(board.readMemory(LinuxBoard.diskBase, size: 4, now: 0), 0x7472_6976, "magic")
+        XCTAssertEqual(board.readMemory(LinuxBoard.diskBase + 0x100, size: 4, now: 0), 2048, "capacity")
+        XCTAssertFalse(board.isDisk(LinuxBoard.diskBase + 0x200))
+
+        let ram = UnsafeMutableRawBufferPointer.allocate(byteCount: 0x10000, alignment: 4096)
+        defer { ram.deallocate() }
+        ram.initializeMemory(as: UInt8.self, repeating: 0)
+        let memory = GuestMemory(base: UInt64(UInt(bitPattern: ram.baseAddress!)), bytes: UInt64(ram.count))
+        board.writeMemory(0xFEC0_0000, size: 4, value: 0x30, now: 0)          // entry 16 low
+        board.writeMemory(0xFEC0_0010, size: 4, value: 0x8031, now: 0)        // vector 0x31, level, unmasked
+        board.writeMemory(0xFEE0_00F0, size: 4, value: 0x1FF, now: 0)         // SVR: enabled
+        typealias R = VirtioMMIO.Register
+        for (offset, value) in [(R.status, UInt32(3)), (R.driverFeaturesSelect, 1), (R.driverFeatures, 1), (R.status, 11),
+                                (R.queueSize, 8), (R.queueDescriptorLow, 0x1000), (R.queueDriverLow, 0x2000),
+                                (R.queueDeviceLow, 0x3000), (R.queueReady, 1), (R.status, 15)] {
+            XCTAssertEqual(board.writeDisk(LinuxBoard.diskBase + UInt64(offset), size: 4, value: UInt64(value), memory: memory), .none)
+        }
+        // One flush: header at 0x4000, status at 0x4100.
+        func put<T>(_ value: T, _ offset: Int) { ram.baseAddress!.storeBytes(of: value, toByteOffset: offset, as: T.self) }
+        put(UInt32(4), 0x4000)
+        put(UInt64(0x4000), 0x1000); put(UInt32(16), 0x1008); put(UInt16(1), 0x100C); put(UInt16(1), 0x100E)
+        put(UInt64(0x4100), 0x1010); put(UInt32(1), 0x1018); put(UInt16(2), 0x101C)
+        put(UInt16(0), 0x2004); put(UInt16(1), 0x2002)
+        XCTAssertEqual(board.writeDisk(LinuxBoard.diskBase + UInt64(R.queueNotify), size: 4, value: 0, memory: memory), .notify(queue: 0))
+        struct Flushes: VirtioBlockBackend {
+            var count = 0
+            mutating func perform(_ request: VirtioBlockRequest, data: UnsafeBufferPointer<SplitVirtqueue.Segment>, memory: GuestMemory) -> UInt8 {
+                count += 1
+                return 0
+            }
+        }
+        var backend = Flushes()
+        let segments = UnsafeMutableBufferPointer<SplitVirtqueue.Segment>.allocate(capacity: 128)
+        defer { segments.deallocate() }
+        board.serveDisk(memory, segments: segments, backend: &backend)
+        XCTAssertEqual(backend.count, 1)
+        XCTAssertEqual(board.pendingInterrupt(now: 0), 0x31)
+        board.acknowledge(0x31)
+        board.writeMemory(0xFEE0_00B0, size: 4, value: 0, now: 0)             // EOI: still asserted, fires again
+        XCTAssertEqual(board.pendingInterrupt(now: 0), 0x31)
+        board.acknowledge(0x31)
+        XCTAssertEqual(board.readMemory(LinuxBoard.diskBase + 0x60, size: 4, now: 0), 1, "used-buffer interrupt")
+        _ = board.writeDisk(LinuxBoard.diskBase + 0x64, size: 4, value: 1, memory: memory)
+        board.writeMemory(0xFEE0_00B0, size: 4, value: 0, now: 0)
+        XCTAssertNil(board.pendingInterrupt(now: 0), "acknowledged: the line is low")
+        // A reset keeps the disk (a new device: the driver sets it up again) and the run's counts.
+        board.reset()
+        XCTAssertEqual(board.diskCounts.served, 1)
+        XCTAssertEqual(board.readMemory(LinuxBoard.diskBase + 0x70, size: 4, now: 0), 0)
+        XCTAssertEqual(board.readMemory(LinuxBoard.diskBase + 0x100, size: 4, now: 0), 2048)
+    }
 }

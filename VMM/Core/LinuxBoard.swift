@@ -4,7 +4,8 @@ import SwiftletABI
 /// 0xFEE00000 or x2APIC MSRs), the IOAPIC at 0xFEC00000, COM1 at 0x3F8 on IRQ 4, the CMOS RTC at
 /// 0x70/0x71, the hardware-reduced ACPI sleep and reset registers at 0x600-0x602, the reset ports of the
 /// keyboard controller and 0xCF9, and a debug-exit port at 0xF4 as QEMU's `isa-debug-exit` (a write ends
-/// the run with status (value << 1) | 1, so other people's test guests run unchanged). Every other port
+/// the run with status (value << 1) | 1, so other people's test guests run unchanged), and, when the VMM
+/// attaches one, a virtio-blk disk at 0xFEB00000 on GSI 16 (`attachDisk`). Every other port
 /// reads as all ones and ignores writes; every other address outside RAM too. It routes an access to
 /// its device and the device's interrupt through the IOAPIC to the local APIC. Pure: the caller passes
 /// the guest's TSC and the wall clock, and acts on what an access returns.
@@ -19,6 +20,9 @@ public struct LinuxBoard {
     public static let keyboardCommandPort: UInt16 = 0x64, resetControlPort: UInt16 = 0xCF9
     public static let debugExitPort: UInt16 = 0xF4
     static let deviceWindow: UInt64 = 0x1000
+    /// The virtio-mmio disk's window (below the IOAPIC, where nothing else is) and its IOAPIC input: a
+    /// GSI above the ISA range, so Linux takes the DSDT's level trigger without an ISA default to override.
+    public static let diskBase: UInt64 = 0xFEB0_0000, diskGSI = 16
 
     public var uart = UART16550()
     public var cmos = CMOSClock()
@@ -28,6 +32,10 @@ public struct LinuxBoard {
     public let cpuid: CPUIDPolicy
     /// The guest's console output, raw, up to a message at a time.
     public var console = SerialOutput()
+    /// The virtio-blk disk, when the VM has one (`attachDisk`): the DSDT describes it (`acpi`).
+    public private(set) var disk: VirtioBlock?
+    /// Requests the disks of earlier boots served and chains they refused (a reset makes a new device).
+    private var earlierDiskCounts: (served: UInt64, malformed: UInt64) = (0, 0)
     /// Accesses nothing backs (ports and addresses), counted for the VMM's summary.
     public private(set) var unbackedPorts: UInt64 = 0
     public private(set) var unbackedMemory: UInt64 = 0
@@ -58,6 +66,27 @@ public struct LinuxBoard {
         ioapic = IOAPIC()
         msrs.reset(x2APIC: startsInX2APIC)
         console = SerialOutput()
+        if let old = disk {
+            earlierDiskCounts = (earlierDiskCounts.served &+ old.served, earlierDiskCounts.malformed &+ old.malformed)
+            disk = VirtioBlock(sectors: old.configuration.capacity, segmentMaximum: old.configuration.segmentMaximum)
+        }
+    }
+
+    /// The disk's requests served and malformed chains over the whole run, all boots together.
+    public var diskCounts: (served: UInt64, malformed: UInt64) {
+        (earlierDiskCounts.served &+ (disk?.served ?? 0), earlierDiskCounts.malformed &+ (disk?.malformed ?? 0))
+    }
+
+    /// Gives the board a virtio-blk disk of `sectors` (before the guest boots: the ACPI tables name it).
+    public mutating func attachDisk(sectors: UInt64, segmentMaximum: UInt32) {
+        disk = VirtioBlock(sectors: sectors, segmentMaximum: segmentMaximum)
+    }
+
+    /// The machine the ACPI tables describe: the defaults, and the disk's window and interrupt if there is one.
+    public var acpi: ACPIMachine {
+        var machine = ACPIMachine()
+        if disk != nil { machine.virtioDevices = [(UInt32(Self.diskBase), UInt32(VirtioMMIO.windowSize), UInt32(Self.diskGSI))] }
+        return machine
     }
 
     /// What an I/O write asks of the VMM.
@@ -150,11 +179,40 @@ public struct LinuxBoard {
 
     /// Whether `address` is one of the board's device pages (the local APIC only in xAPIC mode).
     public func isDevice(_ address: UInt64) -> Bool {
-        address &- Self.ioAPICBase < Self.deviceWindow || (!apic.x2APICMode && address &- Self.localAPICBase < Self.deviceWindow)
+        isDisk(address) || address &- Self.ioAPICBase < Self.deviceWindow || (!apic.x2APICMode && address &- Self.localAPICBase < Self.deviceWindow)
+    }
+
+    /// Whether `address` is in the disk's register window.
+    public func isDisk(_ address: UInt64) -> Bool {
+        disk != nil && address &- Self.diskBase < VirtioMMIO.windowSize
+    }
+
+    /// A write of the disk's window (`isDisk(address)`): what the VMM must do (serve a notified queue).
+    /// The interrupt line follows the device's interrupt status after every access.
+    public mutating func writeDisk(_ address: UInt64, size: Int, value: UInt64, memory: GuestMemory) -> VirtioMMIO.Effect {
+        guard isDisk(address) else { return .none }
+        let effect = disk!.write(Int(address - Self.diskBase), UInt32(truncatingIfNeeded: value), size: size, memory: memory)
+        sampleDiskLine()
+        return effect
+    }
+
+    /// Serves the disk's queue after a notify, through `backend`; then its interrupt line.
+    public mutating func serveDisk<Backend: VirtioBlockBackend>(_ memory: GuestMemory, segments: UnsafeMutableBufferPointer<SplitVirtqueue.Segment>,
+                                                                 backend: inout Backend) {
+        guard disk != nil else { return }
+        _ = disk!.serve(memory, segments: segments, backend: &backend)
+        sampleDiskLine()
+    }
+
+    private mutating func sampleDiskLine() {
+        if let disk { deliver(ioapic.setInput(Self.diskGSI, disk.transport.interruptAsserted)) }
     }
 
     /// A read of `size` bytes at `address` (outside RAM). Device registers are 32 bits wide.
     public mutating func readMemory(_ address: UInt64, size: Int, now: UInt64) -> UInt64 {
+        if isDisk(address), let disk {
+            return UInt64(disk.read(Int(address - Self.diskBase), size: size))
+        }
         if address &- Self.ioAPICBase < Self.deviceWindow {
             return UInt64(ioapic.read(Int(address - Self.ioAPICBase)))
         }
@@ -211,6 +269,7 @@ public struct LinuxBoard {
     public mutating func pendingInterrupt(now: UInt64) -> UInt8? {
         apic.advanceTimer(now: now)
         deliver(ioapic.setInput(Self.serialIRQ, uart.interruptAsserted))
+        sampleDiskLine()
         return apic.deliverableVector
     }
 

@@ -45,7 +45,8 @@ public enum LinuxGuestSetup {
     }
 
     public static func prepare(ram: UnsafeMutableRawBufferPointer, kernel image: UnsafeRawBufferPointer,
-                               initrd: UnsafeRawBufferPointer, bootargs: UnsafeRawBufferPointer) throws(Failure) -> Result {
+                               initrd: UnsafeRawBufferPointer, bootargs: UnsafeRawBufferPointer,
+                               acpi: ACPIMachine = ACPIMachine()) throws(Failure) -> Result {
         let memorySize = UInt64(ram.count)
         guard memorySize >= 2 << 20, memorySize % (2 << 20) == 0 else { throw .badMemorySize }
         let kernel: LinuxKernelImage
@@ -60,7 +61,7 @@ public enum LinuxGuestSetup {
             layout = try LinuxBootLayout(memorySize: memorySize, kernel: kernel, initrdSize: UInt64(initrd.count),
                                          commandLineLength: UInt64(bootargs.count))
         } catch { throw .layout(error) }
-        let tables = ACPITables.build(ACPIMachine(), at: LinuxBootLayout.acpiTables)
+        let tables = ACPITables.build(acpi, at: LinuxBootLayout.acpiTables)
         precondition(LinuxBootLayout.acpiTables + UInt64(tables.count) <= ResetVector.address, "the ACPI tables outgrew the BIOS area")
 
         var state = longMode.state(entry: layout.entry)

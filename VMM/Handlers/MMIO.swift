@@ -6,8 +6,8 @@ extension GuestMachine {
     /// A nested page fault. Inside guest RAM (all of it is mapped before the guest starts): the page was
     /// taken away, map it again. Elsewhere: MMIO. Up to 15 bytes of the instruction are fetched through
     /// the guest's page tables (stopping where its mapping ends) and decoded (`MMIOInstruction`); the
-    /// access goes to the board's device at that address (the IOAPIC; the xAPIC page if the guest left
-    /// x2APIC mode), and one nothing backs reads all ones. What the decoder does not know: #UD.
+    /// access goes to the board's device at that address (the IOAPIC; the virtio disk, whose queue notify
+    /// is served here; the xAPIC page if the guest left x2APIC mode), and one nothing backs reads all ones. What the decoder does not know: #UD.
     mutating func nestedPageFault() -> Action {
         let address = guest.guestPhysical
         if memory.contains(address, 1) {
@@ -24,7 +24,10 @@ extension GuestMachine {
             return unhandled()
         }
         let now = timestamp()
-        if instruction.isWrite {
+        if instruction.isWrite && board.isDisk(address) {
+            writeDisk(address, size: instruction.size, value: instruction.value(from: guest))
+            instruction.step(over: guest)
+        } else if instruction.isWrite {
             board.writeMemory(address, size: instruction.size, value: instruction.value(from: guest), now: now)
             instruction.step(over: guest)
         } else {

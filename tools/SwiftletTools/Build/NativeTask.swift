@@ -36,6 +36,8 @@ public struct NativeTask: Sendable, Hashable {
         NativeTask(name: "heartbeat", product: "Heartbeat"),
         NativeTask(name: "ata", product: "BlockDriver"),
         NativeTask(name: "blocktest", product: "BlockTest"),
+        // Test scaffolding: a block service from RAM for the VMM's virtio-blk (never in the product).
+        NativeTask(name: "ramdisk", product: "RamDiskServer"),
     ]
 
     /// The tasks a standard image boots: sigma0 (the root pager), the root task, the serial driver (every other task's console),
