@@ -186,6 +186,13 @@ func blockTestMain(tscKHz: UInt64, utcb: UInt64) {
     _ = SystemCall.call(BlockTest.diskSlot, MessageTag(label: BlockProtocol.connect, words: 0, items: 1), (item0, item1, 0, 0))
     flag.store(1)
     let midway = BlockTest.call(BlockProtocol.read, 4096, maximum, 0)
+    // The driver's reply may come between the revoker's unmap and its flag (the reply goes straight to
+    // this thread, of the revoker's priority): let it finish first.
+    var yields = 0
+    while flag.load() != 2 && yields < 1000 {
+        SystemCall.yield()
+        yields += 1
+    }
     let revokedMidway = flag.load() == 2
     let reconnected = SystemCall.call(BlockTest.diskSlot, MessageTag(label: BlockProtocol.connect, words: 0, items: 1), (item0, item1, 0, 0))
     BlockTest.clear()
