@@ -21,6 +21,8 @@ enum System {
                 // Idle: interrupts (taken on the kernel stack) may wake a thread.
                 x86_sti_hlt()
                 x86_cli()
+                // Idle after an interrupt (a tick): the hang report's check costs no hot path here.
+                checkOverdueTimeouts()
             }
             thread = scheduler.current!
             guard thread.pointee.vcpu != nil else { break }
@@ -49,12 +51,33 @@ enum System {
     nonisolated(unsafe) private static var overdueReported = false
 
     /// A rare hang seen in CI (QEMU: timeouts stopped expiring while device interrupts still came) left
-    /// no trace. At a device interrupt, a timeout more than two seconds overdue cannot be legitimate (every
-    /// timer interrupt expires what is due), so the kernel says once what the timer looks like.
+    /// no trace. At a device interrupt or idle, a timeout more than two seconds overdue cannot be
+    /// legitimate (every timer interrupt expires what is due), nor a timeout clock seconds ahead of the TSC,
+    /// nor threads in the timeout list that its head does not reach: the kernel says once which it is.
     static func checkOverdueTimeouts() {
-        guard !overdueReported, let first = scheduler.timeouts.head else { return }
+        guard !overdueReported else { return }
         let now = x86_rdtsc()
         let tscHz = scheduler.clockHz
+        // The timeout clock is the largest TSC reading seen: ahead of the TSC, it holds every new timeout
+        // back by as much (a TSC that jumped, or went back).
+        if scheduler.clock > now, scheduler.clock - now > 2 * tscHz {
+            overdueReported = true
+            log("kernel: the timeout clock is \((scheduler.clock - now) / (tscHz / 1000 + 1)) ms ahead of the TSC (clock \(scheduler.clock), TSC \(now)): new timeouts are held back by as much")
+            return
+        }
+        // Walked at most one step past its count: a cycle ends the walk too.
+        var reachable = 0
+        var cursor = scheduler.timeouts.head
+        while let thread = cursor, reachable <= scheduler.timeouts.count {
+            reachable += 1
+            cursor = thread.pointee.timeoutNext
+        }
+        if reachable != scheduler.timeouts.count {
+            overdueReported = true
+            log("kernel: the timeout list reaches \(reachable) threads of the \(scheduler.timeouts.count) in it: the others' timeouts will not expire")
+            return
+        }
+        guard let first = scheduler.timeouts.head else { return }
         guard now > first.pointee.wakeupTime, now - first.pointee.wakeupTime > 2 * tscHz else { return }
         overdueReported = true
         let timer = LocalAPIC.timerState

@@ -234,6 +234,20 @@ final class TimeoutListTests: XCTestCase {
         list.insert(threads[2], wakeupTime: 7)
         XCTAssertEqual(members(of: list), [threads[2]])
         XCTAssertEqual(threads[2].pointee.wakeupTime, 7)
+        XCTAssertEqual(list.count, 1, "the count follows inserts and removes, not removes of non-members")
+    }
+
+    func testTheCountIsWhatTheHeadReaches() {
+        var list = TimeoutList()
+        let threads = (0..<6).map { _ in fixture.thread() }
+        for (index, thread) in threads.enumerated() { list.insert(thread, wakeupTime: UInt64(10 - index)) }
+        XCTAssertEqual(list.count, 6)
+        XCTAssertEqual(members(of: list).count, list.count)
+        _ = list.expired(now: 6)
+        list.remove(threads[3])
+        list.remove(threads[3])
+        XCTAssertEqual(list.count, 4)
+        XCTAssertEqual(members(of: list).count, list.count)
     }
 
     func testExpiredReturnsDueThreadsInOrder() {

@@ -95,12 +95,15 @@ struct PriorityBitmap {
 /// Threads blocked with a finite timeout, sorted by wake-up tick (earliest first).
 public struct TimeoutList {
     public private(set) var head: ThreadPointer?
+    /// Threads in the list (a cross-check for the kernel's hang report: every one is reachable from `head`).
+    public private(set) var count = 0
 
     public init() {}
 
     public mutating func insert(_ thread: ThreadPointer, wakeupTime: UInt64) {
         thread.pointee.wakeupTime = wakeupTime
         thread.pointee.inTimeoutList = true
+        count += 1
         var previous: ThreadPointer? = nil
         var cursor = head
         while let current = cursor, current.pointee.wakeupTime <= wakeupTime {
@@ -120,6 +123,7 @@ public struct TimeoutList {
         thread.pointee.timeoutNext = nil
         thread.pointee.timeoutPrevious = nil
         thread.pointee.inTimeoutList = false
+        count -= 1
     }
 
     /// Removes and returns the first thread whose wake-up time is at or before `now`.
