@@ -75,12 +75,18 @@ struct EmulatorSupervisor<Source: ConsoleSource> {
             usleep(Self.pollInterval)
         }
         let ended = end ?? Date()
+        // Typed input the emulator never read (still ours, or still in its input pipe): it never reached
+        // the machine. Read before the emulator goes, while its end of the pipe is open.
+        var unread: Int32 = 0
+        if let descriptor = inputDescriptor, ioctl(descriptor, UInt(FIONREAD), &unread) != 0 { unread = 0 }
+        let inputNotTaken = pendingInput.count + Int(max(unread, 0))
         child.terminate()
         drain(into: &monitor)
         var result = RunResult(outcome: outcome, console: monitor.text, verdictToken: configuration.verdictToken, duration: ended.timeIntervalSince(start),
                                emulator: configuration.emulator, runDirectory: files.directory,
                                timeout: configuration.timeout, emulatorMessages: files.emulatorMessages())
         result.stepTriggerTimes = stepTriggerTimes
+        result.inputNotTaken = inputNotTaken
         return result
     }
 

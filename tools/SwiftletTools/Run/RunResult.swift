@@ -18,6 +18,8 @@ public struct RunResult: Sendable {
     /// When the console showed each ConsoleInput step's trigger, in step order (the host's clock, to the
     /// supervisor's 10 ms poll): a test compares a time the guest printed with the moment it arrived.
     public var stepTriggerTimes: [Date] = []
+    /// Bytes of typed input the emulator had not read from its input when the run ended.
+    public var inputNotTaken = 0
 
     /// The summary printed on stderr when a run ends, e.g. "swiftlet: powered off after 1.8 s (qemu)".
     public var summaryLine: String {
